@@ -1,0 +1,557 @@
+/*
+ * master.c - tollgated's master process.
+ *
+ * Owns: the configuration, the listening sockets (bound before any
+ * worker starts, kept across reloads when unchanged), the TLS server
+ * context, the scoreboard, and the pipe whose closing tells workers the
+ * master is gone. Does no mail work itself.
+ *
+ * Loop: wait for a signal or a one-second tick; reap dead workers and
+ * replace them at once (slowing down when workers die right after they
+ * start); kill any worker busy with one message past child_timeout;
+ * start workers until max_servers of the current generation run.
+ *
+ * SIGHUP: build the new configuration beside the old; if it loads and
+ * its listeners bind, swap, bump the generation, start new workers and
+ * tell old ones (SIGTERM) to leave after their current session. A bad
+ * configuration keeps the old one running, with an error in the log.
+ * SIGTERM/SIGINT: tell every worker to drain, wait up to
+ * shutdown_timeout, kill what is left, remove the pid file, exit.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "daemon/daemon.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "lib/netio.h"
+#include "lib/scoreboard.h"
+#include "workers/workers.h"
+
+#define MASTER_SLOTS 1024		/* 2 x the largest max_servers: room for a reload */
+#define MASTER_TICK_MS 1000
+#define THROTTLE_EARLY_DEATH 2		/* seconds: a worker dying sooner counts as a failure */
+#define THROTTLE_MAX_DELAY 30
+
+struct master {
+	const struct master_opts *opts;
+	struct cfg *cfg;
+	struct listener *listeners;
+	int nlisteners;
+	struct ssl_ctx_st *tls;
+	struct scoreboard *sb;
+	time_t started[MASTER_SLOTS];	/* fork time per slot */
+	int target;			/* max_servers now */
+	unsigned generation;
+	int alive[2];			/* workers hold alive[0]; EOF there = master gone */
+	int sigpipe[2];			/* self-pipe for signals */
+	int fails;			/* consecutive early deaths */
+	time_t next_spawn;		/* throttle: no forks before this */
+	char myhostname[256];
+	char mydomain[256];
+};
+
+static volatile sig_atomic_t got_hup, got_term, got_chld;
+static int sig_wfd = -1;
+
+/* on_signal - note the signal and wake the loop */
+static void on_signal(int sig)
+{
+	int e = errno;
+	char c = (char)sig;
+
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else if (sig == SIGCHLD)
+		got_chld = 1;
+	else
+		got_term = 1;
+	if (sig_wfd >= 0)
+		(void)!write(sig_wfd, &c, 1);
+	errno = e;
+}
+
+static void master_signals(struct master *m)
+{
+	struct sigaction sa;
+
+	if (pipe2(m->sigpipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		log_fatal("pipe: %m");
+	sig_wfd = m->sigpipe[1];
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+}
+
+/* host_names - myhostname and mydomain, from the config or the system */
+static void host_names(struct master *m)
+{
+	const char *h = cfg_str(m->cfg, P_MYHOSTNAME), *d = cfg_str(m->cfg, P_MYDOMAIN), *dot;
+
+	if (*h)
+		strlcpy(m->myhostname, h, sizeof(m->myhostname));
+	else if (gethostname(m->myhostname, sizeof(m->myhostname)) < 0)
+		strlcpy(m->myhostname, "localhost", sizeof(m->myhostname));
+	m->myhostname[sizeof(m->myhostname) - 1] = 0;
+	if (*d)
+		strlcpy(m->mydomain, d, sizeof(m->mydomain));
+	else if ((dot = strchr(m->myhostname, '.')) != NULL && dot[1])
+		strlcpy(m->mydomain, dot + 1, sizeof(m->mydomain));
+	else
+		strlcpy(m->mydomain, "localdomain", sizeof(m->mydomain));
+}
+
+/* tls_server_context - STARTTLS for listeners, when a cert and key are set */
+static int tls_server_context(const struct cfg *cfg, struct ssl_ctx_st **ctx_r, const char **error_r)
+{
+	static char err[300];
+	const char *cert = cfg_str(cfg, P_SMTPD_TLS_CERT_FILE), *key = cfg_str(cfg, P_SMTPD_TLS_KEY_FILE);
+	SSL_CTX *ctx;
+
+	*ctx_r = NULL;
+	if (*cert == 0 && *key == 0)
+		return 0;
+	if (*cert == 0 || *key == 0) {
+		*error_r = "smtpd_tls_cert_file and smtpd_tls_key_file must be set together";
+		return -1;
+	}
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		*error_r = "cannot create a TLS context";
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, sizeof(err), "TLS certificate %s / key %s: %s", cert, key,
+		    ERR_reason_error_string(ERR_get_error()));
+		SSL_CTX_free(ctx);
+		*error_r = err;
+		return -1;
+	}
+	*ctx_r = ctx;
+	return 0;
+}
+
+/* bind_listeners - open every "listen" entry, reusing sockets of old
+ * that have the same spec; on failure nothing new stays open */
+static int bind_listeners(const struct cfg *cfg, struct listener *old, int nold,
+    struct listener **new_r, int *nnew_r, const char **error_r)
+{
+	static char err[400];
+	char *const *specs;
+	int n, i, j;
+	struct listener *ls;
+
+	specs = cfg_list(cfg, P_LISTEN, &n);
+	if (n == 0) {
+		*error_r = "listen: no listeners configured";
+		return -1;
+	}
+	ls = xcalloc((size_t)n, sizeof(*ls));
+	for (i = 0; i < n; i++) {
+		struct endpoint ep;
+		const char *e = NULL;
+
+		if (listener_parse(specs[i], &ls[i], &ep, &e) < 0) {
+			snprintf(err, sizeof(err), "listen: %.300s: %s", specs[i], e);
+			goto fail;
+		}
+		for (j = 0; j < nold; j++)
+			if (old[j].fd >= 0 && strcmp(old[j].spec, ls[i].spec) == 0)
+				ls[i].fd = old[j].fd;
+		if (ls[i].fd < 0 && (ls[i].fd = net_listen(&ep, 1024, &e)) < 0) {
+			snprintf(err, sizeof(err), "cannot listen on %.300s: %s", specs[i], e);
+			goto fail;
+		}
+	}
+	*new_r = ls;
+	*nnew_r = n;
+	return 0;
+fail:
+	for (j = 0; j < i; j++) {
+		int reused = 0, k;
+
+		for (k = 0; k < nold; k++)
+			reused |= old[k].fd == ls[j].fd;
+		if (!reused && ls[j].fd >= 0)
+			close(ls[j].fd);
+	}
+	free(ls);
+	*error_r = err;
+	return -1;
+}
+
+/* close_unused_listeners - close old sockets the new set does not reuse */
+static void close_unused_listeners(struct listener *old, int nold, struct listener *cur, int ncur)
+{
+	int i, j;
+
+	for (i = 0; i < nold; i++) {
+		int kept = 0;
+
+		for (j = 0; j < ncur; j++)
+			kept |= cur[j].fd == old[i].fd;
+		if (!kept && old[i].fd >= 0) {
+			close(old[i].fd);
+			log_info("stopped listening on %s", old[i].spec);
+		}
+	}
+}
+
+/* spawn_worker - fork one worker into a free slot; -1 when none started */
+static int spawn_worker(struct master *m)
+{
+	struct worker_env env;
+	int slot;
+	pid_t pid;
+
+	for (slot = 0; slot < MASTER_SLOTS; slot++)
+		if (m->sb->slot[slot].pid == 0)
+			break;
+	if (slot == MASTER_SLOTS) {
+		log_warning("scoreboard full; not starting a worker");
+		m->next_spawn = time(NULL) + 1;
+		return -1;
+	}
+	memset(&m->sb->slot[slot], 0, sizeof(m->sb->slot[slot]));
+	m->sb->slot[slot].state = SB_STARTING;
+	m->sb->slot[slot].generation = m->generation;
+	if ((pid = fork()) < 0) {
+		log_error("fork: %m");
+		m->sb->slot[slot].state = SB_EMPTY;
+		m->next_spawn = time(NULL) + 1;
+		return -1;
+	}
+	if (pid == 0) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		sigaction(SIGCHLD, &sa, NULL);
+		close(m->sigpipe[0]);
+		close(m->sigpipe[1]);
+		close(m->alive[1]);
+		sig_wfd = -1;
+		m->sb->slot[slot].pid = getpid();
+		env.cfg = m->cfg;
+		env.listeners = m->listeners;
+		env.nlisteners = m->nlisteners;
+		env.sb = m->sb;
+		env.slot = slot;
+		env.master_fd = m->alive[0];
+		env.generation = m->generation;
+		env.tls_server = m->tls;
+		env.myhostname = m->myhostname;
+		env.mydomain = m->mydomain;
+		worker_main(&env);
+	}
+	m->sb->slot[slot].pid = pid;
+	m->started[slot] = time(NULL);
+	log_debug(LOG_DBG_MASTER, "started worker %ld in slot %d", (long)pid, slot);
+	return 0;
+}
+
+/* count_current - workers of the current generation still alive */
+static int count_current(struct master *m)
+{
+	int i, n = 0;
+
+	for (i = 0; i < MASTER_SLOTS; i++)
+		if (m->sb->slot[i].pid && m->sb->slot[i].generation == m->generation)
+			n++;
+	return n;
+}
+
+static int count_all(struct master *m)
+{
+	int i, n = 0;
+
+	for (i = 0; i < MASTER_SLOTS; i++)
+		n += m->sb->slot[i].pid != 0;
+	return n;
+}
+
+/* reap - collect dead workers; an early death without a clean exit
+ * counts toward the spawn throttle */
+static void reap(struct master *m)
+{
+	int status, i;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < MASTER_SLOTS; i++)
+			if (m->sb->slot[i].pid == pid)
+				break;
+		if (i == MASTER_SLOTS)
+			continue;
+		if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0)) {
+			if (WIFSIGNALED(status))
+				log_warning("worker %ld died of signal %d (%s, %s)", (long)pid, WTERMSIG(status),
+				    scoreboard_state_name(m->sb->slot[i].state),
+				    m->sb->slot[i].queue_id[0] ? m->sb->slot[i].queue_id : "no message");
+			else
+				log_warning("worker %ld exited with status %d", (long)pid, WEXITSTATUS(status));
+			if (time(NULL) - m->started[i] < THROTTLE_EARLY_DEATH) {
+				int delay;
+
+				m->fails++;
+				delay = m->fails > 5 ? THROTTLE_MAX_DELAY : 1 << (m->fails - 1);
+				if (delay > THROTTLE_MAX_DELAY)
+					delay = THROTTLE_MAX_DELAY;
+				m->next_spawn = time(NULL) + delay;
+				log_warning("workers die right after start (%d in a row): next start in %d s",
+				    m->fails, delay);
+			}
+		} else {
+			m->fails = 0;
+		}
+		memset(&m->sb->slot[i], 0, sizeof(m->sb->slot[i]));
+	}
+}
+
+/* kill_stuck - a worker busy with one message past child_timeout is
+ * killed; its client (Postfix) sees the connection drop and keeps the
+ * message queued */
+static void kill_stuck(struct master *m)
+{
+	time_t now = time(NULL);
+	long long limit = cfg_int(m->cfg, P_CHILD_TIMEOUT);
+	int i;
+
+	for (i = 0; i < MASTER_SLOTS; i++) {
+		struct sb_slot *s = &m->sb->slot[i];
+		time_t t = s->task_since;
+
+		if (s->pid && t && now - t > limit) {
+			log_warning("worker %ld: task exceeded child_timeout of %llds (%s, %s): killed",
+			    (long)s->pid, limit, scoreboard_state_name(s->state),
+			    s->queue_id[0] ? s->queue_id : "-");
+			kill(s->pid, SIGKILL);
+			s->task_since = 0;
+		}
+	}
+}
+
+static void signal_generation(struct master *m, int sig, int only_old)
+{
+	int i;
+
+	for (i = 0; i < MASTER_SLOTS; i++)
+		if (m->sb->slot[i].pid && (!only_old || m->sb->slot[i].generation != m->generation))
+			kill(m->sb->slot[i].pid, sig);
+}
+
+/* reload - SIGHUP: new config beside the old, swap only on success */
+static void reload(struct master *m)
+{
+	struct cfg *ncfg = NULL;
+	struct listener *nls = NULL;
+	struct ssl_ctx_st *ntls = NULL;
+	const char *err = NULL;
+	int nn = 0, target;
+
+	log_info("reloading configuration %s", m->opts->config_path ? m->opts->config_path : "(defaults)");
+	if (cfg_load(&ncfg, m->opts->config_path, &err) < 0) {
+		log_error("reload failed, old configuration stays: %s", err);
+		return;
+	}
+	if ((target = resolve_max_servers(ncfg, &err)) < 0 ||
+	    tls_server_context(ncfg, &ntls, &err) < 0 ||
+	    bind_listeners(ncfg, m->listeners, m->nlisteners, &nls, &nn, &err) < 0) {
+		log_error("reload failed, old configuration stays: %s", err);
+		if (ntls)
+			SSL_CTX_free(ntls);
+		cfg_free(&ncfg);
+		return;
+	}
+	close_unused_listeners(m->listeners, m->nlisteners, nls, nn);
+	free(m->listeners);
+	m->listeners = nls;
+	m->nlisteners = nn;
+	if (m->tls)
+		SSL_CTX_free(m->tls);
+	m->tls = ntls;
+	cfg_free(&m->cfg);
+	m->cfg = ncfg;
+	log_debug_mask = 0;
+	(void)log_debug_enable(cfg_str(m->cfg, P_DEBUG_MODULES));
+	host_names(m);
+	m->target = target;
+	m->generation++;
+	m->fails = 0;
+	m->next_spawn = 0;
+	signal_generation(m, SIGTERM, 1);
+	log_info("configuration reloaded: generation %u, %d workers", m->generation, m->target);
+}
+
+/* write_pid_file - refuse to start twice; write our pid */
+static int write_pid_file(const char *path)
+{
+	char buf[32];
+	FILE *fp;
+
+	if (*path == 0)
+		return 0;
+	if ((fp = fopen(path, "r")) != NULL) {
+		long pid = 0;
+
+		if (fscanf(fp, "%ld", &pid) == 1 && pid > 0 && pid != getpid() && kill((pid_t)pid, 0) == 0) {
+			fclose(fp);
+			log_error("pid file %s: tollgated already running as pid %ld", path, pid);
+			return -1;
+		}
+		fclose(fp);
+	}
+	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if ((fp = fopen(path, "w")) == NULL || fputs(buf, fp) == EOF || fclose(fp) == EOF) {
+		log_error("cannot write pid file %s: %m", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* daemonize - detach from the terminal */
+static void daemonize(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		log_fatal("fork: %m");
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	if ((pid = fork()) < 0)
+		log_fatal("fork: %m");
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") < 0)
+		log_fatal("chdir /: %m");
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+/* drain - SIGTERM: workers finish their sessions, bounded */
+static void drain(struct master *m)
+{
+	long long limit = cfg_int(m->cfg, P_SHUTDOWN_TIMEOUT);
+	time_t deadline = time(NULL) + limit;
+	int i;
+
+	log_info("stopping: draining %d workers (at most %llds)", count_all(m), limit);
+	for (i = 0; i < m->nlisteners; i++)
+		close(m->listeners[i].fd);
+	signal_generation(m, SIGTERM, 0);
+	while (count_all(m) > 0 && time(NULL) < deadline) {
+		struct pollfd pfd = { m->sigpipe[0], POLLIN, 0 };
+		char junk[64];
+
+		(void)poll(&pfd, 1, 200);
+		while (read(m->sigpipe[0], junk, sizeof(junk)) > 0)
+			;
+		reap(m);
+	}
+	if (count_all(m) > 0) {
+		log_warning("%d workers still busy after %llds: killing them", count_all(m), limit);
+		signal_generation(m, SIGKILL, 0);
+		while (count_all(m) > 0 && waitpid(-1, NULL, 0) > 0)
+			reap(m);
+		reap(m);
+	}
+}
+
+int master_run(const struct master_opts *o, struct cfg *cfg)
+{
+	static struct master m;
+	const char *err = NULL;
+	int i;
+
+	memset(&m, 0, sizeof(m));
+	m.opts = o;
+	m.cfg = cfg;
+	(void)log_debug_enable(cfg_str(cfg, P_DEBUG_MODULES));
+	host_names(&m);
+	if ((m.target = resolve_max_servers(cfg, &err)) < 0 ||
+	    tls_server_context(cfg, &m.tls, &err) < 0 ||
+	    bind_listeners(cfg, NULL, 0, &m.listeners, &m.nlisteners, &err) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	if (!o->foreground)
+		daemonize();
+	if (write_pid_file(cfg_str(cfg, P_PID_FILE)) < 0)
+		return 1;
+	if (pipe2(m.alive, O_CLOEXEC) < 0)
+		log_fatal("pipe: %m");
+	master_signals(&m);
+	m.sb = scoreboard_create(MASTER_SLOTS);
+	setproctitle("-tollgated: master");
+	for (i = 0; i < m.nlisteners; i++)
+		log_info("listening on %s", m.listeners[i].spec);
+	log_info("tollgated %s started: %d workers, forwarding to %s", PACKAGE_VERSION, m.target,
+	    cfg_str(cfg, P_FORWARD_METHOD));
+
+	while (!got_term) {
+		struct pollfd pfd = { m.sigpipe[0], POLLIN, 0 };
+		char junk[64];
+		time_t now;
+
+		(void)poll(&pfd, 1, MASTER_TICK_MS);
+		while (read(m.sigpipe[0], junk, sizeof(junk)) > 0)
+			;
+		if (got_term)
+			break;
+		if (got_chld) {
+			got_chld = 0;
+			reap(&m);
+		}
+		if (got_hup) {
+			got_hup = 0;
+			reload(&m);
+		}
+		kill_stuck(&m);
+		now = time(NULL);
+		while (count_current(&m) < m.target && now >= m.next_spawn)
+			if (spawn_worker(&m) < 0)
+				break;
+	}
+
+	drain(&m);
+	if (*cfg_str(m.cfg, P_PID_FILE))
+		(void)unlink(cfg_str(m.cfg, P_PID_FILE));
+	for (i = 0; i < m.nlisteners; i++)
+		if (strncmp(m.listeners[i].spec + 5, "unix:", 5) == 0)
+			(void)unlink(m.listeners[i].spec + 10);
+	log_info("tollgated stopped");
+	cfg_free(&m.cfg);
+	free(m.listeners);
+	return 0;
+}

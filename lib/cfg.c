@@ -1,0 +1,512 @@
+/*
+ * cfg.c - parser for Postfix-style configuration files (see cfg.h).
+ *
+ * Reading happens in two passes: first every "name = value" pair is
+ * collected raw (later definitions win, as in main.cf), then each table
+ * parameter is expanded and type-checked. Expansion is recursive with a
+ * depth bound, so "a = $b", "b = $a" is an error, not a hang.
+ *
+ * Limits: a logical line (with continuations) is at most CFG_MAX_LINE
+ * bytes; at most CFG_MAX_VARS names per file.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/cfg.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+
+#define CFG_MAX_LINE (64 * 1024)
+#define CFG_MAX_VARS 4096
+#define CFG_MAX_DEPTH 20
+
+const struct param_def param_table[P__COUNT] = {
+#define PARAM(id, name, type, def, min, max, help) { name, type, def, min, max, help },
+#include "lib/params.def"
+#undef PARAM
+};
+
+struct cfg_var {
+	char *name;
+	char *raw;
+	int line;
+	int used;
+};
+
+struct cfg {
+	char *path;
+	struct cfg_var *vars;	/* raw values from the file */
+	int nvars;
+	char *value[P__COUNT];	/* expanded */
+	long long num[P__COUNT];
+	char **list[P__COUNT];
+	int nlist[P__COUNT];
+	int set[P__COUNT];
+};
+
+static char cfg_errbuf[512];
+
+int cfg_lookup_id(const char *name)
+{
+	int i;
+
+	for (i = 0; i < P__COUNT; i++)
+		if (strcmp(param_table[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* cfg_parse_time - "480", "480s", "8m", "2h", "1d", "1w" */
+int cfg_parse_time(const char *s, long long *out)
+{
+	char *end;
+	long long v, mul = 1;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || errno || v < 0)
+		return -1;
+	switch (*end) {
+	case 0: case 's': break;
+	case 'm': mul = 60; break;
+	case 'h': mul = 3600; break;
+	case 'd': mul = 86400; break;
+	case 'w': mul = 7 * 86400; break;
+	default: return -1;
+	}
+	if (*end && end[1])
+		return -1;
+	if (v > LLONG_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+/* cfg_parse_size - "1024", "512k", "10m", "1g" (binary multiples) */
+int cfg_parse_size(const char *s, long long *out)
+{
+	char *end;
+	long long v, mul = 1;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || errno || v < 0)
+		return -1;
+	switch (tolower((unsigned char)*end)) {
+	case 0: break;
+	case 'k': mul = 1024; break;
+	case 'm': mul = 1024 * 1024; break;
+	case 'g': mul = 1024LL * 1024 * 1024; break;
+	default: return -1;
+	}
+	if (*end && end[1] && !(tolower((unsigned char)end[1]) == 'b' && !end[2]))
+		return -1;
+	if (v > LLONG_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+int cfg_parse_bool(const char *s, long long *out)
+{
+	if (!strcasecmp(s, "yes") || !strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "on"))
+		*out = 1;
+	else if (!strcasecmp(s, "no") || !strcasecmp(s, "false") || !strcmp(s, "0") || !strcasecmp(s, "off"))
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static struct cfg_var *cfg_find_var(struct cfg *cfg, const char *name, size_t len)
+{
+	int i;
+
+	for (i = cfg->nvars - 1; i >= 0; i--)
+		if (strlen(cfg->vars[i].name) == len && memcmp(cfg->vars[i].name, name, len) == 0)
+			return &cfg->vars[i];
+	return NULL;
+}
+
+/* cfg_raw - the unexpanded value of a name: file first, then default */
+static const char *cfg_raw(struct cfg *cfg, const char *name, size_t len)
+{
+	struct cfg_var *v = cfg_find_var(cfg, name, len);
+	int i;
+
+	if (v) {
+		v->used = 1;
+		return v->raw;
+	}
+	for (i = 0; i < P__COUNT; i++)
+		if (strlen(param_table[i].name) == len && memcmp(param_table[i].name, name, len) == 0)
+			return param_table[i].def;
+	return NULL;
+}
+
+/* cfg_expand - expand $name references of s into out */
+static int cfg_expand(struct cfg *cfg, const char *s, struct buf *out, int depth, const char **error_r)
+{
+	const char *p = s;
+
+	if (depth > CFG_MAX_DEPTH) {
+		*error_r = "parameter expansion nests too deep (a loop?)";
+		return -1;
+	}
+	while (*p) {
+		const char *name, *raw;
+		size_t len;
+
+		if (*p != '$') {
+			buf_putc(out, *p++);
+			continue;
+		}
+		p++;
+		if (*p == '$') {
+			buf_putc(out, '$');
+			p++;
+			continue;
+		}
+		if (*p == '{' || *p == '(') {
+			char close = *p == '{' ? '}' : ')';
+			const char *e = strchr(p + 1, close);
+
+			if (e == NULL) {
+				*error_r = "unterminated ${name} reference";
+				return -1;
+			}
+			name = p + 1;
+			len = (size_t)(e - name);
+			p = e + 1;
+		} else {
+			name = p;
+			while (isalnum((unsigned char)*p) || *p == '_')
+				p++;
+			len = (size_t)(p - name);
+			if (len == 0) {
+				*error_r = "'$' not followed by a parameter name (write $$ for a literal $)";
+				return -1;
+			}
+		}
+		raw = cfg_raw(cfg, name, len);
+		if (raw == NULL) {
+			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "reference to undefined parameter $%.*s",
+			    (int)(len > 64 ? 64 : len), name);
+			*error_r = cfg_errbuf;
+			return -1;
+		}
+		if (cfg_expand(cfg, raw, out, depth + 1, error_r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = 0;
+	return s;
+}
+
+/* cfg_add_line - one logical line "name = value" */
+static int cfg_add_line(struct cfg *cfg, char *line, int lineno, const char *fname, const char **error_r)
+{
+	char *eq = strchr(line, '='), *name, *value;
+	const char *n;
+
+	if (eq == NULL) {
+		snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s:%d: missing '=' in \"%.40s\"", fname, lineno, line);
+		*error_r = cfg_errbuf;
+		return -1;
+	}
+	*eq = 0;
+	name = trim(line);
+	value = trim(eq + 1);
+	for (n = name; *n; n++)
+		if (!isalnum((unsigned char)*n) && *n != '_') {
+			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s:%d: bad parameter name \"%.40s\"", fname, lineno, name);
+			*error_r = cfg_errbuf;
+			return -1;
+		}
+	if (*name == 0) {
+		snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s:%d: missing parameter name", fname, lineno);
+		*error_r = cfg_errbuf;
+		return -1;
+	}
+	if (cfg->nvars >= CFG_MAX_VARS) {
+		snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s:%d: too many parameters", fname, lineno);
+		*error_r = cfg_errbuf;
+		return -1;
+	}
+	cfg->vars = xreallocarray(cfg->vars, (size_t)cfg->nvars + 1, sizeof(*cfg->vars));
+	cfg->vars[cfg->nvars].name = xstrdup(name);
+	cfg->vars[cfg->nvars].raw = xstrdup(value);
+	cfg->vars[cfg->nvars].line = lineno;
+	cfg->vars[cfg->nvars].used = 0;
+	cfg->nvars++;
+	return 0;
+}
+
+/* cfg_read_text - split text into logical lines and collect them */
+static int cfg_read_text(struct cfg *cfg, const char *text, const char *fname, const char **error_r)
+{
+	struct buf logical = BUF_INIT;
+	const char *p = text;
+	int lineno = 0, start = 0, rc = 0;
+
+	while (*p && rc == 0) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		const char *q = p;
+
+		lineno++;
+		while (q < p + len && isspace((unsigned char)*q))
+			q++;
+		if (q == p + len || *q == '#') {
+			/* blank or comment: does not end a logical line in Postfix */
+		} else if (isspace((unsigned char)*p)) {
+			if (logical.len == 0) {
+				snprintf(cfg_errbuf, sizeof(cfg_errbuf),
+				    "%s:%d: continuation line without a parameter", fname, lineno);
+				*error_r = cfg_errbuf;
+				rc = -1;
+			} else {
+				buf_putc(&logical, ' ');
+				buf_append(&logical, q, (size_t)(p + len - q));
+			}
+		} else {
+			if (logical.len)
+				rc = cfg_add_line(cfg, logical.data, start, fname, error_r);
+			buf_reset(&logical);
+			buf_append(&logical, p, len);
+			start = lineno;
+		}
+		if (rc == 0 && logical.len > CFG_MAX_LINE) {
+			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s:%d: line too long", fname, start);
+			*error_r = cfg_errbuf;
+			rc = -1;
+		}
+		p += len;
+		if (*p == '\n')
+			p++;
+	}
+	if (rc == 0 && logical.len)
+		rc = cfg_add_line(cfg, logical.data, start, fname, error_r);
+	buf_free(&logical);
+	return rc;
+}
+
+static void cfg_split_list(struct cfg *cfg, int id)
+{
+	char *copy = xstrdup(cfg->value[id]), *tok, *save = NULL;
+
+	for (tok = strtok_r(copy, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+		cfg->list[id] = xreallocarray(cfg->list[id], (size_t)cfg->nlist[id] + 2, sizeof(char *));
+		cfg->list[id][cfg->nlist[id]++] = xstrdup(tok);
+		cfg->list[id][cfg->nlist[id]] = NULL;
+	}
+	free(copy);
+	if (cfg->list[id] == NULL)
+		cfg->list[id] = xcalloc(1, sizeof(char *));
+}
+
+/* cfg_finish - expand and check every table parameter */
+static int cfg_finish(struct cfg *cfg, const char *fname, const char **error_r)
+{
+	struct buf b = BUF_INIT;
+	int i;
+
+	for (i = 0; i < P__COUNT; i++) {
+		const struct param_def *pd = &param_table[i];
+		struct cfg_var *v = cfg_find_var(cfg, pd->name, strlen(pd->name));
+		const char *err = NULL;
+		int line = v ? v->line : 0;
+		long long n = 0;
+		int bad = 0;
+
+		cfg->set[i] = v != NULL;
+		buf_reset(&b);
+		if (cfg_expand(cfg, v ? v->raw : pd->def, &b, 0, &err) < 0) {
+			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s:%d: %s: %s", fname, line, pd->name, err);
+			*error_r = cfg_errbuf;
+			buf_free(&b);
+			return -1;
+		}
+		if (v)
+			v->used = 1;
+		cfg->value[i] = xstrdup(b.len ? b.data : "");
+		switch (pd->type) {
+		case PT_INT: {
+			char *end;
+
+			errno = 0;
+			n = strtoll(cfg->value[i], &end, 10);
+			bad = end == cfg->value[i] || *end || errno;
+			break;
+		}
+		case PT_TIME:
+			bad = cfg_parse_time(cfg->value[i], &n) < 0;
+			break;
+		case PT_SIZE:
+			bad = cfg_parse_size(cfg->value[i], &n) < 0;
+			break;
+		case PT_BOOL:
+			bad = cfg_parse_bool(cfg->value[i], &n) < 0;
+			break;
+		case PT_LIST:
+			cfg_split_list(cfg, i);
+			break;
+		case PT_STR:
+			break;
+		}
+		if (bad) {
+			static const char *what[] = { "", "a number", "a time (e.g. 480s, 8m)",
+				"a size (e.g. 10240000, 10m)", "yes or no", "" };
+
+			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s:%d: %s: \"%.60s\" is not %s",
+			    fname, line, pd->name, cfg->value[i], what[pd->type]);
+			*error_r = cfg_errbuf;
+			buf_free(&b);
+			return -1;
+		}
+		if ((pd->type == PT_INT || pd->type == PT_TIME || pd->type == PT_SIZE) &&
+		    (n < pd->min || (pd->max && n > pd->max))) {
+			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s:%d: %s: %lld is out of range %lld..%lld",
+			    fname, line, pd->name, n, pd->min, pd->max);
+			*error_r = cfg_errbuf;
+			buf_free(&b);
+			return -1;
+		}
+		cfg->num[i] = n;
+	}
+	buf_free(&b);
+	return 0;
+}
+
+static void cfg_warn_unused(struct cfg *cfg, const char *fname)
+{
+	int i;
+
+	for (i = 0; i < cfg->nvars; i++)
+		if (!cfg->vars[i].used && cfg_lookup_id(cfg->vars[i].name) < 0)
+			log_warning("%s:%d: unused parameter: %s=%.60s", fname, cfg->vars[i].line,
+			    cfg->vars[i].name, cfg->vars[i].raw);
+}
+
+int cfg_load_string(struct cfg **cfg_r, const char *text, const char *name, const char **error_r)
+{
+	struct cfg *cfg = xcalloc(1, sizeof(*cfg));
+
+	cfg->path = name ? xstrdup(name) : NULL;
+	if (cfg_read_text(cfg, text, name ? name : "(defaults)", error_r) < 0 ||
+	    cfg_finish(cfg, name ? name : "(defaults)", error_r) < 0) {
+		cfg_free(&cfg);
+		return -1;
+	}
+	cfg_warn_unused(cfg, name ? name : "(defaults)");
+	*cfg_r = cfg;
+	return 0;
+}
+
+int cfg_load(struct cfg **cfg_r, const char *path, const char **error_r)
+{
+	struct buf text = BUF_INIT;
+	char chunk[8192];
+	size_t n;
+	FILE *fp;
+	int rc;
+
+	if (path == NULL)
+		return cfg_load_string(cfg_r, "", NULL, error_r);
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s: cannot open: %s", path, strerror(errno));
+		*error_r = cfg_errbuf;
+		return -1;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+		if (memchr(chunk, 0, n)) {
+			fclose(fp);
+			buf_free(&text);
+			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s: contains a NUL byte", path);
+			*error_r = cfg_errbuf;
+			return -1;
+		}
+		buf_append(&text, chunk, n);
+	}
+	fclose(fp);
+	rc = cfg_load_string(cfg_r, text.data ? text.data : "", path, error_r);
+	buf_free(&text);
+	return rc;
+}
+
+void cfg_free(struct cfg **cfgp)
+{
+	struct cfg *cfg = *cfgp;
+	int i, j;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->nvars; i++) {
+		free(cfg->vars[i].name);
+		free(cfg->vars[i].raw);
+	}
+	free(cfg->vars);
+	for (i = 0; i < P__COUNT; i++) {
+		free(cfg->value[i]);
+		for (j = 0; j < cfg->nlist[i]; j++)
+			free(cfg->list[i][j]);
+		free(cfg->list[i]);
+	}
+	free(cfg->path);
+	free(cfg);
+	*cfgp = NULL;
+}
+
+const char *cfg_str(const struct cfg *cfg, enum param_id id)
+{
+	return cfg->value[id];
+}
+
+long long cfg_int(const struct cfg *cfg, enum param_id id)
+{
+	return cfg->num[id];
+}
+
+char *const *cfg_list(const struct cfg *cfg, enum param_id id, int *n_r)
+{
+	*n_r = cfg->nlist[id];
+	return cfg->list[id];
+}
+
+int cfg_is_set(const struct cfg *cfg, enum param_id id)
+{
+	return cfg->set[id];
+}
+
+const char *cfg_path(const struct cfg *cfg)
+{
+	return cfg->path;
+}
+
+void cfg_print(const struct cfg *cfg, FILE *fp, int mode)
+{
+	int i;
+
+	for (i = 0; i < P__COUNT; i++) {
+		if (mode == 'd')
+			fprintf(fp, "%s = %s\n", param_table[i].name, param_table[i].def);
+		else if (mode == 'a' || cfg->set[i])
+			fprintf(fp, "%s = %s\n", param_table[i].name, cfg->value[i]);
+	}
+}

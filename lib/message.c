@@ -1,0 +1,96 @@
+/*
+ * message.c - helpers on struct message: recipients, ids, header lookup.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/message.h"
+
+struct rcpt *message_add_rcpt(struct message *msg, const char *addr)
+{
+	struct rcpt *r;
+
+	if (msg->nrcpts == msg->rcpt_cap) {
+		size_t cap = msg->rcpt_cap ? msg->rcpt_cap * 2 : 8;
+		struct rcpt *n = arena_allocarray(msg->arena, cap, sizeof(*n));
+
+		if (msg->nrcpts)
+			memcpy(n, msg->rcpts, msg->nrcpts * sizeof(*n));
+		msg->rcpts = n;
+		msg->rcpt_cap = cap;
+	}
+	r = &msg->rcpts[msg->nrcpts++];
+	memset(r, 0, sizeof(*r));
+	r->addr = arena_strdup(msg->arena, addr);
+	return r;
+}
+
+static void random_id(char *out, size_t nchars)
+{
+	static const char b64url[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char rnd[16];
+	size_t i;
+
+	arc4random_buf(rnd, sizeof(rnd));
+	for (i = 0; i < nchars; i++)
+		out[i] = b64url[rnd[i] & 63];
+	out[nchars] = 0;
+}
+
+void message_new_ids(struct message *msg)
+{
+	random_id(msg->mail_id, 12);
+	random_id(msg->secret_id, 12);
+}
+
+const char *message_header(struct message *msg, const char *name)
+{
+	size_t len, nlen = strlen(name);
+	const char *data = msg->spool ? spool_data(msg->spool, &len) : NULL;
+	const char *p, *end;
+
+	if (data == NULL)
+		return NULL;
+	end = data + len;
+	for (p = data; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t llen = eol ? (size_t)(eol - p) : (size_t)(end - p);
+
+		if (llen == 0 || (llen == 1 && p[0] == '\r'))
+			return NULL;	/* end of the header section */
+		if (llen > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
+			struct buf v = BUF_INIT;
+			const char *q = p + nlen + 1;
+			char *out;
+
+			for (;;) {
+				const char *le = eol ? eol : end;
+
+				if (le > q && le[-1] == '\r')
+					le--;
+				buf_append(&v, q, (size_t)(le - q));
+				if (!eol || eol + 1 >= end || (eol[1] != ' ' && eol[1] != '\t'))
+					break;
+				q = eol + 1;
+				eol = memchr(q, '\n', (size_t)(end - q));
+			}
+			{
+				char *s = v.data ? v.data : "";
+
+				while (*s == ' ' || *s == '\t')
+					s++;
+				out = arena_strdup(msg->arena, s);
+			}
+			buf_free(&v);
+			return out;
+		}
+		p = eol ? eol + 1 : end;
+	}
+	return NULL;
+}

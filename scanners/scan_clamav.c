@@ -1,0 +1,573 @@
+/*
+ * scan_clamav.c - the ClamAV scanner: libclamav in-process, one engine
+ * compiled in the master and shared copy-on-write by the workers (see
+ * scanners.h for the life cycle).
+ *
+ * A scan hands libclamav the whole raw message from memory
+ * (cl_fmap_open_memory, no copy) with mail parsing on, so libclamav
+ * decodes MIME, base64/QP/uuencode, nested message/rfc822 and archives
+ * itself. A file-inspection callback records every embedded file for the
+ * banned-files check. Limit hits are made visible with
+ * CL_SCAN_HEURISTIC_EXCEEDS_MAX and turned into UNCHECKED, never CLEAN.
+ *
+ * Deliberately left out: clamd (we link libclamav), signature updates
+ * (freshclam's job; we only notice a changed directory), all-match mode
+ * (the first name is enough to decide), PUA signatures.
+ *
+ * Limits: a message whose first header line libclamav's magic does not
+ * know (e.g. starting with a non-standard header) is scanned as plain
+ * text, i.e. without MIME decoding; scan_clamav_prefix covers this by
+ * presenting such messages behind a virtual "Received:" line.
+ * Bugs: libclamav reports only one heuristic "limit exceeded" per scan,
+ * so reason names the first limit hit, not all of them.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <clamav.h>
+
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "scanners/scanners.h"
+
+struct clamav_engine {
+	struct cl_engine *cl;
+	struct clamav_engine_info info;
+	char *db_path;
+	int alert_encrypted;
+};
+
+/* per-scan state handed to libclamav callbacks as their context */
+struct scan_ctx {
+	struct arena *arena;
+	struct scan_verdict *v;
+	unsigned files_cap;
+	int top_is_mail;		/* depth-0 type was CL_TYPE_MAIL */
+	const char *data;		/* virtual-prefix reader (scan_pread) */
+	size_t len;
+};
+
+/* Virtual first line for messages libclamav would not recognise as mail. */
+static const char scan_clamav_prefix[] = "Received: from tollgate (scanner)\r\n";
+#define PREFIX_LEN (sizeof(scan_clamav_prefix) - 1)
+
+/* first header names libclamav's built-in magic recognises as CL_TYPE_MAIL */
+static const char *const mail_magic[] = {
+	"From ", "Received: ", "Return-Path: ", "Delivered-To: ", "X-UIDL: ",
+	"X-Apparently-To: ", "X-Envelope-From: ", "X-Original-To: ", "X-Symantec-",
+	"X-EVS", "X-Real-To: ", "X-Sieve: ", ">From ", "Date: ", "Message-Id: ",
+	"Message-ID: ", "Subject: ", "Return-path: ", "MIME-Version: ", "From: ",
+	"To: ",
+};
+
+static cl_error_t file_inspect_cb(int fd, const char *type, const char **ancestors,
+				  size_t parent_file_size, const char *file_name,
+				  size_t file_size, const char *file_buffer,
+				  uint32_t recursion_level, uint32_t layer_attributes,
+				  void *context);
+
+static int clamav_initialised;
+static char clamav_errbuf[1024];
+
+/* clamav_msg_cb - route libclamav's own messages into our log
+ *
+ * context is the scan context during a scan and NULL otherwise (load,
+ * compile). What libclamav says about one message's content is peer
+ * driven and frequent, so during scans warnings go to debug and errors
+ * to warning; at load time they keep their weight.
+ */
+static void clamav_msg_cb(enum cl_msg severity, const char *fullmsg, const char *msg, void *context)
+{
+	char line[512];
+	size_t n;
+
+	(void)fullmsg;
+	snprintf(line, sizeof(line), "%s", msg ? msg : "");
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = 0;
+	if (severity >= CL_MSG_ERROR) {
+		if (context)
+			log_warning("libclamav: %s", line);
+		else
+			log_error("libclamav: %s", line);
+	} else if (severity >= CL_MSG_WARN && context == NULL) {
+		log_warning("libclamav: %s", line);
+	} else {
+		log_debug(LOG_DBG_SCAN, "libclamav: %s", line);
+	}
+}
+
+/* clamav_global_init - cl_init and the log hook, once per process */
+static int clamav_global_init(const char **error_r)
+{
+	cl_error_t rc;
+
+	if (clamav_initialised)
+		return 0;
+	cl_set_clcb_msg(clamav_msg_cb);
+	rc = cl_init(CL_INIT_DEFAULT);
+	if (rc != CL_SUCCESS) {
+		snprintf(clamav_errbuf, sizeof(clamav_errbuf), "cl_init: %s", cl_strerror(rc));
+		*error_r = clamav_errbuf;
+		return -1;
+	}
+	clamav_initialised = 1;
+	return 0;
+}
+
+/* ms_since - wall-clock milliseconds since t0 */
+static unsigned ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (unsigned)((t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+/* engine_set - set one numeric limit when the option asks for it */
+static int engine_set(struct cl_engine *cl, enum cl_engine_field f, const char *what,
+		      unsigned long long v)
+{
+	cl_error_t rc;
+
+	if (v == 0)
+		return 0;
+	if (v > (unsigned long long)INT64_MAX)
+		v = (unsigned long long)INT64_MAX;
+	rc = cl_engine_set_num(cl, f, (long long)v);
+	if (rc != CL_SUCCESS) {
+		snprintf(clamav_errbuf, sizeof(clamav_errbuf), "clamav: setting %s=%llu: %s",
+			 what, v, cl_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+int clamav_engine_load(const struct clamav_opts *o, struct clamav_engine **eng_r,
+		       const char **error_r)
+{
+	struct clamav_engine *e;
+	struct cl_engine *cl;
+	struct timespec t0;
+	const char *sig_err;
+	unsigned sigs = 0;
+	uint64_t dbsig = 0;
+	cl_error_t rc;
+
+	if (o == NULL || o->db_path == NULL || *o->db_path == 0) {
+		*error_r = "clamav: no database path configured";
+		return -1;
+	}
+	if (clamav_global_init(error_r) < 0)
+		return -1;
+	/* fingerprint before loading: a change during the load shows up as
+	 * a difference at the next poll and causes one extra reload, never
+	 * a missed one */
+	if (clamav_db_signature(o->db_path, &dbsig, &sig_err) < 0) {
+		snprintf(clamav_errbuf, sizeof(clamav_errbuf), "%s", sig_err);
+		*error_r = clamav_errbuf;
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((cl = cl_engine_new()) == NULL) {
+		*error_r = "clamav: cl_engine_new failed (out of memory)";
+		return -1;
+	}
+	if (engine_set(cl, CL_ENGINE_MAX_FILESIZE, "max_filesize", o->max_filesize) < 0 ||
+	    engine_set(cl, CL_ENGINE_MAX_SCANSIZE, "max_scansize", o->max_scansize) < 0 ||
+	    engine_set(cl, CL_ENGINE_MAX_RECURSION, "max_recursion", o->max_recursion) < 0 ||
+	    engine_set(cl, CL_ENGINE_MAX_FILES, "max_files", o->max_files) < 0 ||
+	    engine_set(cl, CL_ENGINE_MAX_SCANTIME, "max_scantime", o->max_scantime_ms) < 0 ||
+	    engine_set(cl, CL_ENGINE_DISABLE_CACHE, "disable_cache", o->disable_cache ? 1 : 0) < 0)
+		goto fail_msg;
+	if (o->tmp_dir && *o->tmp_dir &&
+	    (rc = cl_engine_set_str(cl, CL_ENGINE_TMPDIR, o->tmp_dir)) != CL_SUCCESS) {
+		snprintf(clamav_errbuf, sizeof(clamav_errbuf), "clamav: tmp_dir %s: %s",
+			 o->tmp_dir, cl_strerror(rc));
+		goto fail_msg;
+	}
+	/* the per-file callback is set here, once: workers must not write
+	 * to the shared engine; its per-scan context comes with each
+	 * cl_scanmap_callback call */
+	cl_engine_set_clcb_file_inspection(cl, file_inspect_cb);
+	rc = cl_load(o->db_path, cl, &sigs, CL_DB_STDOPT);
+	if (rc != CL_SUCCESS) {
+		snprintf(clamav_errbuf, sizeof(clamav_errbuf), "clamav: loading database %s: %s",
+			 o->db_path, cl_strerror(rc));
+		goto fail_msg;
+	}
+	if (sigs == 0) {
+		snprintf(clamav_errbuf, sizeof(clamav_errbuf),
+			 "clamav: loading database %s: no signatures found", o->db_path);
+		goto fail_msg;
+	}
+	rc = cl_engine_compile(cl);
+	if (rc != CL_SUCCESS) {
+		snprintf(clamav_errbuf, sizeof(clamav_errbuf), "clamav: compiling database %s: %s",
+			 o->db_path, cl_strerror(rc));
+		goto fail_msg;
+	}
+
+	e = xcalloc(1, sizeof(*e));
+	e->cl = cl;
+	e->db_path = xstrdup(o->db_path);
+	e->alert_encrypted = o->alert_encrypted;
+	e->info.db_path = e->db_path;
+	e->info.signatures = sigs;
+	e->info.load_ms = ms_since(&t0);
+	e->info.db_signature = dbsig;
+	e->info.version = cl_retver();
+	log_info("clamav: loaded %u signatures from %s in %u ms (libclamav %s)",
+		 sigs, o->db_path, e->info.load_ms, e->info.version);
+	*eng_r = e;
+	return 0;
+
+fail_msg:
+	cl_engine_free(cl);
+	*error_r = clamav_errbuf;
+	return -1;
+}
+
+void clamav_engine_free(struct clamav_engine **ep)
+{
+	struct clamav_engine *e = *ep;
+
+	if (e == NULL)
+		return;
+	cl_engine_free(e->cl);
+	free(e->db_path);
+	free(e);
+	*ep = NULL;
+}
+
+const struct clamav_engine_info *clamav_engine_info(const struct clamav_engine *e)
+{
+	return &e->info;
+}
+
+/* file_inspect_cb - record one file libclamav is about to scan
+ *
+ * Called for every layer, the message itself at depth 0. Always answers
+ * CL_CLEAN ("go on scanning"): this callback observes, it never decides.
+ */
+static cl_error_t file_inspect_cb(int fd, const char *type, const char **ancestors,
+				  size_t parent_file_size, const char *file_name,
+				  size_t file_size, const char *file_buffer,
+				  uint32_t recursion_level, uint32_t layer_attributes,
+				  void *context)
+{
+	struct scan_ctx *c = context;
+	struct scan_verdict *v;
+	struct scan_file *f;
+
+	if (c == NULL)
+		return CL_CLEAN;
+	v = c->v;
+	if (recursion_level == 0) {
+		c->top_is_mail = type && strcmp(type, "CL_TYPE_MAIL") == 0;
+		return CL_CLEAN;
+	}
+	if (v->n_files >= SCAN_MAX_FILES) {
+		v->files_dropped++;
+		return CL_CLEAN;
+	}
+	if (v->n_files == c->files_cap) {
+		/* grow in the arena; the old array is simply left behind */
+		unsigned ncap = c->files_cap ? c->files_cap * 2 : 16;
+		struct scan_file *nf;
+
+		if (ncap > SCAN_MAX_FILES)
+			ncap = SCAN_MAX_FILES;
+		nf = arena_allocarray(c->arena, ncap, sizeof(*nf));
+		if (v->n_files)
+			memcpy(nf, v->files, v->n_files * sizeof(*nf));
+		v->files = nf;
+		c->files_cap = ncap;
+	}
+	f = &v->files[v->n_files++];
+	f->name = file_name ? arena_strndup(c->arena, file_name, SCAN_NAME_MAX) : NULL;
+	f->type = arena_strdup(c->arena, type ? type : "CL_TYPE_ANY");
+	f->depth = recursion_level;
+	f->size = file_size;
+	log_debug(LOG_DBG_SCAN, "clamav: file depth=%u type=%s size=%zu name=%s",
+		  f->depth, f->type, f->size, f->name ? "(given)" : "(none)");
+	return CL_CLEAN;
+}
+
+/* limit_reason - "limit exceeded: ..." for a libclamav limit heuristic, else NULL */
+static const char *limit_reason(const char *virname)
+{
+	static const struct {
+		const char *sig, *reason;
+	} limits[] = {
+		{ "MaxFileSize", "limit exceeded: max_filesize" },
+		{ "MaxScanSize", "limit exceeded: max_scansize" },
+		{ "MaxRecursion", "limit exceeded: max_recursion" },
+		{ "MaxFiles", "limit exceeded: max_files" },
+		{ "MaxScanTime", "limit exceeded: max_scantime" },
+	};
+	static const char pfx[] = "Heuristics.Limits.Exceeded.";
+	size_t i;
+
+	if (strncmp(virname, pfx, sizeof(pfx) - 1) != 0)
+		return NULL;
+	virname += sizeof(pfx) - 1;
+	for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++)
+		if (strncmp(virname, limits[i].sig, strlen(limits[i].sig)) == 0)
+			return limits[i].reason;
+	return "limit exceeded";
+}
+
+/* looks_like_mail - would libclamav's magic take data as CL_TYPE_MAIL? */
+static int looks_like_mail(const char *data, size_t len)
+{
+	size_t i, n;
+
+	for (i = 0; i < sizeof(mail_magic) / sizeof(mail_magic[0]); i++) {
+		n = strlen(mail_magic[i]);
+		if (len >= n && memcmp(data, mail_magic[i], n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* scan_pread - read callback that shows scan_clamav_prefix before the message */
+static off_t scan_pread(void *handle, void *buf, size_t count, off_t offset)
+{
+	struct scan_ctx *c = handle;
+	size_t off = (size_t)offset, done = 0, n;
+	size_t total = PREFIX_LEN + c->len;
+
+	if (offset < 0 || off >= total)
+		return 0;
+	if (count > total - off)
+		count = total - off;
+	if (off < PREFIX_LEN) {
+		n = PREFIX_LEN - off < count ? PREFIX_LEN - off : count;
+		memcpy(buf, scan_clamav_prefix + off, n);
+		done = n;
+		off += n;
+	}
+	if (done < count)
+		memcpy((char *)buf + done, c->data + (off - PREFIX_LEN), count - done);
+	return (off_t)count;
+}
+
+/* verdict_unchecked - mark v UNCHECKED with reason */
+static void verdict_unchecked(struct scan_verdict *v, const char *reason)
+{
+	v->status = SCAN_UNCHECKED;
+	v->reason = reason;
+}
+
+int clamav_scan_buffer(struct clamav_engine *e, const char *data, size_t len,
+		       struct arena *a, struct scan_verdict *v_r)
+{
+	struct cl_scan_options opts;
+	struct scan_ctx c;
+	struct timespec t0;
+	const char *virname = NULL, *why;
+	unsigned long scanned = 0;
+	cl_fmap_t *map;
+	cl_error_t rc;
+	int ret = 0;
+
+	memset(v_r, 0, sizeof(*v_r));
+	v_r->scanner = "clamav";
+	memset(&c, 0, sizeof(c));
+	c.arena = a;
+	c.v = v_r;
+	c.data = data;
+	c.len = len;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	/* Without a known first header libclamav scans the message as
+	 * plain text and never decodes its attachments, so such messages
+	 * are shown to it behind one virtual header line (read through a
+	 * callback: still no copy). */
+	if (looks_like_mail(data, len))
+		map = cl_fmap_open_memory(data, len);
+	else
+		map = cl_fmap_open_handle(&c, 0, PREFIX_LEN + len, scan_pread, 0);
+	if (map == NULL) {
+		verdict_unchecked(v_r, "scanner failure: cannot map message (out of memory)");
+		log_error("clamav: cannot map a %zu-byte message", len);
+		return -1;
+	}
+
+	memset(&opts, 0, sizeof(opts));
+	opts.general = CL_SCAN_GENERAL_HEURISTICS;	/* clamd's default; no all-match */
+	opts.parse = ~0u;				/* every parser, mail included */
+	opts.heuristic = CL_SCAN_HEURISTIC_EXCEEDS_MAX;	/* limit hits become visible */
+	if (e->alert_encrypted)
+		opts.heuristic |= CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE | CL_SCAN_HEURISTIC_ENCRYPTED_DOC;
+
+	rc = cl_scanmap_callback(map, NULL, &virname, &scanned, e->cl, &opts, &c);
+	cl_fmap_close(map);
+	v_r->scanned = scanned;
+
+	switch (rc) {
+	case CL_CLEAN:
+		v_r->status = SCAN_CLEAN;
+		break;
+	case CL_VIRUS:
+		if (virname == NULL)
+			virname = "Unknown";
+		if ((why = limit_reason(virname)) != NULL) {
+			verdict_unchecked(v_r, why);
+		} else if (strncmp(virname, "Heuristics.Encrypted.", 21) == 0) {
+			verdict_unchecked(v_r, "encrypted");
+		} else {
+			v_r->status = SCAN_INFECTED;
+			v_r->names[v_r->n_names++] = arena_strndup(a, virname, SCAN_NAME_MAX);
+		}
+		break;
+	case CL_EMAXSIZE:
+		verdict_unchecked(v_r, "limit exceeded: max_scansize");
+		break;
+	case CL_EMAXFILES:
+		verdict_unchecked(v_r, "limit exceeded: max_files");
+		break;
+	case CL_EMAXREC:
+		verdict_unchecked(v_r, "limit exceeded: max_recursion");
+		break;
+	case CL_ETIMEOUT:
+		verdict_unchecked(v_r, "limit exceeded: max_scantime");
+		break;
+	default:
+		verdict_unchecked(v_r, arena_printf(a, "scanner failure: %s", cl_strerror(rc)));
+		log_error("clamav: scanning a %zu-byte message failed: %s", len, cl_strerror(rc));
+		ret = -1;
+		break;
+	}
+	/* a top layer that is still not mail means no MIME decoding took
+	 * place: never call that clean */
+	if (ret == 0 && v_r->status == SCAN_CLEAN && !c.top_is_mail && len > 0)
+		verdict_unchecked(v_r, "not recognised as a mail message");
+	{
+		struct timespec t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		v_r->elapsed_us = (unsigned)((t1.tv_sec - t0.tv_sec) * 1000000 +
+					     (t1.tv_nsec - t0.tv_nsec) / 1000);
+	}
+	log_debug(LOG_DBG_SCAN, "clamav: %s%s%s files=%u scanned=%llu %u us",
+		  scan_status_name(v_r->status),
+		  v_r->n_names ? " " : v_r->reason ? " " : "",
+		  v_r->n_names ? v_r->names[0] : v_r->reason ? v_r->reason : "",
+		  v_r->n_files, v_r->scanned, v_r->elapsed_us);
+	return ret;
+}
+
+/* clamav_scanner_scan - struct scanner adapter */
+static int clamav_scanner_scan(void *ctx, const char *data, size_t len, struct arena *a,
+			       struct scan_verdict *v_r)
+{
+	return clamav_scan_buffer(ctx, data, len, a, v_r);
+}
+
+void clamav_scanner(struct clamav_engine *e, struct scanner *s_r)
+{
+	s_r->name = "clamav";
+	s_r->scan = clamav_scanner_scan;
+	s_r->ctx = e;
+}
+
+/* is_db_file - a file name libclamav's cl_load would read (CLI_DBEXT) */
+static int is_db_file(const char *name)
+{
+	static const char *const ext[] = {
+		".db", ".hdb", ".hdu", ".fp", ".sfp", ".mdb", ".mdu", ".hsb", ".hsu",
+		".msb", ".msu", ".ndb", ".ndu", ".ldb", ".ldu", ".sdb", ".zmd", ".rmd",
+		".pdb", ".gdb", ".wdb", ".cbc", ".ftm", ".cfg", ".cvd", ".cld", ".cud",
+		".cdb", ".cat", ".crb", ".idb", ".ioc", ".yar", ".yara", ".pwdb",
+		".ign", ".ign2", ".imp", ".sign",
+	};
+	size_t i, n = strlen(name), m;
+
+	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		m = strlen(ext[i]);
+		if (n > m && strcasecmp(name + n - m, ext[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* fnv1a - 64-bit FNV-1a over len bytes, continuing from h */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char *s = p;
+
+	while (len--) {
+		h ^= *s++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* file_fingerprint - hash of one file's name and stat facts */
+static uint64_t file_fingerprint(const char *name, const struct stat *st)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	int64_t f[7];
+
+	f[0] = (int64_t)st->st_size;
+	f[1] = (int64_t)st->st_mtim.tv_sec;
+	f[2] = (int64_t)st->st_mtim.tv_nsec;
+	f[3] = (int64_t)st->st_ctim.tv_sec;
+	f[4] = (int64_t)st->st_ctim.tv_nsec;
+	f[5] = (int64_t)st->st_ino;
+	f[6] = (int64_t)st->st_dev;
+	h = fnv1a(h, name, strlen(name) + 1);
+	return fnv1a(h, f, sizeof(f));
+}
+
+int clamav_db_signature(const char *path, uint64_t *sig_r, const char **error_r)
+{
+	static char errbuf[1024];
+	struct dirent *de;
+	struct stat st;
+	char full[4096];
+	uint64_t sum = 0;
+	unsigned nfiles = 0;
+	DIR *d;
+
+	if (stat(path, &st) < 0) {
+		snprintf(errbuf, sizeof(errbuf), "clamav: database %s: %s", path, strerror(errno));
+		*error_r = errbuf;
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		*sig_r = file_fingerprint(path, &st);
+		return 0;
+	}
+	if ((d = opendir(path)) == NULL) {
+		snprintf(errbuf, sizeof(errbuf), "clamav: database directory %s: %s", path,
+			 strerror(errno));
+		*error_r = errbuf;
+		return -1;
+	}
+	/* readdir order is not defined: combine the per-file hashes with an
+	 * order-independent sum (names make every term distinct) */
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !is_db_file(de->d_name))
+			continue;
+		if ((size_t)snprintf(full, sizeof(full), "%s/%s", path, de->d_name) >= sizeof(full))
+			continue;
+		if (stat(full, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		sum += file_fingerprint(de->d_name, &st);
+		nfiles++;
+	}
+	closedir(d);
+	*sig_r = fnv1a(sum, &nfiles, sizeof(nfiles));
+	return 0;
+}

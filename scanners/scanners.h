@@ -1,0 +1,186 @@
+/*
+ * scanners.h - the scanner interface: every content scanner turns one
+ * whole message into one verdict; ClamAV (libclamav, in-process) is the
+ * first scanner behind it.
+ *
+ * Verdict. A scan fills a struct scan_verdict:
+ *   SCAN_CLEAN      the scanner looked at everything and found nothing;
+ *   SCAN_INFECTED   names[] holds what was found (at least one name);
+ *   SCAN_UNCHECKED  the message could not be fully checked: a limit was
+ *                   hit (max_scansize, max_filesize, max_recursion,
+ *                   max_files, max_scantime), an encrypted archive, or
+ *                   the engine failed. reason says which, e.g.
+ *                   "limit exceeded: max_scansize". UNCHECKED is never
+ *                   to be read as clean (amavisd's CC_UNCHECKED).
+ * files[] lists every embedded file the engine met (name, detected
+ * type, depth) for the banned-files check; the top-level message itself
+ * (depth 0) is not listed. Names are raw peer data (cut to
+ * SCAN_NAME_MAX bytes): escape them before logging. Everything in a
+ * verdict is allocated from the arena the caller passed and lives as
+ * long as that arena (the message).
+ *
+ * ClamAV life cycle (DESIGN.md "Process model"):
+ *   master:  clamav_engine_load() once, BEFORE forking the workers; the
+ *            compiled engine (hundreds of MB with a full database) is
+ *            then shared copy-on-write by every worker;
+ *   workers: only clamav_scan_buffer() (and clamav_engine_info()).
+ *            They never load, compile, change or free the engine;
+ *   reload:  the master polls clamav_db_signature() (or reloads on
+ *            SIGHUP), builds a NEW engine with clamav_engine_load()
+ *            beside the old one, and on success swaps the pointer so
+ *            newly forked workers get the new engine; on failure it
+ *            keeps the old engine and logs the error. The old engine is
+ *            freed with clamav_engine_free() only after every worker
+ *            forked with it has been rolled (exited). Until then the
+ *            master holds both, so a reload briefly needs twice the
+ *            engine's memory. Signature reload never stops service.
+ * libclamav's global state (cl_init, its log hook) is set up once per
+ * process by the first clamav_engine_load().
+ *
+ * Errors: functions return 0 on success and -1 on error with a reason in
+ * *error_r (static storage, valid until the next call of the same
+ * function); scans report through the verdict, see clamav_scan_buffer.
+ */
+#ifndef TG_SCANNERS_H
+#define TG_SCANNERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct arena;
+
+/* bounds of one verdict */
+#define SCAN_MAX_NAMES 8	/* names[] kept; more are counted, not kept */
+#define SCAN_MAX_FILES 512	/* files[] kept; more are counted in files_dropped */
+#define SCAN_NAME_MAX 255	/* bytes kept of one file name or virus name */
+
+enum scan_status {
+	SCAN_CLEAN = 0,
+	SCAN_INFECTED,
+	SCAN_UNCHECKED,
+};
+
+/* one embedded file as the engine saw it */
+struct scan_file {
+	const char *name;	/* attachment or archive member name; NULL if none */
+	const char *type;	/* engine's type from magic, e.g. "CL_TYPE_ZIP" */
+	unsigned depth;		/* 1 = directly in the message, 2 = inside that, ... */
+	size_t size;		/* bytes after decoding/extraction */
+};
+
+struct scan_verdict {
+	const char *scanner;		/* "clamav" */
+	enum scan_status status;
+	const char *names[SCAN_MAX_NAMES];	/* INFECTED: what was found */
+	unsigned n_names;
+	const char *reason;		/* UNCHECKED: why; else NULL */
+	struct scan_file *files;	/* embedded files, in scan order */
+	unsigned n_files;
+	unsigned files_dropped;		/* files met beyond SCAN_MAX_FILES */
+	unsigned long long scanned;	/* bytes the engine scanned (its count) */
+	unsigned elapsed_us;		/* wall-clock time of the scan */
+};
+
+/* scan_status_name - "CLEAN", "INFECTED" or "UNCHECKED" */
+static inline const char *scan_status_name(enum scan_status s)
+{
+	return s == SCAN_CLEAN ? "CLEAN" : s == SCAN_INFECTED ? "INFECTED" : "UNCHECKED";
+}
+
+/*
+ * The generic handle a worker keeps for each configured scanner: the
+ * master fills it after the scanner's own init (clamav_scanner() below),
+ * the worker calls scanner_scan() on the raw message. Same contract as
+ * clamav_scan_buffer().
+ */
+struct scanner {
+	const char *name;
+	int (*scan)(void *ctx, const char *data, size_t len, struct arena *a,
+		    struct scan_verdict *v_r);
+	void *ctx;
+};
+
+/* scanner_scan - run one scanner on the whole raw message */
+static inline int scanner_scan(const struct scanner *s, const char *data, size_t len,
+			       struct arena *a, struct scan_verdict *v_r)
+{
+	return s->scan(s->ctx, data, len, a, v_r);
+}
+
+/* ---- ClamAV (scan_clamav.c) ---- */
+
+/* Engine settings; a 0 limit keeps libclamav's own default (shown). */
+struct clamav_opts {
+	const char *db_path;		/* database directory, or one database file */
+	unsigned long long max_filesize;	/* largest single file scanned (100M) */
+	unsigned long long max_scansize;	/* most bytes scanned per message (400M) */
+	unsigned max_recursion;		/* deepest nesting of containers (17) */
+	unsigned max_files;		/* most files per message (10000) */
+	unsigned max_scantime_ms;	/* wall-clock budget per message (120000) */
+	const char *tmp_dir;		/* where libclamav writes extracted parts (NULL: $TMPDIR or /tmp) */
+	int alert_encrypted;		/* 1: encrypted archives/documents are UNCHECKED ("encrypted") */
+	int disable_cache;		/* 1: no cache of clean-file hashes (benchmarks) */
+};
+
+struct clamav_engine;
+
+/* what a loaded engine is, for logs and the control tool */
+struct clamav_engine_info {
+	const char *db_path;
+	unsigned signatures;		/* as counted by cl_load */
+	unsigned load_ms;		/* cl_load + cl_engine_compile, wall clock */
+	uint64_t db_signature;		/* clamav_db_signature() before loading */
+	const char *version;		/* libclamav version string */
+};
+
+/*
+ * clamav_engine_load - build and compile an engine from o->db_path
+ *
+ * cl_init (first call only), cl_engine_new, limits from o, cl_load with
+ * CL_DB_STDOPT, cl_engine_compile. Logs one info line with the
+ * signature count and load time. Call in the master, never in a worker.
+ * On error (*error_r names the path and libclamav's reason) nothing is
+ * allocated and *eng_r is untouched.
+ */
+int clamav_engine_load(const struct clamav_opts *o, struct clamav_engine **eng_r,
+		       const char **error_r);
+
+/* clamav_engine_free - release an engine no process scans with any more; sets *ep to NULL */
+void clamav_engine_free(struct clamav_engine **ep);
+
+/* clamav_engine_info - facts about a loaded engine (owned by it) */
+const struct clamav_engine_info *clamav_engine_info(const struct clamav_engine *e);
+
+/*
+ * clamav_scan_buffer - scan one whole raw RFC 822 message in memory
+ *
+ * libclamav does the MIME work itself (multipart, base64/QP/uuencode,
+ * nested message/rfc822, archives) within the engine's limits. The
+ * verdict *v_r is always filled (from arena a). Returns:
+ *    0  a verdict was reached: CLEAN, INFECTED, or UNCHECKED because a
+ *       limit was hit or content was encrypted;
+ *   -1  the engine failed (I/O, memory, malformed internal state):
+ *       status is UNCHECKED with reason "scanner failure: ...". amavisd
+ *       answers this with a temporary failure (451 4.5.0), not a pass.
+ * Read-only on the engine: safe in any number of forked workers.
+ * libclamav may write extracted parts under tmp_dir during the scan and
+ * removes them before returning.
+ */
+int clamav_scan_buffer(struct clamav_engine *e, const char *data, size_t len,
+		       struct arena *a, struct scan_verdict *v_r);
+
+/* clamav_scanner - the generic handle for an engine (e must outlive s) */
+void clamav_scanner(struct clamav_engine *e, struct scanner *s_r);
+
+/*
+ * clamav_db_signature - cheap fingerprint of a database dir (or file)
+ *
+ * Combines name, size, mtime, ctime and inode of every file libclamav
+ * would load (*.cvd, *.cld, *.hdb, *.ndb, *.ldb, ...), so an updated,
+ * replaced, added or removed database file changes the value. Reads
+ * directory entries and stat()s only: cheap enough for the master to
+ * call every few seconds. A different value means "reload".
+ */
+int clamav_db_signature(const char *path, uint64_t *sig_r, const char **error_r);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * workers.h - the worker side: one process serving one connection at a
+ * time (SMTP or LMTP in), processing each message to its end, and only
+ * then answering the client.
+ *
+ * The master (daemon/) builds a struct worker_env before forking and
+ * calls worker_main() in the child; the child never returns from it.
+ * Inside the worker:
+ *   worker.c     the loop: accept a session, serve it, report, count,
+ *                leave after max_requests, on master death or on drain
+ *   smtpd.c      the SMTP/LMTP server state machine for one session
+ *   smtp_cmd.c   the pure command-line parser (unit-tested, fuzzed)
+ *   process.c    one received message: headers, routing, delivery,
+ *                per-recipient outcome, the amavisd-shape log line
+ *
+ * Ownership: env and everything it points to belong to the master's
+ * image (copied into the child by fork) and are read-only here. A
+ * struct worker is the child's own state and lives until it exits.
+ */
+#ifndef TG_WORKERS_H
+#define TG_WORKERS_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "lib/cfg.h"
+#include "lib/message.h"
+#include "lib/scoreboard.h"
+
+struct ssl_ctx_st;
+struct conn;
+struct deliver_cache;
+
+enum listener_proto { LISTEN_SMTP, LISTEN_LMTP };
+
+struct listener {
+	int fd;
+	enum listener_proto proto;
+	char spec[300];			/* as configured, e.g. "lmtp:127.0.0.1:10024" */
+};
+
+/* listener_parse - "lmtp:ADDR:PORT", "smtp:[V6]:PORT", "lmtp:unix:PATH";
+ * fills proto and spec (fd = -1) and the endpoint to bind */
+struct endpoint;
+int listener_parse(const char *spec, struct listener *l, struct endpoint *ep, const char **error_r);
+
+struct worker_env {
+	const struct cfg *cfg;
+	struct listener *listeners;
+	int nlisteners;
+	struct scoreboard *sb;
+	int slot;
+	int master_fd;			/* read end of the master-alive pipe: EOF = master gone */
+	unsigned generation;
+	struct ssl_ctx_st *tls_server;	/* NULL: no STARTTLS offered */
+	const char *myhostname;
+	const char *mydomain;
+};
+
+struct worker {
+	const struct worker_env *env;
+	const struct cfg *cfg;
+	struct deliver_cache *dcache;	/* cached re-injection connections */
+	unsigned long sessions;		/* sessions served, for am_id "PID-NN" */
+	unsigned long messages;		/* messages served */
+	volatile int draining;		/* set by SIGTERM: finish this session, exit */
+};
+
+/* worker_main - the child's whole life; never returns */
+void worker_main(const struct worker_env *env) __attribute__((noreturn));
+
+/* worker_set_state - scoreboard slot and process title, e.g.
+ * "tollgated: worker scanning 4ABC123" */
+void worker_set_state(struct worker *w, enum sb_state st, const char *queue_id);
+
+/* smtpd_session - serve one accepted connection until QUIT, EOF,
+ * timeout or a fatal protocol error; closes fd */
+void smtpd_session(struct worker *w, int fd, const struct listener *l);
+
+/* process_message - called by smtpd_session once a message is fully
+ * received (spool finished, msg->rcpts accepted). On return every
+ * msg->rcpts[i].code and .reply is set: what this recipient's LMTP reply
+ * is, and from which the single SMTP reply is derived
+ * (reply_one_for_all in routing/). Never acknowledges anything that is
+ * not safely downstream: every failure of ours is a 4xx. */
+void process_message(struct worker *w, struct message *msg);
+
+#endif
