@@ -20,7 +20,7 @@ static void usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: tollgated [-f] [-c FILE] [-D MODULES]\n"
-	    "       tollgated [-c FILE] -n | -a | -d | -t\n"
+	    "       tollgated [-c FILE] -n | -a | -d | -r | -t\n"
 	    "\n"
 	    "  -c FILE     configuration file (Postfix-style name = value); without it,\n"
 	    "              the built-in defaults: listen = lmtp:127.0.0.1:10024,\n"
@@ -30,6 +30,7 @@ static void usage(FILE *fp)
 	    "  -n          print the settings the file sets (like postconf -n)\n"
 	    "  -a          print every effective setting\n"
 	    "  -d          print the built-in defaults (like postconf -d)\n"
+	    "  -r          print the commented reference of every setting (ops/tollgate.conf)\n"
 	    "  -t          check the configuration and exit (1 with file:line on error)\n"
 	    "  -V          print the version\n"
 	    "  -h          this help\n"
@@ -47,12 +48,12 @@ int main(int argc, char **argv)
 
 	setproctitle_init(argc, argv, environ);
 	memset(&o, 0, sizeof(o));
-	while ((c = getopt(argc, argv, "c:fD:nadtVh")) != -1) {
+	while ((c = getopt(argc, argv, "c:fD:nadrtVh")) != -1) {
 		switch (c) {
 		case 'c': o.config_path = optarg; break;
 		case 'f': o.foreground = 1; break;
 		case 'D': debug = optarg; break;
-		case 'n': case 'a': case 'd': print = c; break;
+		case 'n': case 'a': case 'd': case 'r': print = c; break;
 		case 't': check = 1; break;
 		case 'V': printf("tollgated %s\n", PACKAGE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;

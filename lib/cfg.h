@@ -60,7 +60,8 @@ const char *cfg_path(const struct cfg *cfg);
 int cfg_lookup_id(const char *name);
 
 /* cfg_print - "name = value" lines: mode 'n' explicitly set values,
- * 'd' built-in defaults, 'a' all effective values */
+ * 'd' built-in defaults, 'a' all effective values, 'r' the commented
+ * reference (ops/tollgate.conf) */
 void cfg_print(const struct cfg *cfg, FILE *fp, int mode);
 
 /* cfg_parse_time / cfg_parse_size / cfg_parse_bool - value parsers shared
