@@ -82,7 +82,6 @@ struct smtp_verb_info {
 	const char *name;	/* upper case */
 	enum smtp_verb verb;
 	unsigned states;	/* SMTP_ST_* bits where the verb is allowed */
-	const char *state_reply; /* reply where it is not; NULL: allowed everywhere */
 	int not_impl;		/* answered 502 whatever the state */
 };
 
