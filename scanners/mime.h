@@ -22,8 +22,10 @@
  *
  *   Every input-driven quantity has a bound (struct mime_limits): nesting
  *   depth, number of parts, header bytes and fields per header section,
- *   decoded bytes per part and per message. Work is linear in the input
- *   times the nesting depth, whatever the input.
+ *   header fields per message, decoded bytes per part and per message.
+ *   Work is linear in the input times the nesting depth, whatever the
+ *   input; the arena grows by at most a small multiple of the input plus
+ *   what mime_part_decode() is asked to produce.
  *
  * Tree
  *   msg->root is the message itself (depth 0, MIME_PART_MESSAGE). A
@@ -57,6 +59,7 @@
 #define MIME_DEFAULT_MAX_PARTS		1500
 #define MIME_DEFAULT_MAX_HEADER_BYTES	(256 * 1024)
 #define MIME_DEFAULT_MAX_HEADERS	1000
+#define MIME_DEFAULT_MAX_HEADERS_TOTAL	10000
 #define MIME_DEFAULT_MAX_DECODED	(64 * 1024 * 1024)
 
 struct mime_limits {
@@ -64,6 +67,7 @@ struct mime_limits {
 	unsigned max_parts;	/* parts in the tree, the root included */
 	size_t max_header_bytes; /* bytes in one header section */
 	unsigned max_headers;	/* fields kept per header section */
+	unsigned max_headers_total; /* fields kept in the whole message */
 	size_t max_decoded_size; /* decoded bytes of one part */
 	size_t max_decoded_total; /* decoded bytes of all parts, 0: unbounded */
 };
@@ -76,7 +80,7 @@ enum mime_finding {
 	MIME_F_LONG_HEADER_LINE, /* header line over 998 bytes */
 	MIME_F_BAD_HEADER_SYNTAX, /* not a header field, bad name, bad Content-Type */
 	MIME_F_UNTERMINATED_HEADER, /* section over max_header_bytes, or data ends in a header line */
-	MIME_F_HEADER_LIMIT,	/* more than max_headers fields in a section */
+	MIME_F_HEADER_LIMIT,	/* more than max_headers(_total) fields: the rest not kept */
 	MIME_F_DUPLICATE_HEADER, /* second From, Date, Subject, Message-ID, To, ... */
 	MIME_F_MISSING_HEADER,	/* no From or no Date in the message header */
 	MIME_F_MISSING_BOUNDARY, /* multipart without boundary, delimiter or final delimiter */
@@ -170,9 +174,10 @@ int mime_parse(struct arena *a, const char *data, size_t len,
 
 /* mime_part_decode - the transfer-decoded body of a part, at most limit
  * bytes (0: msg->limits.max_decoded_size; also bounded by what is left of
- * max_decoded_total). *out_r is NUL-terminated past *len_r; for 7bit, 8bit
- * and binary it points into the message buffer (no copy), otherwise into
- * the arena. Malformations found while decoding are ORed into *findings_r
+ * max_decoded_total). Use *len_r, not a NUL: for 7bit, 8bit, binary and
+ * unknown encodings *out_r points into the message buffer (no copy);
+ * decoded output is in the arena. Works on any part; for a multipart it
+ * is the raw body. Malformations found while decoding are ORed into *findings_r
  * (may be NULL) and recorded in msg. Returns 0 when complete, 1 when the
  * output was cut at the limit (MIME_F_DECODED_LIMIT). */
 int mime_part_decode(struct arena *a, struct mime_msg *msg, struct mime_part *part,

@@ -32,6 +32,7 @@ struct mime_ctx {
 	size_t len;
 	const struct mime_limits *lim;
 	int parts_full;		/* max_parts reached: make no more parts */
+	unsigned headers_total;	/* fields kept so far, all parts */
 };
 
 /* mime_finding - record finding f for part p (may be NULL); the detail
@@ -39,8 +40,9 @@ struct mime_ctx {
 void mime_finding(struct mime_msg *msg, struct mime_part *p, enum mime_finding f,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* mime_quote - peer text cut and escaped for a detail text (arena) */
-const char *mime_quote(struct arena *a, const char *s, size_t n);
+/* mime_quote - peer text cut and escaped for the detail text of finding
+ * f (arena); "" when f has its detail already */
+const char *mime_quote(struct mime_msg *msg, enum mime_finding f, const char *s, size_t n);
 
 /* mime_header_section - read the header section of p starting at start,
  * not past end; fill p->headers and the Content-* fields; returns the
