@@ -14,15 +14,20 @@
  * (freshclam's job; we only notice a changed directory), all-match mode
  * (the first name is enough to decide), PUA signatures.
  *
- * Limits: a message whose first header line libclamav's magic does not
- * know (e.g. starting with a non-standard header) is scanned as plain
- * text, i.e. without MIME decoding; scan_clamav_prefix covers this by
- * presenting such messages behind a virtual "Received:" line.
+ * Limits: libclamav takes data for mail only when it starts with one of
+ * a fixed set of header names (mail_magic below) or has MIME-Version near
+ * the top; anything else it scans as plain text, without MIME decoding.
+ * Such messages are shown to it behind a virtual "Received:" line, and
+ * a top layer that is still not mail is reported UNCHECKED, not CLEAN.
+ * An archive member libclamav cut at max_filesize (it does so silently)
+ * is recognised only by its size being within TRUNC_SLACK of the limit,
+ * so a file of just under max_filesize also makes a message UNCHECKED.
  * Bugs: libclamav reports only one heuristic "limit exceeded" per scan,
  * so reason names the first limit hit, not all of them.
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -42,6 +47,7 @@ struct clamav_engine {
 	struct clamav_engine_info info;
 	char *db_path;
 	int alert_encrypted;
+	unsigned long long max_filesize;	/* effective value, for truncation */
 };
 
 /* per-scan state handed to libclamav callbacks as their context */
@@ -49,16 +55,23 @@ struct scan_ctx {
 	struct arena *arena;
 	struct scan_verdict *v;
 	unsigned files_cap;
-	int top_is_mail;		/* depth-0 type was CL_TYPE_MAIL */
+	int top_is_mail;		/* depth-0 type is one libclamav mail-parses */
+	const char *found;		/* first name from virus_found_cb */
+	unsigned long long trunc_at;	/* embedded files this big may be cut */
+	int truncated;			/* one was: only its head was scanned */
 	const char *data;		/* virtual-prefix reader (scan_pread) */
 	size_t len;
 };
+
+/* an embedded file within this many bytes of max_filesize may have been cut */
+#define TRUNC_SLACK 8192
 
 /* Virtual first line for messages libclamav would not recognise as mail. */
 static const char scan_clamav_prefix[] = "Received: from tollgate (scanner)\r\n";
 #define PREFIX_LEN (sizeof(scan_clamav_prefix) - 1)
 
-/* first header names libclamav's built-in magic recognises as CL_TYPE_MAIL */
+/* first header names libclamav's built-in magic takes for CL_TYPE_MAIL
+ * (case-sensitive; each checked against libclamav 1.4 by hand) */
 static const char *const mail_magic[] = {
 	"From ", "Received: ", "Return-Path: ", "Delivered-To: ", "X-UIDL: ",
 	"X-Apparently-To: ", "X-Envelope-From: ", "X-Original-To: ", "X-Symantec-",
@@ -72,6 +85,7 @@ static cl_error_t file_inspect_cb(int fd, const char *type, const char **ancesto
 				  size_t file_size, const char *file_buffer,
 				  uint32_t recursion_level, uint32_t layer_attributes,
 				  void *context);
+static void virus_found_cb(int fd, const char *virname, void *context);
 
 static int clamav_initialised;
 static char clamav_errbuf[1024];
@@ -79,9 +93,11 @@ static char clamav_errbuf[1024];
 /* clamav_msg_cb - route libclamav's own messages into our log
  *
  * context is the scan context during a scan and NULL otherwise (load,
- * compile). What libclamav says about one message's content is peer
- * driven and frequent, so during scans warnings go to debug and errors
- * to warning; at load time they keep their weight.
+ * compile). libclamav's errors become warnings: the caller gets the
+ * failure through our return value and logs it with its own weight
+ * (a failed reload keeps the old engine); these lines add the detail.
+ * What libclamav warns about one message's content is peer driven and
+ * frequent, so scan-time warnings go to debug.
  */
 static void clamav_msg_cb(enum cl_msg severity, const char *fullmsg, const char *msg, void *context)
 {
@@ -89,20 +105,17 @@ static void clamav_msg_cb(enum cl_msg severity, const char *fullmsg, const char 
 	size_t n;
 
 	(void)fullmsg;
-	snprintf(line, sizeof(line), "%s", msg ? msg : "");
-	n = strlen(line);
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		line[--n] = 0;
-	if (severity >= CL_MSG_ERROR) {
-		if (context)
-			log_warning("libclamav: %s", line);
-		else
-			log_error("libclamav: %s", line);
-	} else if (severity >= CL_MSG_WARN && context == NULL) {
+	if (msg == NULL)
+		return;
+	/* the text may quote names out of the message: escape and cut it */
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		n--;
+	log_printable(line, sizeof(line), msg, n);
+	if (severity >= CL_MSG_ERROR || (severity >= CL_MSG_WARN && context == NULL))
 		log_warning("libclamav: %s", line);
-	} else {
+	else
 		log_debug(LOG_DBG_SCAN, "libclamav: %s", line);
-	}
 }
 
 /* clamav_global_init - cl_init and the log hook, once per process */
@@ -130,6 +143,15 @@ static unsigned ms_since(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (unsigned)((t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
+/* us_since - wall-clock microseconds since t0 */
+static unsigned us_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (unsigned)((t1.tv_sec - t0->tv_sec) * 1000000 + (t1.tv_nsec - t0->tv_nsec) / 1000);
 }
 
 /* engine_set - set one numeric limit when the option asks for it */
@@ -186,7 +208,7 @@ int clamav_engine_load(const struct clamav_opts *o, struct clamav_engine **eng_r
 	    engine_set(cl, CL_ENGINE_MAX_RECURSION, "max_recursion", o->max_recursion) < 0 ||
 	    engine_set(cl, CL_ENGINE_MAX_FILES, "max_files", o->max_files) < 0 ||
 	    engine_set(cl, CL_ENGINE_MAX_SCANTIME, "max_scantime", o->max_scantime_ms) < 0 ||
-	    engine_set(cl, CL_ENGINE_DISABLE_CACHE, "disable_cache", o->disable_cache ? 1 : 0) < 0)
+	    engine_set(cl, CL_ENGINE_DISABLE_CACHE, "disable_cache", o->enable_cache ? 0 : 1) < 0)
 		goto fail_msg;
 	if (o->tmp_dir && *o->tmp_dir &&
 	    (rc = cl_engine_set_str(cl, CL_ENGINE_TMPDIR, o->tmp_dir)) != CL_SUCCESS) {
@@ -198,6 +220,7 @@ int clamav_engine_load(const struct clamav_opts *o, struct clamav_engine **eng_r
 	 * to the shared engine; its per-scan context comes with each
 	 * cl_scanmap_callback call */
 	cl_engine_set_clcb_file_inspection(cl, file_inspect_cb);
+	cl_engine_set_clcb_virus_found(cl, virus_found_cb);
 	rc = cl_load(o->db_path, cl, &sigs, CL_DB_STDOPT);
 	if (rc != CL_SUCCESS) {
 		snprintf(clamav_errbuf, sizeof(clamav_errbuf), "clamav: loading database %s: %s",
@@ -220,6 +243,7 @@ int clamav_engine_load(const struct clamav_opts *o, struct clamav_engine **eng_r
 	e->cl = cl;
 	e->db_path = xstrdup(o->db_path);
 	e->alert_encrypted = o->alert_encrypted;
+	e->max_filesize = (unsigned long long)cl_engine_get_num(cl, CL_ENGINE_MAX_FILESIZE, NULL);
 	e->info.db_path = e->db_path;
 	e->info.signatures = sigs;
 	e->info.load_ms = ms_since(&t0);
@@ -253,6 +277,20 @@ const struct clamav_engine_info *clamav_engine_info(const struct clamav_engine *
 	return &e->info;
 }
 
+/* is_clamav_tmpname - libclamav's own temp file name ("clamav-<32 hex>.tmp"),
+ * given for body parts that have no name of their own */
+static int is_clamav_tmpname(const char *name)
+{
+	size_t i;
+
+	if (strncmp(name, "clamav-", 7) != 0)
+		return 0;
+	for (i = 7; i < 7 + 32; i++)
+		if (!isxdigit((unsigned char)name[i]))
+			return 0;
+	return name[i] == 0 || name[i] == '.';
+}
+
 /* file_inspect_cb - record one file libclamav is about to scan
  *
  * Called for every layer, the message itself at depth 0. Always answers
@@ -272,9 +310,14 @@ static cl_error_t file_inspect_cb(int fd, const char *type, const char **ancesto
 		return CL_CLEAN;
 	v = c->v;
 	if (recursion_level == 0) {
-		c->top_is_mail = type && strcmp(type, "CL_TYPE_MAIL") == 0;
+		/* MHTML is what libclamav calls a message whose first lines
+		 * carry MIME-Version: it is mail-parsed all the same */
+		c->top_is_mail = type && (strcmp(type, "CL_TYPE_MAIL") == 0 ||
+					  strcmp(type, "CL_TYPE_MHTML") == 0);
 		return CL_CLEAN;
 	}
+	if (c->trunc_at && file_size >= c->trunc_at)
+		c->truncated = 1;
 	if (v->n_files >= SCAN_MAX_FILES) {
 		v->files_dropped++;
 		return CL_CLEAN;
@@ -293,13 +336,33 @@ static cl_error_t file_inspect_cb(int fd, const char *type, const char **ancesto
 		c->files_cap = ncap;
 	}
 	f = &v->files[v->n_files++];
-	f->name = file_name ? arena_strndup(c->arena, file_name, SCAN_NAME_MAX) : NULL;
+	f->name = file_name && !is_clamav_tmpname(file_name) ?
+	    arena_strndup(c->arena, file_name, SCAN_NAME_MAX) : NULL;
 	f->type = arena_strdup(c->arena, type ? type : "CL_TYPE_ANY");
 	f->depth = recursion_level;
 	f->size = file_size;
-	log_debug(LOG_DBG_SCAN, "clamav: file depth=%u type=%s size=%zu name=%s",
-		  f->depth, f->type, f->size, f->name ? "(given)" : "(none)");
+	if (log_debug_mask & LOG_DBG_SCAN) {
+		char name[128];
+
+		log_printable(name, sizeof(name), f->name ? f->name : "", f->name ? strlen(f->name) : 0);
+		log_debug_line("clamav: file depth=%u type=%s size=%zu name=%s",
+			       f->depth, f->type, f->size, f->name ? name : "(none)");
+	}
 	return CL_CLEAN;
+}
+
+/* virus_found_cb - remember the first name libclamav reports
+ *
+ * Needed because some results never reach cl_scanmap_callback's virname:
+ * a message larger than max_filesize ends with CL_VIRUS and the name
+ * "Heuristics.Limits.Exceeded.MaxFileSize" only here.
+ */
+static void virus_found_cb(int fd, const char *virname, void *context)
+{
+	struct scan_ctx *c = context;
+
+	if (c != NULL && c->found == NULL && virname != NULL)
+		c->found = arena_strndup(c->arena, virname, SCAN_NAME_MAX);
 }
 
 /* limit_reason - "limit exceeded: ..." for a libclamav limit heuristic, else NULL */
@@ -387,12 +450,24 @@ int clamav_scan_buffer(struct clamav_engine *e, const char *data, size_t len,
 	c.v = v_r;
 	c.data = data;
 	c.len = len;
+	/* libclamav cuts an archive member larger than max_filesize down to
+	 * about max_filesize (a multiple of 4 KiB) and scans only that head,
+	 * without any alert; a member this close to the limit may have been
+	 * cut, so it makes the verdict UNCHECKED rather than CLEAN */
+	if (e->max_filesize > TRUNC_SLACK)
+		c.trunc_at = e->max_filesize - TRUNC_SLACK;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	if (len == 0) {
+		v_r->status = SCAN_CLEAN;	/* nothing to scan; libclamav cannot map 0 bytes */
+		return 0;
+	}
 
 	/* Without a known first header libclamav scans the message as
 	 * plain text and never decodes its attachments, so such messages
-	 * are shown to it behind one virtual header line (read through a
-	 * callback: still no copy). */
+	 * are shown to it behind one virtual header line, read through a
+	 * callback (libclamav then pages the message into its own map: one
+	 * copy, for these rare messages only). */
 	if (looks_like_mail(data, len))
 		map = cl_fmap_open_memory(data, len);
 	else
@@ -412,7 +487,6 @@ int clamav_scan_buffer(struct clamav_engine *e, const char *data, size_t len,
 
 	rc = cl_scanmap_callback(map, NULL, &virname, &scanned, e->cl, &opts, &c);
 	cl_fmap_close(map);
-	v_r->scanned = scanned;
 
 	switch (rc) {
 	case CL_CLEAN:
@@ -420,7 +494,9 @@ int clamav_scan_buffer(struct clamav_engine *e, const char *data, size_t len,
 		break;
 	case CL_VIRUS:
 		if (virname == NULL)
-			virname = "Unknown";
+			virname = c.found;
+		if (virname == NULL)
+			virname = "Unknown";	/* libclamav said virus without a name */
 		if ((why = limit_reason(virname)) != NULL) {
 			verdict_unchecked(v_r, why);
 		} else if (strncmp(virname, "Heuristics.Encrypted.", 21) == 0) {
@@ -442,28 +518,30 @@ int clamav_scan_buffer(struct clamav_engine *e, const char *data, size_t len,
 	case CL_ETIMEOUT:
 		verdict_unchecked(v_r, "limit exceeded: max_scantime");
 		break;
+	case CL_EFORMAT:
+	case CL_EPARSE:
+	case CL_EUNPACK:
+		/* the content, not the engine: a retry would fail the same way */
+		verdict_unchecked(v_r, arena_printf(a, "undecipherable: %s", cl_strerror(rc)));
+		break;
 	default:
 		verdict_unchecked(v_r, arena_printf(a, "scanner failure: %s", cl_strerror(rc)));
 		log_error("clamav: scanning a %zu-byte message failed: %s", len, cl_strerror(rc));
 		ret = -1;
 		break;
 	}
+	if (ret == 0 && v_r->status == SCAN_CLEAN && c.truncated)
+		verdict_unchecked(v_r, "limit exceeded: max_filesize");
 	/* a top layer that is still not mail means no MIME decoding took
 	 * place: never call that clean */
-	if (ret == 0 && v_r->status == SCAN_CLEAN && !c.top_is_mail && len > 0)
+	if (ret == 0 && v_r->status == SCAN_CLEAN && !c.top_is_mail)
 		verdict_unchecked(v_r, "not recognised as a mail message");
-	{
-		struct timespec t1;
-
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		v_r->elapsed_us = (unsigned)((t1.tv_sec - t0.tv_sec) * 1000000 +
-					     (t1.tv_nsec - t0.tv_nsec) / 1000);
-	}
-	log_debug(LOG_DBG_SCAN, "clamav: %s%s%s files=%u scanned=%llu %u us",
+	v_r->elapsed_us = us_since(&t0);
+	log_debug(LOG_DBG_SCAN, "clamav: %s%s%s files=%u %u us",
 		  scan_status_name(v_r->status),
 		  v_r->n_names ? " " : v_r->reason ? " " : "",
 		  v_r->n_names ? v_r->names[0] : v_r->reason ? v_r->reason : "",
-		  v_r->n_files, v_r->scanned, v_r->elapsed_us);
+		  v_r->n_files, v_r->elapsed_us);
 	return ret;
 }
 

@@ -77,7 +77,6 @@ struct scan_verdict {
 	struct scan_file *files;	/* embedded files, in scan order */
 	unsigned n_files;
 	unsigned files_dropped;		/* files met beyond SCAN_MAX_FILES */
-	unsigned long long scanned;	/* bytes the engine scanned (its count) */
 	unsigned elapsed_us;		/* wall-clock time of the scan */
 };
 
@@ -119,7 +118,11 @@ struct clamav_opts {
 	unsigned max_scantime_ms;	/* wall-clock budget per message (120000) */
 	const char *tmp_dir;		/* where libclamav writes extracted parts (NULL: $TMPDIR or /tmp) */
 	int alert_encrypted;		/* 1: encrypted archives/documents are UNCHECKED ("encrypted") */
-	int disable_cache;		/* 1: no cache of clean-file hashes (benchmarks) */
+	/* 1: libclamav's cache of clean-file hashes. Off by default: a layer
+	 * found in the cache is not opened again, so files[] would miss the
+	 * members of an archive already seen clean, and the cache is written
+	 * by every worker (copy-on-write pages). */
+	int enable_cache;
 };
 
 struct clamav_engine;
@@ -158,10 +161,17 @@ const struct clamav_engine_info *clamav_engine_info(const struct clamav_engine *
  * nested message/rfc822, archives) within the engine's limits. The
  * verdict *v_r is always filled (from arena a). Returns:
  *    0  a verdict was reached: CLEAN, INFECTED, or UNCHECKED because a
- *       limit was hit or content was encrypted;
- *   -1  the engine failed (I/O, memory, malformed internal state):
- *       status is UNCHECKED with reason "scanner failure: ...". amavisd
- *       answers this with a temporary failure (451 4.5.0), not a pass.
+ *       limit was hit ("limit exceeded: max_..."), content was encrypted
+ *       ("encrypted") or could not be decoded ("undecipherable: ...");
+ *   -1  the scanner itself failed (temp files, memory, I/O): status is
+ *       UNCHECKED with reason "scanner failure: ...". amavisd answers
+ *       that with a temporary failure (451 4.5.0), not with a pass.
+ * With the engine's clean-file cache off (the default) files[] is
+ * complete up to SCAN_MAX_FILES. libclamav calls a MIME part without a
+ * file name "attachment"; its own temp-file names are reported as NULL.
+ * Virus names are libclamav's, e.g. "Eicar-Test-Signature"; signatures
+ * from unsigned databases (.hdb, .ndb, ... outside a .cvd/.cld) carry
+ * libclamav's ".UNOFFICIAL" suffix, as clamd shows them.
  * Read-only on the engine: safe in any number of forked workers.
  * libclamav may write extracted parts under tmp_dir during the scan and
  * removes them before returning.
