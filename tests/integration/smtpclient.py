@@ -153,7 +153,7 @@ def run_script(sess, lines):
             for i, chunk in enumerate(chunks):
                 last = i == len(chunks) - 1
                 verb = "BDAT %d%s" % (len(chunk), " LAST" if last else "")
-                sess.send(verb.encode() + b"\r\n" + chunk, verb + "\n<%d bytes>" % len(chunk))
+                sess.send(verb.encode() + b"\r\n" + chunk, verb)
                 if not last:
                     sess.reply()
         elif cmd.startswith("sleep "):
