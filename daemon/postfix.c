@@ -91,7 +91,7 @@ int postfix_maxproc(const char *service, const char *config_dir, int *data_done_
 {
 	static char err[200];
 	struct buf out = BUF_INIT;
-	char *argv[6], *fields[8], *tok, *save = NULL, *cmd;
+	char *argv[6], *fields[9], *tok, *save = NULL, *cmd;
 	int i = 0, nf = 0, maxproc = -1;
 	long long t;
 
@@ -110,24 +110,24 @@ int postfix_maxproc(const char *service, const char *config_dir, int *data_done_
 		buf_free(&out);
 		return -1;
 	}
-	/* service type private unpriv chroot wakeup maxproc command args... */
+	/* fields[0..7]: service type private unpriv chroot wakeup maxproc command */
 	for (tok = strtok_r(out.data, " \t\n", &save); tok && nf < 8; tok = strtok_r(NULL, " \t\n", &save))
 		fields[nf++] = tok;
-	if (nf < 7) {
+	if (nf < 8) {
 		snprintf(err, sizeof(err), "postconf -M %s: cannot parse the master.cf entry", service);
 		*error_r = err;
 		buf_free(&out);
 		return -1;
 	}
-	cmd = fields[6];
-	if (strcmp(fields[5], "-") == 0) {
+	cmd = fields[7];
+	if (strcmp(fields[6], "-") == 0) {
 		struct buf v = BUF_INIT;
 
 		if (postconf_value(config_dir, "default_process_limit", &v) == 0 && v.len)
 			maxproc = atoi(v.data);
 		buf_free(&v);
 	} else {
-		maxproc = atoi(fields[5]);
+		maxproc = atoi(fields[6]);
 	}
 	/* "-o lmtp_data_done_timeout=1200" on the service wins over main.cf */
 	{

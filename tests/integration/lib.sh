@@ -1,0 +1,703 @@
+# lib.sh - shared harness of the tollgate integration tests (bash).
+#
+# Sourced by every tests/integration/t_*.sh.  It gives a test: TAP output
+# (plan, ok, not_ok, is, like, check, skip, diag), a private temp dir, free
+# loopback ports, an smtp-sink, a private Postfix instance wired as in the
+# integration guide (injection smtpd -> amavisfeed lmtp -> tollgated ->
+# re-injection smtpd -> smtp-sink), tollgated itself, and a cleanup trap that
+# stops every process the test started, by its recorded pid, and removes the
+# temp dir, also when the test fails or is interrupted midway.
+#
+# It deliberately leaves out anything that needs more than loopback, and it
+# never signals a process by name (no pkill/killall).
+#
+# Environment: top_srcdir, top_builddir (exported by `make check`; default
+# the script's ../..), TOLLGATED (default $top_builddir/tollgated),
+# TG_KEEP_TMP=1 keeps the temp dir for a post-mortem.
+#
+# Limits: needs root (smtp-sink -u, postfix -c) and Postfix's tools; a test
+# run without them is skipped as a whole.
+
+set -u
+
+TG_SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
+: "${top_srcdir:=$(cd "$TG_SCRIPT_DIR/../.." && pwd)}"
+: "${top_builddir:=$(cd "$TG_SCRIPT_DIR/../.." && pwd)}"
+export top_srcdir top_builddir
+TOLLGATED=${TOLLGATED:-$top_builddir/tollgated}
+TG_HELPERS=$top_srcdir/tests/integration
+if [ -x /usr/bin/python3 ]; then PYTHON=${PYTHON:-/usr/bin/python3}; else PYTHON=${PYTHON:-python3}; fi
+SMTPCLIENT="$PYTHON $TG_HELPERS/smtpclient.py"
+PF_SBIN=/usr/sbin
+export LC_ALL=C
+
+# ---------------------------------------------------------------- TAP
+
+TG_TESTNUM=0
+TG_FAILS=0
+TG_PLANNED=
+
+# plan - print the TAP plan "1..N"
+plan() { TG_PLANNED=$1; echo "1..$1"; }
+
+# done_testing - print the plan at the end when plan was not called
+done_testing() { [ -n "$TG_PLANNED" ] || { TG_PLANNED=$TG_TESTNUM; echo "1..$TG_TESTNUM"; }; }
+
+# ok / not_ok - one passed / failed test point with a description
+ok() { TG_TESTNUM=$((TG_TESTNUM + 1)); echo "ok $TG_TESTNUM - $*"; }
+not_ok() { TG_TESTNUM=$((TG_TESTNUM + 1)); TG_FAILS=$((TG_FAILS + 1)); echo "not ok $TG_TESTNUM - $*"; }
+
+# skip - a test point that could not run: skip DESC REASON
+skip() { TG_TESTNUM=$((TG_TESTNUM + 1)); echo "ok $TG_TESTNUM - $1 # SKIP ${2:-}"; }
+
+# diag - print text as TAP comment lines
+diag() { local l; printf '%s\n' "$@" | while IFS= read -r l; do echo "# $l"; done; }
+
+# diag_file - the last N lines of FILE as TAP comments: diag_file FILE [N] [LABEL]
+diag_file() {
+	[ -f "$1" ] || return 0
+	diag "--- ${3:-$1} (last ${2:-25} lines) ---"
+	tail -n "${2:-25}" "$1" | cut -c1-300 | sed 's/^/# /'
+}
+
+# check - ok when the command succeeds: check DESC CMD [ARG...]
+check() {
+	local desc=$1; shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; diag "command failed: $*"; fi
+}
+
+# is - string equality: is GOT WANT DESC
+is() {
+	if [ "$1" = "$2" ]; then ok "$3"; else not_ok "$3"; diag "got:      '$1'" "expected: '$2'"; fi
+}
+
+# like - extended-regex match: like GOT ERE DESC
+like() {
+	if printf '%s\n' "$1" | grep -Eq -- "$2"; then ok "$3"; else
+		not_ok "$3"; diag "got:      '$(printf '%s' "$1" | head -c 2000)'" "expected to match: $2"; fi
+}
+
+# skip_all - skip the whole script
+skip_all() { echo "1..0 # SKIP $*"; TG_PLANNED=0; exit 0; }
+
+# bail_out - harness failure: stop the whole run (cleanup still runs)
+bail_out() { echo "Bail out! $*"; TG_BAILED=1; exit 1; }
+TG_BAILED=0
+
+# ---------------------------------------------------------------- processes
+
+TG_PIDS=()            # every background process we started
+TG_POSTFIX_DIRS=()    # every private Postfix instance we started
+
+# tg_track - remember a pid for the cleanup trap
+tg_track() { TG_PIDS+=("$1"); }
+
+# tg_untrack - forget a pid (after it was stopped, so a reused pid is safe)
+tg_untrack() {
+	local keep=() p
+	for p in "${TG_PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	TG_PIDS=("${keep[@]}")
+}
+
+# pid_alive - the process exists and is not a zombie
+pid_alive() {
+	local st
+	[ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 1
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# children_of - direct children of PID, one pid a line
+children_of() { ps -e -o pid= -o ppid= | awk -v p="$1" '$2 == p { print $1 }'; }
+
+# descendants_of - every descendant of PID, one pid a line
+descendants_of() {
+	ps -e -o pid= -o ppid= | awk -v root="$1" '
+		{ par[$1] = $2 }
+		END {
+			inset[root] = 1; changed = 1
+			while (changed) { changed = 0
+				for (k in par) if (!(k in inset) && (par[k] in inset)) { inset[k] = 1; changed = 1 } }
+			for (k in inset) if (k != root) print k
+		}'
+}
+
+# wait_gone - wait up to T seconds until none of the pids is alive
+wait_gone() {
+	local t=$1 p alive; shift
+	local n=$((t * 10))
+	while [ "$n" -gt 0 ]; do
+		alive=0
+		for p in "$@"; do pid_alive "$p" && alive=1; done
+		[ "$alive" = 0 ] && return 0
+		sleep 0.1; n=$((n - 1))
+	done
+	return 1
+}
+
+# kill_tree - stop PID and everything it started: SIGTERM, wait GRACE
+# seconds, then SIGKILL to whatever is left: kill_tree PID [GRACE]
+kill_tree() {
+	local pid=$1 grace=${2:-10} kids p
+	[ -n "$pid" ] || return 0
+	kids=$(descendants_of "$pid")
+	if pid_alive "$pid"; then
+		kill -TERM "$pid" 2>/dev/null
+		if ! wait_gone "$grace" "$pid"; then
+			diag "pid $pid ($(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null)) ignored SIGTERM for ${grace}s: SIGKILL"
+			kill -KILL "$pid" 2>/dev/null
+			wait_gone 5 "$pid"
+		fi
+	fi
+	wait "$pid" 2>/dev/null
+	# children that outlived their parent
+	# shellcheck disable=SC2086
+	if [ -n "$kids" ] && ! wait_gone 5 $kids; then
+		for p in $kids; do
+			if pid_alive "$p"; then
+				diag "leftover pid $p ($(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null)): SIGKILL"
+				kill -KILL "$p" 2>/dev/null
+			fi
+		done
+		# shellcheck disable=SC2086
+		wait_gone 5 $kids
+	fi
+	return 0
+}
+
+# tg_cleanup - the EXIT trap: stop everything, report, remove the temp dir
+tg_cleanup() {
+	local rc=$? i d
+	trap - EXIT INT TERM HUP
+	set +e
+	if [ "$TG_FAILS" -gt 0 ] || [ "$TG_BAILED" = 1 ] ||
+	   { [ -n "$TG_PLANNED" ] && [ "$TG_PLANNED" != "$TG_TESTNUM" ]; }; then
+		[ -n "${TG_LOG:-}" ] && diag_file "$TG_LOG" 40 "tollgated log"
+		if [ -n "${PF_DIR:-}" ] && [ -f "$PF_DIR/maillog" ]; then
+			grep -v 'postfix-script.*warning' "$PF_DIR/maillog" >"$TG_TMP/maillog.diag"
+			diag_file "$TG_TMP/maillog.diag" 30 "postfix maillog"
+		fi
+	fi
+	for ((i = ${#TG_PIDS[@]} - 1; i >= 0; i--)); do kill_tree "${TG_PIDS[$i]}" 10; done
+	TG_PIDS=()
+	for d in "${TG_POSTFIX_DIRS[@]}"; do postfix_stop_dir "$d"; done
+	TG_POSTFIX_DIRS=()
+	if [ -n "${TG_TMP:-}" ] && [ -d "$TG_TMP" ]; then
+		if [ "${TG_KEEP_TMP:-0}" = 1 ]; then diag "kept $TG_TMP"; else rm -rf "$TG_TMP"; fi
+	fi
+	# failed assertions are counted by the TAP driver: exit 0 unless the
+	# harness failed (bail out, signal, or the script died before its plan)
+	if [ "$TG_BAILED" = 1 ] || [ -n "$TG_SIGNAL" ]; then
+		[ "$rc" -ne 0 ] || rc=1
+		exit "$rc"
+	fi
+	if [ -n "$TG_PLANNED" ] && [ "$TG_PLANNED" != "$TG_TESTNUM" ]; then
+		diag "planned $TG_PLANNED tests but ran $TG_TESTNUM (exit status $rc)"
+		exit 1
+	fi
+	exit 0
+}
+
+# ---------------------------------------------------------------- set-up
+
+[ "${TG_SKIP_INTEGRATION:-0}" = 1 ] && skip_all "TG_SKIP_INTEGRATION=1 (run by the quick start outside make distcheck)"
+[ "$(id -u)" = 0 ] || skip_all "needs root (smtp-sink -u, postfix -c)"
+for tg_tool in postfix postconf postqueue smtp-sink smtp-source; do
+	[ -x "$PF_SBIN/$tg_tool" ] || skip_all "Postfix tool $tg_tool is missing (apt-get install postfix)"
+done
+command -v ss >/dev/null || skip_all "ss (iproute2) is missing"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 5))' 2>/dev/null || skip_all "python3 is missing"
+
+TG_TMP=$(mktemp -d /tmp/tollgate-it.XXXXXX) || bail_out "mktemp failed"
+chmod 755 "$TG_TMP"          # smtp-sink (postfix) and workers (nobody) look inside
+trap tg_cleanup EXIT
+TG_SIGNAL=
+trap 'TG_SIGNAL=INT; exit 130' INT
+trap 'TG_SIGNAL=TERM; exit 143' TERM
+trap 'TG_SIGNAL=HUP; exit 129' HUP
+: >"$TG_TMP/ports"
+
+# require_tollgated - skip the script when the daemon is not built
+require_tollgated() {
+	[ -x "$TOLLGATED" ] || skip_all "tollgated not built ($TOLLGATED)"
+}
+
+# ---------------------------------------------------------------- ports and waits
+
+# free_port - print a loopback TCP port nobody listens on (and that this
+# test has not handed out before).  The kernel is asked by binding the port;
+# ports come from below the ephemeral range so outgoing connections of the
+# test cannot take one between the choice and the listener's bind.
+# Use as PORT=$(free_port) || bail_out "no free port".
+free_port() {
+	local p
+	p=$("$PYTHON" - "$TG_TMP/ports" <<'EOF'
+import random, socket, sys
+used = set(open(sys.argv[1]).read().split())
+for _ in range(500):
+    p = random.randint(20000, 32000)
+    if str(p) in used:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+EOF
+	)
+	# (a bail_out here would only leave the command substitution)
+	[ -n "$p" ] || { echo "free_port: no free port" >&2; return 1; }
+	echo "$p" >>"$TG_TMP/ports"
+	echo "$p"
+}
+
+# port_listening - something listens on HOST:PORT (checked without connecting)
+port_listening() { ss -Hltn "sport = :$2" 2>/dev/null | grep -q "$1:$2"; }
+
+# wait_port - wait until HOST PORT listens, TIMEOUT seconds
+wait_port() { wait_until "port_listening $1 $2" "${3:-10}"; }
+
+# wait_until - evaluate CONDITION every 0.2 s until it holds; 1 on timeout
+wait_until() {
+	local cond=$1 t=${2:-30}
+	local deadline=$((SECONDS + t))
+	while ! eval "$cond"; do
+		[ "$SECONDS" -ge "$deadline" ] && return 1
+		sleep 0.2
+	done
+	return 0
+}
+
+# ---------------------------------------------------------------- smtp-sink
+
+# start_sink - an smtp-sink on a free port dumping each message to a file
+# in SINK_DIR: start_sink [EXTRA-OPTIONS...]
+start_sink() {
+	SINK_PORT=$(free_port) || bail_out "no free port"
+	SINK_DIR=$TG_TMP/sink
+	mkdir -p "$SINK_DIR"
+	chown postfix "$SINK_DIR"
+	"$PF_SBIN/smtp-sink" -u postfix "$@" -d "$SINK_DIR/%Y%m%d%H%M%S." "127.0.0.1:$SINK_PORT" 256 \
+		>>"$TG_TMP/smtp-sink.log" 2>&1 &
+	SINK_PID=$!
+	tg_track "$SINK_PID"
+	wait_port 127.0.0.1 "$SINK_PORT" 10 || bail_out "smtp-sink did not listen on $SINK_PORT"
+}
+
+# sink_files - the dumped messages, one path a line (oldest first)
+sink_files() { find "$SINK_DIR" -type f 2>/dev/null | sort; }
+
+# count_sink - number of messages smtp-sink dumped
+count_sink() { sink_files | wc -l; }
+
+# sink_grep - files holding a line matching ERE: sink_grep ERE
+sink_grep() { sink_files | xargs -r grep -lE -- "$1"; }
+
+# sink_count_grep - number of dumped messages with a line matching ERE
+sink_count_grep() { sink_grep "$1" | wc -l; }
+
+# msg_headers - unfolded header section of a message file
+msg_headers() { $SMTPCLIENT headers "$1"; }
+
+# ---------------------------------------------------------------- Postfix
+
+# pf_write_main_cf - main.cf of the private instance
+pf_write_main_cf() {
+	cat >"$PF_DIR/main.cf" <<EOF
+# private Postfix of a tollgate integration test ($TG_TMP)
+compatibility_level = 3.6
+queue_directory = $PF_DIR/queue
+data_directory = $PF_DIR/data
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+myhostname = pf$$.example.test
+mydomain = example.test
+myorigin = \$myhostname
+mydestination =
+relay_domains =
+local_recipient_maps =
+alias_maps =
+alias_database =
+relayhost = [127.0.0.1]:$SINK_PORT
+maillog_file = $PF_DIR/maillog
+maillog_file_prefixes = $TG_TMP
+queue_run_delay = 5s
+minimal_backoff_time = 5s
+maximal_backoff_time = 10s
+delay_warning_time = 0
+biff = no
+smtpd_tls_security_level = none
+smtp_tls_security_level = none
+lmtp_tls_security_level = none
+smtp_dns_support_level = disabled
+message_size_limit = 104857600
+EOF
+}
+
+# pf_write_master_cf - master.cf of the private instance, whole; with 1 the
+# re-injection smtpd is included, with 0 it is left out
+pf_write_master_cf() {
+	{
+		cat <<EOF
+# service type  private unpriv  chroot  wakeup  maxproc command + args
+127.0.0.1:$PF_INJECT_PORT inet n - n - - smtpd
+  -o content_filter=amavisfeed:[127.0.0.1]:$TG_LMTP_PORT
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+amavisfeed unix -       -       n       -       $PF_MAXPROC     lmtp
+  -o lmtp_data_done_timeout=1200
+  -o lmtp_send_xforward_command=yes
+  -o lmtp_tls_note_starttls_offer=no
+EOF
+		[ "$1" = 1 ] && cat <<EOF
+127.0.0.1:$PF_REINJECT_PORT inet n - n - - smtpd
+  -o content_filter=
+  -o smtpd_delay_reject=no
+  -o smtpd_client_restrictions=permit_mynetworks,reject
+  -o smtpd_helo_restrictions=
+  -o smtpd_sender_restrictions=
+  -o smtpd_recipient_restrictions=permit_mynetworks,reject
+  -o smtpd_data_restrictions=reject_unauth_pipelining
+  -o smtpd_end_of_data_restrictions=
+  -o smtpd_restriction_classes=
+  -o mynetworks=127.0.0.0/8
+  -o smtpd_error_sleep_time=0
+  -o smtpd_soft_error_limit=1001
+  -o smtpd_hard_error_limit=1000
+  -o smtpd_client_connection_count_limit=0
+  -o smtpd_client_connection_rate_limit=0
+  -o receive_override_options=no_header_body_checks,no_unknown_recipient_checks,no_milters
+  -o local_header_rewrite_clients=
+  -o smtpd_milters=
+  -o local_recipient_maps=
+  -o relay_recipient_maps=
+  -o smtpd_authorized_xforward_hosts=127.0.0.0/8
+EOF
+	} >"$PF_DIR/master.cf"
+}
+
+# start_postfix - the private instance: start_postfix [AMAVISFEED-MAXPROC]
+# Needs start_sink first.  Sets PF_DIR, PF_INJECT_PORT, PF_REINJECT_PORT and
+# TG_LMTP_PORT (the port tollgated will listen on).
+start_postfix() {
+	[ -n "${SINK_PORT:-}" ] || bail_out "start_postfix needs start_sink first"
+	PF_DIR=$TG_TMP/postfix
+	PF_MAXPROC=${1:-2}
+	PF_INJECT_PORT=$(free_port) || bail_out "no free port"
+	PF_REINJECT_PORT=$(free_port) || bail_out "no free port"
+	[ -n "${TG_LMTP_PORT:-}" ] || TG_LMTP_PORT=$(free_port) || bail_out "no free port"
+	mkdir -p "$PF_DIR/queue"    # the rest is made by postfix start (post-install create-missing)
+	pf_write_main_cf
+	pf_write_master_cf 1
+	TG_POSTFIX_DIRS+=("$PF_DIR")
+	if ! "$PF_SBIN/postfix" -c "$PF_DIR" start >"$TG_TMP/postfix-start.log" 2>&1; then
+		diag_file "$TG_TMP/postfix-start.log" 20
+		bail_out "postfix -c $PF_DIR start failed"
+	fi
+	if ! wait_port 127.0.0.1 "$PF_INJECT_PORT" 15 || ! wait_port 127.0.0.1 "$PF_REINJECT_PORT" 15; then
+		diag_file "$TG_TMP/postfix-start.log" 20
+		diag_file "$PF_DIR/maillog" 20
+		bail_out "private Postfix did not listen"
+	fi
+}
+
+# postfix_master_pid - pid of the instance's master, from its pid file
+postfix_master_pid() {
+	local f=${1:-$PF_DIR}/queue/pid/master.pid
+	[ -r "$f" ] && tr -dc '0-9' <"$f"
+}
+
+# postfix_stop_dir - stop an instance and make sure its master and all its
+# children are gone: postfix_stop_dir DIR
+postfix_stop_dir() {
+	local d=$1 mpid kids p
+	mpid=$(postfix_master_pid "$d")
+	kids=
+	[ -n "$mpid" ] && kids=$(descendants_of "$mpid")
+	"$PF_SBIN/postfix" -c "$d" stop >/dev/null 2>&1
+	if [ -n "$mpid" ] && ! wait_gone 15 "$mpid"; then
+		diag "postfix master $mpid still there after postfix stop: SIGKILL"
+		kill -KILL "$mpid" 2>/dev/null
+		wait_gone 5 "$mpid"
+	fi
+	# shellcheck disable=SC2086
+	if [ -n "$kids" ] && ! wait_gone 10 $kids; then
+		for p in $kids; do pid_alive "$p" && kill -KILL "$p" 2>/dev/null; done
+	fi
+	return 0
+}
+
+# stop_postfix - stop the private instance now (the trap does it otherwise)
+stop_postfix() {
+	local keep=() d
+	postfix_stop_dir "$PF_DIR"
+	for d in "${TG_POSTFIX_DIRS[@]}"; do [ "$d" = "$PF_DIR" ] || keep+=("$d"); done
+	TG_POSTFIX_DIRS=("${keep[@]}")
+}
+
+# postconf_pf - postconf of the private instance
+postconf_pf() { "$PF_SBIN/postconf" -c "$PF_DIR" "$@"; }
+
+# postfix_queue_json - one JSON object per queued message
+postfix_queue_json() { "$PF_SBIN/postqueue" -c "$PF_DIR" -j 2>/dev/null; }
+
+# postfix_queue_count - number of messages in the instance's queue
+postfix_queue_count() { postfix_queue_json | grep -c '^{'; }
+
+# postfix_queue_count_in - messages in one queue: postfix_queue_count_in deferred
+postfix_queue_count_in() { postfix_queue_json | grep -c "\"queue_name\": *\"$1\""; }
+
+# postfix_flush - attempt delivery of everything queued now
+postfix_flush() { "$PF_SBIN/postqueue" -c "$PF_DIR" -f >/dev/null 2>&1; }
+
+# postfix_reload - re-read main.cf/master.cf
+postfix_reload() { "$PF_SBIN/postfix" -c "$PF_DIR" reload >/dev/null 2>&1; }
+
+# stop_reinjection - take the re-injection smtpd away (master.cf + reload)
+stop_reinjection() {
+	pf_write_master_cf 0
+	postfix_reload || return 1
+	wait_until "! port_listening 127.0.0.1 $PF_REINJECT_PORT" 15
+}
+
+# start_reinjection - put the re-injection smtpd back
+start_reinjection() {
+	pf_write_master_cf 1
+	postfix_reload || return 1
+	wait_port 127.0.0.1 "$PF_REINJECT_PORT" 15
+}
+
+# postfix_send - one message into the injection smtpd; prints the dialogue
+# postfix_send [smtpclient send options...]
+postfix_send() { $SMTPCLIENT send 127.0.0.1 "$PF_INJECT_PORT" "$@"; }
+
+# queued_as - the queue id from a dialogue's "queued as" reply, on stdin
+queued_as() { sed -n 's/^S: 250 .*queued as \([0-9A-Za-z]*\).*/\1/p' | tail -n 1; }
+
+# ---------------------------------------------------------------- tollgated
+
+# start_tollgated - write TG_CONF and start tollgated in the foreground,
+# logging to TG_LOG: start_tollgated [CONF-LINES]
+# CONF-LINES ("name = value" lines) replace the defaults of the same name.
+# The default listener is lmtp:127.0.0.1:$TG_LMTP_PORT and the default
+# forward_method the re-injection smtpd when Postfix runs, else the sink.
+start_tollgated() {
+	local extra=${1:-} fwd name line ports p
+	require_tollgated
+	[ -n "${TG_LMTP_PORT:-}" ] || TG_LMTP_PORT=$(free_port) || bail_out "no free port"
+	TG_CONF=$TG_TMP/tollgated.conf
+	TG_LOG=$TG_TMP/tollgated.log
+	TG_PIDFILE=$TG_TMP/tollgated.pid
+	TG_SPOOL=$TG_TMP/spool
+	mkdir -p "$TG_SPOOL"
+	chmod 1777 "$TG_SPOOL"
+	if [ -n "${PF_REINJECT_PORT:-}" ]; then fwd=$PF_REINJECT_PORT; else fwd=${SINK_PORT:-10025}; fi
+	{
+		echo "# tollgated config of an integration test ($TG_TMP)"
+		while IFS= read -r line; do
+			name=${line%%=*}; name=${name// /}
+			printf '%s\n' "$extra" | grep -Eq "^[[:space:]]*${name}[[:space:]]*=" || printf '%s\n' "$line"
+		done <<EOF
+listen = lmtp:127.0.0.1:$TG_LMTP_PORT
+forward_method = smtp:[127.0.0.1]:$fwd
+max_servers = 2
+max_requests = 1000
+child_timeout = 120s
+smtpd_timeout = 60s
+pid_file = $TG_PIDFILE
+tmp_dir = $TG_SPOOL
+daemon_user = nobody
+myhostname = tollgate.example.com
+mydomain = example.com
+forward_connection_cache_time = 5s
+EOF
+		[ -n "$extra" ] && printf '%s\n' "$extra"
+	} >"$TG_CONF"
+	echo "=== start $(date '+%T') ===" >>"$TG_LOG"
+	"$TOLLGATED" -f -c "$TG_CONF" >>"$TG_LOG" 2>&1 &
+	TG_PID=$!
+	tg_track "$TG_PID"
+	# wait for every TCP listener of the config
+	ports=$(sed -n 's/^listen[[:space:]]*=//p' "$TG_CONF" | tr ', ' '\n' | sed -n 's/.*:\([0-9][0-9]*\)$/\1/p')
+	for p in $ports; do
+		if ! wait_until "port_listening 127.0.0.1 $p || ! pid_alive $TG_PID" 20 || ! pid_alive "$TG_PID"; then
+			diag_file "$TG_LOG" 30 "tollgated log"
+			bail_out "tollgated did not listen on 127.0.0.1:$p"
+		fi
+	done
+	return 0
+}
+
+# stop_tollgated - SIGTERM, wait for master and workers, forget the pid
+stop_tollgated() {
+	[ -n "${TG_PID:-}" ] || return 0
+	kill_tree "$TG_PID" 30
+	tg_untrack "$TG_PID"
+	TG_PID=
+}
+
+# tollgated_workers - pids of the master's children (the workers)
+tollgated_workers() { children_of "$TG_PID"; }
+
+# tollgated_worker_count - number of workers
+tollgated_worker_count() { tollgated_workers | wc -l; }
+
+# proc_title - the process title (what ps shows) of PID
+proc_title() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | sed 's/ *$//'; }
+
+# tollgated_busy_worker - pid of a worker whose title says "forwarding",
+# else of one whose title is not "idle"
+tollgated_busy_worker() {
+	local p t other=
+	for p in $(tollgated_workers); do
+		t=$(proc_title "$p")
+		case $t in
+		*forwarding*) echo "$p"; return 0 ;;
+		*idle*|"") ;;
+		*) other=${other:-$p} ;;
+		esac
+	done
+	[ -n "$other" ] && echo "$other"
+}
+
+# tg_log_count - number of tollgated log lines matching ERE
+tg_log_count() { grep -cE -- "$1" "$TG_LOG" 2>/dev/null; }
+
+# ---------------------------------------------------------------- slow sink
+
+# start_slowsink - a small SMTP server that can be slow on purpose, to hold a
+# tollgated worker in the middle of a message: start_slowsink DELAY
+# Mail from a sender whose local part is "slow-data" gets its 354 reply to
+# DATA only after DELAY seconds (the filter is forwarding, downstream has
+# nothing yet); mail from "slow-dot" is saved as soon as the final dot
+# arrives but gets its 250 only after DELAY seconds (downstream has accepted,
+# the filter does not know yet: the window of a duplicate).  Other mail is
+# answered at once.  Each message is saved to SLOW_DIR/N.eml (written under
+# a temporary name, then renamed), with X-Mail-Args/X-Rcpt-Args lines in
+# front; SLOW_EVENTS gets "data N SENDER" when DATA arrives and
+# "saved N SENDER" when a message was saved.  Sets SLOW_PORT.
+start_slowsink() {
+	SLOW_PORT=$(free_port) || bail_out "no free port"
+	SLOW_DIR=$TG_TMP/slowsink
+	SLOW_EVENTS=$TG_TMP/slowsink.events
+	mkdir -p "$SLOW_DIR"
+	: >"$SLOW_EVENTS"
+	cat >"$TG_TMP/slowsink.py" <<'EOF'
+import os, socketserver, sys, threading, time
+port, outdir, events, delay = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
+lock = threading.Lock()
+counter = [0]
+
+def event(text):
+    with lock, open(events, "a") as f:
+        f.write(text + "\n")
+
+class Handler(socketserver.StreamRequestHandler):
+    timeout = 300
+    def say(self, text):
+        self.wfile.write(text.encode() + b"\r\n")
+        self.wfile.flush()
+    def handle(self):
+        try:
+            self.session()
+        except (OSError, ValueError):
+            pass          # the client went away (a killed worker): drop the transaction
+    def session(self):
+        self.say("220 slowsink ESMTP")
+        sender, rcpts = None, []
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            cmd = line.decode("utf-8", "replace").rstrip("\r\n")
+            verb = cmd.split(" ", 1)[0].upper()
+            if verb in ("EHLO", "LHLO"):
+                self.say("250-slowsink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SIZE")
+            elif verb == "HELO":
+                self.say("250 slowsink")
+            elif verb == "MAIL":
+                sender, rcpts = cmd[10:].strip(), []
+                self.say("250 2.1.0 Ok")
+            elif verb == "RCPT":
+                rcpts.append(cmd[8:].strip())
+                self.say("250 2.1.5 Ok")
+            elif verb == "DATA":
+                with lock:
+                    counter[0] += 1
+                    n = counter[0]
+                event("data %d %s" % (n, sender))
+                if "<slow-data@" in (sender or ""):
+                    time.sleep(delay)
+                self.say("354 End data with <CR><LF>.<CR><LF>")
+                body = []
+                while True:
+                    l = self.rfile.readline()
+                    if not l:
+                        return            # lost before the dot: nothing saved
+                    if l in (b".\r\n", b".\n"):
+                        break
+                    body.append(l[1:] if l.startswith(b"..") else l)
+                tmp = os.path.join(outdir, ".%d.tmp" % n)
+                with open(tmp, "wb") as f:
+                    f.write(("X-Mail-Args: %s\r\n" % sender).encode())
+                    for r in rcpts:
+                        f.write(("X-Rcpt-Args: %s\r\n" % r).encode())
+                    f.write(b"".join(body))
+                os.rename(tmp, os.path.join(outdir, "%d.eml" % n))
+                event("saved %d %s" % (n, sender))
+                if "<slow-dot@" in (sender or ""):
+                    time.sleep(delay)
+                self.say("250 2.0.0 Ok: queued as SLOW%d" % n)
+            elif verb == "RSET":
+                sender, rcpts = None, []
+                self.say("250 2.0.0 Ok")
+            elif verb == "QUIT":
+                self.say("221 2.0.0 Bye")
+                return
+            else:
+                self.say("250 2.0.0 Ok")
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+Server(("127.0.0.1", port), Handler).serve_forever()
+EOF
+	"$PYTHON" "$TG_TMP/slowsink.py" "$SLOW_PORT" "$SLOW_DIR" "$SLOW_EVENTS" "$1" \
+		>>"$TG_TMP/slowsink.log" 2>&1 &
+	SLOW_PID=$!
+	tg_track "$SLOW_PID"
+	wait_port 127.0.0.1 "$SLOW_PORT" 10 || bail_out "slow sink did not listen on $SLOW_PORT"
+}
+
+# slow_count_grep - number of messages at the slow sink matching ERE
+slow_count_grep() { find "$SLOW_DIR" -name '*.eml' -print0 | xargs -0 -r grep -lE -- "$1" | wc -l; }
