@@ -1,0 +1,216 @@
+/*
+ * tollgate.c - the control tool: one subcommand per verb, dispatched
+ * from a table. For now only "map", which answers like postmap -q:
+ *
+ *   tollgate map [-a] [-d DELIM] [-o NAME=VALUE]... -q KEY TYPE:NAME...
+ *   tollgate map ... -q - TYPE:NAME...     keys from stdin, "key<TAB>value" out
+ *
+ * The tables are searched as one maps list (the first that answers
+ * wins). Exit status: 0 found (with -q -: at least one key found), 1 not
+ * found, 2 a table failed to open or a lookup failed (reason on stderr).
+ *
+ * Deliberately left out until they exist: status, stats, release,
+ * reload, stop, check-config and postfix-config, which talk to a running
+ * daemon over its control socket.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "routing/table.h"
+
+#define MAP_MAX_KEY 65536		/* bytes per key read from stdin */
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static int cmd_map(int argc, char **argv);
+
+static const struct command commands[] = {
+	{ "map", cmd_map, "look a key up in lookup tables, like postmap -q" },
+};
+
+/* usage - the whole command line help */
+static void usage(FILE *fp)
+{
+	size_t i;
+
+	fprintf(fp, "usage: tollgate COMMAND [ARGS]\n"
+	    "       tollgate --help\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(fp, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(fp, "\n"
+	    "tollgate map [-a] [-d DELIM] [-o NAME=VALUE]... -q KEY TYPE:NAME...\n"
+	    "  -q KEY        the key to look up; \"-\" reads one key per line from stdin\n"
+	    "                and prints \"key<TAB>value\" for each key found\n"
+	    "  -a            look KEY up as an address: full address, address without\n"
+	    "                +extension, @domain, parent domains (.example.com, .com),\n"
+	    "                user+ext@, user@, then \".\" (see routing/table.h)\n"
+	    "  -d DELIM      recipient delimiter characters for -a (default \"+\")\n"
+	    "  -o NAME=VALUE a Redis setting: redis_server (127.0.0.1:6379, [::1]:6379,\n"
+	    "                unix:/path), redis_db (0), redis_key_prefix (tollgate:),\n"
+	    "                redis_password, redis_timeout (2s), redis_failure_action\n"
+	    "                (tempfail, default, ignore)\n"
+	    "  TYPE:NAME     inline:{ k=v, ... }, texthash:/path, regexp:/path, pcre:/path,\n"
+	    "                cidr:/path, redis:NAME; several are searched in order\n"
+	    "  exit status: 0 found, 1 not found, 2 failure (reason on stderr)\n");
+}
+
+/* map_one - look one key up; prints per mode; returns the TABLE_* code */
+static int map_one(struct maps *m, const char *key, int addr, const char *delim, int with_key,
+    struct arena *a)
+{
+	const char *value, *err = NULL;
+	int rc;
+
+	if (addr)
+		rc = maps_lookup_addr(m, key, delim, a, &value, NULL, &err);
+	else
+		rc = maps_lookup(m, key, a, &value, &err);
+	if (rc == TABLE_FOUND) {
+		if (with_key)
+			printf("%s\t%s\n", key, value);
+		else
+			printf("%s\n", value);
+	} else if (rc == TABLE_FAIL) {
+		fprintf(stderr, "tollgate: lookup of \"%.200s\" failed: %s\n", key, err ? err : "?");
+	}
+	arena_reset(a);
+	return rc;
+}
+
+/* cmd_map - "tollgate map": postmap -q for our tables */
+static int cmd_map(int argc, char **argv)
+{
+	struct table_opts opts;
+	struct maps *m = NULL;
+	struct arena *a;
+	struct buf list = BUF_INIT;
+	const char *query = NULL, *delim = "+", *err;
+	int c, addr = 0, status, i;
+
+	table_opts_init(&opts);
+	optind = 1;
+	while ((c = getopt(argc, argv, "+q:ad:o:h")) != -1) {
+		switch (c) {
+		case 'q':
+			query = optarg;
+			break;
+		case 'a':
+			addr = 1;
+			break;
+		case 'd':
+			delim = optarg;
+			break;
+		case 'o': {
+			char *eq = strchr(optarg, '=');
+
+			if (eq == NULL) {
+				fprintf(stderr, "tollgate map: -o %s: expected NAME=VALUE\n", optarg);
+				return 2;
+			}
+			*eq = 0;
+			if (table_opts_set(&opts, optarg, eq + 1, &err) < 0) {
+				fprintf(stderr, "tollgate map: -o %s\n", err);
+				return 2;
+			}
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (query == NULL || optind >= argc) {
+		fprintf(stderr, "tollgate map: need -q KEY and at least one TYPE:NAME\n");
+		usage(stderr);
+		return 2;
+	}
+	/* One argument is one table even when it holds spaces (inline:{ a=b }). */
+	for (i = optind; i < argc; i++) {
+		if (i > optind)
+			buf_puts(&list, "\n");
+		if (strchr(argv[i], '{') == NULL && strpbrk(argv[i], " \t,") != NULL) {
+			fprintf(stderr, "tollgate map: \"%s\": give one TYPE:NAME per argument\n", argv[i]);
+			buf_free(&list);
+			return 2;
+		}
+		buf_puts(&list, argv[i]);
+	}
+	if (maps_create(&m, "tollgate map", list.data, &opts, 0, &err) < 0) {
+		fprintf(stderr, "tollgate map: %s\n", err);
+		buf_free(&list);
+		return 2;
+	}
+	buf_free(&list);
+	a = arena_create(0);
+	if (strcmp(query, "-") != 0) {
+		c = map_one(m, query, addr, delim, 0, a);
+		status = c == TABLE_FOUND ? 0 : c == TABLE_NOTFOUND ? 1 : 2;
+	} else {
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t n;
+		int found = 0, failed = 0;
+
+		while ((n = getline(&line, &cap, stdin)) >= 0) {
+			while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+				line[--n] = 0;
+			if (n == 0)
+				continue;
+			if (n > MAP_MAX_KEY) {
+				fprintf(stderr, "tollgate map: key longer than %d bytes skipped\n", MAP_MAX_KEY);
+				failed = 1;
+				continue;
+			}
+			c = map_one(m, line, addr, delim, 1, a);
+			found |= c == TABLE_FOUND;
+			failed |= c == TABLE_FAIL;
+		}
+		free(line);
+		status = failed ? 2 : found ? 0 : 1;
+	}
+	arena_free(&a);
+	maps_free(&m);
+	if (fflush(stdout) != 0) {
+		perror("tollgate map: stdout");
+		status = 2;
+	}
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	log_open("tollgate", 1, NULL);
+	signal(SIGPIPE, SIG_IGN);	/* a Redis server that went away is an error, not a kill */
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "tollgate: unknown command \"%s\"\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
