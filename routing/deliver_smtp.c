@@ -126,8 +126,9 @@ struct dlv_tx {
 	char reason[DLV_REASON_MAX];
 };
 
-/* dlv_fail - record why the whole transaction failed; returns -1 */
 static int dlv_fail(struct dlv_tx *tx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* dlv_fail - record why the whole transaction failed; returns -1 */
 static int dlv_fail(struct dlv_tx *tx, const char *fmt, ...)
 {
 	va_list ap;
@@ -470,9 +471,10 @@ static const char *dlv_xf_value(const struct message *msg, int attr, char *tmp, 
 	return v && *v ? v : NULL;
 }
 
+static int dlv_drain(struct dlv_tx *tx);
+
 /* dlv_queue - one command sent; read the replies of everything in
  * flight now unless pipelining lets more commands join the group */
-static int dlv_drain(struct dlv_tx *tx);
 static int dlv_queue(struct dlv_tx *tx, const char *cmd, enum dlv_pending_kind kind, size_t i)
 {
 	dlv_send(tx->dc, cmd);
@@ -646,7 +648,8 @@ struct dlv_out {
 	struct conn *c;
 	unsigned long long base, written;
 	size_t unchecked;
-	char last;			/* last byte written, 0: none */
+	int any;			/* something was written */
+	char last;			/* last byte written */
 };
 
 /* dlv_put - write bytes of content; -1 once a write has failed */
@@ -658,6 +661,7 @@ static int dlv_put(struct dlv_out *w, const char *p, size_t len)
 	w->written += len;
 	w->unchecked += len;
 	w->last = p[len - 1];
+	w->any = 1;
 	if (w->unchecked >= DLV_CHECK_EVERY) {
 		if (conn_flush(w->c) < 0 || conn_bytes_out(w->c) != w->base + w->written)
 			return -1;
@@ -708,9 +712,9 @@ static int dlv_send_content(struct dlv_tx *tx, const char *prepend, size_t plen,
 	log_debug(LOG_DBG_DELIVER, "%s > (%zu + %zu bytes of content)", tx->dc->spec, plen, dlen);
 	if (dlv_put_stuffed(&w, prepend, plen, &bol) < 0 || dlv_put_stuffed(&w, data, dlen, &bol) < 0)
 		return dlv_fail(tx, "sending content: %s", conn_error(w.c));
-	if (w.last == '\r' && dlv_put(&w, "\n", 1) < 0)
+	if (w.any && w.last == '\r' && dlv_put(&w, "\n", 1) < 0)
 		return dlv_fail(tx, "sending content: %s", conn_error(w.c));
-	if (w.last != 0 && w.last != '\n' && dlv_put(&w, "\r\n", 2) < 0)
+	if (w.any && w.last != '\n' && dlv_put(&w, "\r\n", 2) < 0)
 		return dlv_fail(tx, "sending content: %s", conn_error(w.c));
 	/* from here on the server may have the whole message: never retry */
 	tx->dot_sent = 1;
@@ -788,18 +792,25 @@ static int dlv_transaction(struct dlv_tx *tx, const char *prepend, size_t plen, 
 	if (tx->npend > 0 && dlv_drain(tx) < 0)
 		return -1;
 
+	if (tx->data_sent && tx->data_code == 354 && tx->naccepted == 0) {
+		/* DATA accepted with no recipient (pipelined, odd server):
+		 * end it empty, which ends the transaction too */
+		dlv_send(dc, ".");
+		if (dlv_read_reply(tx, dc, &r, NULL, "end of empty data") < 0 || r.code == 421)
+			tx->broken = 1;
+		tx->reason[0] = 0;
+	} else if (!tx->data_sent || tx->data_code != 354) {
+		tx->abnormal = 1;	/* transaction left open: RSET */
+	}
 	/* every recipient without a reply yet: MAIL was refused */
 	if (!tx->mail_ok) {
 		for (i = 0; i < tx->n; i++)
 			if (tx->rline[i] == NULL)
 				tx->rline[i] = tx->mail_line;
-		tx->abnormal = 1;
 		return 0;
 	}
-	if (!tx->data_sent) {
-		tx->abnormal = 1;	/* MAIL accepted, no RCPT: transaction open */
+	if (!tx->data_sent || tx->naccepted == 0)
 		return 0;
-	}
 	if (tx->data_code != 354) {
 		/* DATA refused: the accepted recipients get that reply */
 		if (tx->data_code / 100 != 4 && tx->data_code / 100 != 5)
@@ -807,14 +818,6 @@ static int dlv_transaction(struct dlv_tx *tx, const char *prepend, size_t plen, 
 		for (i = 0; i < tx->n; i++)
 			if (tx->accepted[i])
 				tx->rline[i] = tx->data_line;
-		tx->abnormal = 1;
-		return 0;
-	}
-	if (tx->naccepted == 0) {
-		/* DATA accepted with no recipient (pipelined): end it empty */
-		dlv_send(dc, ".");
-		if (dlv_read_reply(tx, dc, &r, NULL, "end of empty data") < 0 || r.code == 421)
-			tx->broken = 1;
 		return 0;
 	}
 	if (dlv_send_content(tx, prepend, plen, data, dlen) < 0)
