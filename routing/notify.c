@@ -1,0 +1,592 @@
+/*
+ * notify.c - the messages we write ourselves: the DSN to the envelope
+ * sender of a bounced recipient (RFC 3464 inside an RFC 6522
+ * multipart/report) and the admin notification in the shape of
+ * amavisd's template-virus-admin (shared/reference/amavisd-delivered-
+ * messages.txt). Both are composed into a struct buf with CRLF lines;
+ * sending them (notify_method) is the caller's.
+ *
+ * Left out: success and delay DSNs (NOTIFY=SUCCESS is passed on
+ * downstream), RET=FULL (amavisd too returns the header section only),
+ * message/global-* for SMTPUTF8, the sender and recipient notification
+ * templates, and amavisd's per-ccat template choice (one neutral DSN
+ * text serves every ccat).
+ * Limits: NOTIFY_HDR_MAX bytes of the original header section are
+ * returned; text taken from the message is cut and made printable.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "lib/mem.h"
+#include "routing/decide.h"
+
+#define NOTIFY_HDR_MAX	(64 * 1024)	/* original header bytes returned */
+#define NOTIFY_FOLD	78		/* fold our header fields past this column */
+#define NOTIFY_FIELD_MAX 300		/* bytes kept of a header value we quote */
+#define NOTIFY_ADDR_MAX	320		/* bytes kept of an address */
+
+/* ---- helpers ---- */
+
+/* ntext - s as printable ASCII ('?' for anything else), at most max bytes */
+static char *ntext(struct arena *a, const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0, i;
+	char *out;
+
+	if (n > max)
+		n = max;
+	out = arena_strndup(a, s ? s : "", n);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] >= 0x7f)
+			out[i] = out[i] == '\t' ? ' ' : '?';
+	return out;
+}
+
+/* xtext_decode - RFC 3461 xtext ("+2B" → '+'), made printable */
+static char *xtext_decode(struct arena *a, const char *s)
+{
+	struct buf b = BUF_INIT;
+	char *out;
+
+	for (; s && *s; s++) {
+		if (s[0] == '+' && s[1] && s[2]) {
+			char hex[3] = { s[1], s[2], 0 };
+			char *end;
+			long v = strtol(hex, &end, 16);
+
+			if (*end == 0) {
+				buf_putc(&b, (char)v);
+				s += 2;
+				continue;
+			}
+		}
+		buf_putc(&b, *s);
+	}
+	out = ntext(a, b.data ? b.data : "", NOTIFY_ADDR_MAX);
+	buf_free(&b);
+	return out;
+}
+
+/* rfc5322_date - "Sat, 21 Nov 2026 16:19:55 +0000 (UTC)", locale-independent */
+static void rfc5322_date(char *out, size_t outsz, time_t t)
+{
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
+		"Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+	long off;
+	char sign = '+';
+
+	localtime_r(&t, &tm);
+	off = tm.tm_gmtoff;
+	if (off < 0) {
+		sign = '-';
+		off = -off;
+	}
+	snprintf(out, outsz, "%s, %02d %s %d %02d:%02d:%02d %c%02ld%02ld (%s)", days[tm.tm_wday % 7],
+	    tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    sign, off / 3600, (off % 3600) / 60, tm.tm_zone ? tm.tm_zone : "UTC");
+}
+
+/* fold_header - "Name: value" CRLF, folded at spaces past NOTIFY_FOLD */
+static void fold_header(struct buf *b, const char *name, const char *value)
+{
+	size_t col = strlen(name) + 1, first = 1;
+	const char *p = value;
+
+	buf_puts(b, name);
+	buf_putc(b, ':');
+	while (*p) {
+		const char *sp = p;
+		size_t wl;
+
+		while (*sp == ' ')
+			sp++;
+		if (*sp == 0)
+			break;
+		wl = strcspn(sp, " ");
+		if (!first && col + 1 + wl > NOTIFY_FOLD) {
+			buf_puts(b, "\r\n");
+			col = 0;
+		}
+		buf_putc(b, ' ');
+		buf_append(b, sp, wl);
+		col += 1 + wl;
+		first = 0;
+		p = sp + wl;
+	}
+	buf_puts(b, "\r\n");
+}
+
+/* orig_header - the original header section (without the empty line),
+ * at most NOTIFY_HDR_MAX bytes, ending in CRLF; *has8_r: 8-bit bytes */
+static const char *orig_header(struct message *msg, size_t *len_r, int *has8_r)
+{
+	size_t len = 0, n = 0, i;
+	const char *data = msg->spool ? spool_data(msg->spool, &len) : NULL;
+
+	*has8_r = 0;
+	*len_r = 0;
+	if (data == NULL)
+		return "";
+	while (n < len) {
+		const char *nl = memchr(data + n, '\n', len - n);
+		size_t ll = nl ? (size_t)(nl - (data + n)) : len - n;
+
+		if (ll == 0 || (ll == 1 && data[n] == '\r'))
+			break;
+		if (n + ll + 1 > NOTIFY_HDR_MAX)
+			break;
+		n += nl ? ll + 1 : ll;
+	}
+	for (i = 0; i < n; i++)
+		if ((unsigned char)data[i] >= 0x80)
+			*has8_r = 1;
+	*len_r = n;
+	return data;
+}
+
+/* put_lines - append text with every line end made CRLF; a missing
+ * final line end is added */
+static void put_lines(struct buf *b, const char *s, size_t len)
+{
+	size_t i, start = 0;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] != '\n')
+			continue;
+		buf_append(b, s + start, (i > start && s[i - 1] == '\r') ? i - 1 - start : i - start);
+		buf_puts(b, "\r\n");
+		start = i + 1;
+	}
+	if (start < len) {
+		buf_append(b, s + start, len - start);
+		buf_puts(b, "\r\n");
+	}
+}
+
+static const char *host_of(const struct notify_opts *o)
+{
+	return o && o->myhostname && *o->myhostname ? o->myhostname : "localhost";
+}
+
+/* hdr_from - the From: of our messages (amavisd's hdrfrom_notify_*) */
+static const char *hdr_from(struct arena *a, const struct notify_opts *o)
+{
+	if (o && o->hdr_from && *o->hdr_from)
+		return o->hdr_from;
+	return arena_printf(a, "\"Content-filter at %s\" <postmaster@%s>", host_of(o), host_of(o));
+}
+
+/* client_ip - the original client, from XFORWARD, else our peer */
+static const char *client_ip(struct message *msg, const char **port_r)
+{
+	const char *ip = msg->xf.addr ? msg->xf.addr : msg->client_addr;
+
+	*port_r = msg->xf.addr ? msg->xf.port : msg->client_port;
+	if (ip && strncasecmp(ip, "IPV6:", 5) == 0)
+		ip += 5;
+	return ip && *ip ? ip : NULL;
+}
+
+/* virus_names - %V */
+static const char *virus_names(struct arena *a, const struct decide_facts *f)
+{
+	struct buf b = BUF_INIT;
+	const char *out;
+	unsigned i;
+
+	for (i = 0; f && i < f->n_virus; i++) {
+		if (i)
+			buf_puts(&b, ", ");
+		buf_puts(&b, f->virus_names[i] ? f->virus_names[i] : "");
+	}
+	out = ntext(a, b.data ? b.data : "", NOTIFY_FIELD_MAX);
+	buf_free(&b);
+	return out;
+}
+
+/* msg_ccat - the ccat a message-level text is about: blocking, else main */
+static unsigned msg_ccat(const struct decide_result *res)
+{
+	return res->blocked ? res->blocking_ccat : res->ccat[0];
+}
+
+/* part_start - a MIME body part header */
+static void part_start(struct buf *b, const char *boundary, const char *type, const char *disp,
+    const char *cte, const char *descr)
+{
+	buf_printf(b, "\r\n--%s\r\n", boundary);
+	buf_printf(b, "Content-Type: %s\r\n", type);
+	if (disp)
+		buf_printf(b, "Content-Disposition: %s\r\n", disp);
+	buf_printf(b, "Content-Transfer-Encoding: %s\r\n", cte);
+	if (descr)
+		buf_printf(b, "Content-Description: %s\r\n", descr);
+	buf_puts(b, "\r\n");
+}
+
+/* orig_fields - Return-Path, From, Sender, Message-ID, Subject of the
+ * original, as amavisd's templates quote them */
+static void orig_fields(struct buf *b, struct message *msg)
+{
+	static const char *const names[] = { "From", "Sender", "Message-ID", "Subject" };
+	size_t k;
+
+	buf_printf(b, "Return-Path: <%s>\r\n", ntext(msg->arena, msg->sender, NOTIFY_ADDR_MAX));
+	for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		const char *v = message_header(msg, names[k]);
+
+		if (v && *v)
+			buf_printf(b, "%s: %s\r\n", names[k], ntext(msg->arena, v, NOTIFY_FIELD_MAX));
+	}
+}
+
+/* returned_headers - the text/rfc822-headers part (amavisd's header.hdr) */
+static void returned_headers(struct buf *b, struct message *msg, const char *boundary)
+{
+	size_t hlen;
+	int has8;
+	const char *h = orig_header(msg, &hlen, &has8);
+
+	part_start(b, boundary, "text/rfc822-headers; name=\"header.hdr\"",
+	    "inline; filename=\"header.hdr\"", has8 ? "8bit" : "7bit", "Message header section");
+	buf_printf(b, "Return-Path: <%s>\r\n", ntext(msg->arena, msg->sender, NOTIFY_ADDR_MAX));
+	put_lines(b, h, hlen);
+}
+
+/* ---- DSN ---- */
+
+/* dsn_state - whether recipient i is owed a DSN (amavisd's
+ * delivery_status_notification rules, in its order) */
+static enum decide_dsn dsn_state(struct message *msg, const struct decide_result *res, size_t i,
+    const struct notify_opts *o, int all_rejected)
+{
+	const struct decide_rcpt *rr = &res->r[i];
+	const struct decide_facts *f = res->facts;
+	const struct rcpt *r = &msg->rcpts[i];
+	unsigned notify = r->notify;
+
+	if (r->code / 100 != 5)
+		return DECIDE_DSN_NONE;		/* 2xx: no failure; 4xx: not reported */
+	if (rr->destiny == D_REJECT && (msg->lmtp || all_rejected))
+		return DECIDE_DSN_NONE;		/* the 5xx goes back to the client */
+	if ((notify != 0 && !(notify & DSN_NOTIFY_FAILURE)) || (notify & DSN_NOTIFY_NEVER))
+		return DECIDE_DSN_SUPPRESSED;
+	if (msg->sender == NULL || *msg->sender == 0)
+		return DECIDE_DSN_SUPPRESSED;
+	if (rr->blocked && rr->destiny == D_DISCARD)
+		return DECIDE_DSN_SUPPRESSED;
+	if (f && f->n_virus && !(o && o->virus_dsn))
+		return DECIDE_DSN_SUPPRESSED;	/* viruses fake the sender */
+	if (f && f->spam_scored && rr->pol && !isnan(rr->pol->dsn_cutoff_level) &&
+	    f->spam_score >= rr->pol->dsn_cutoff_level)
+		return DECIDE_DSN_SUPPRESSED;
+	if (f && f->bulk && rr->nccat && CCAT_MAJOR(rr->ccat[0]) > CC_CLEAN)
+		return DECIDE_DSN_SUPPRESSED;
+	return DECIDE_DSN_PENDING;
+}
+
+/* dsn_subject - amavisd's template-dsn Subject */
+static const char *dsn_subject(struct message *msg, const struct decide_result *res, int any_delivered)
+{
+	static const char *const badh[] = { "", ": bad MIME", ": unencoded 8-bit character",
+		": improper use of control char", ": all-whitespace header line",
+		": header line longer than 998 characters", ": header field syntax error",
+		": missing required header field", ": duplicate header field" };
+	const struct decide_facts *f = res->facts;
+	unsigned c = msg_ccat(res), min = CCAT_MINOR(c);
+	const char *head = any_delivered ? "Delivery status notification" : "Undeliverable mail";
+	struct arena *a = msg->arena;
+
+	switch (CCAT_MAJOR(c)) {
+	case CC_MTA:
+		return arena_printf(a, "%s, MTA-BLOCKED", head);
+	case CC_OVERSIZED:
+		return arena_printf(a, "%s, OVERSIZED message", head);
+	case CC_BADH:
+		return arena_printf(a, "%s, invalid header section%s", head,
+		    min < sizeof(badh) / sizeof(badh[0]) ? badh[min] : "");
+	case CC_SPAMMY:
+	case CC_SPAM:
+		return arena_printf(a, "%s, UNSOLICITED BULK EMAIL apparently from you", head);
+	case CC_UNCHECKED:
+		return arena_printf(a, "%s, contents UNCHECKED", head);
+	case CC_BANNED:
+		return arena_printf(a, "%s, BANNED contents type (%s)", head,
+		    ntext(a, f && f->banned_reason ? f->banned_reason : "", NOTIFY_FIELD_MAX));
+	case CC_VIRUS:
+		return arena_printf(a, "%s, VIRUS in message apparently from you (%s)", head, virus_names(a, f));
+	default:
+		return head;
+	}
+}
+
+/* notify_dsn - see decide.h */
+int notify_dsn(struct message *msg, struct decide_result *res, const struct notify_opts *o,
+    struct notify_msg *n_r)
+{
+	struct arena *a = msg->arena;
+	const char *host = host_of(o);
+	time_t now = o && o->now ? o->now : time(NULL);
+	char date[80], boundary[128];
+	size_t i, nin = 0;
+	int all_rejected = msg->nrcpts > 0, any_delivered = 0;
+	struct buf *b = &n_r->data;
+	const struct decide_facts *f = res->facts;
+
+	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
+		if (!(res->r[i].destiny == D_REJECT && msg->rcpts[i].code / 100 == 5))
+			all_rejected = 0;
+		if (!res->r[i].blocked && msg->rcpts[i].code / 100 == 2)
+			any_delivered = 1;
+	}
+	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
+		enum decide_dsn d = dsn_state(msg, res, i, o, all_rejected);
+
+		if (d != DECIDE_DSN_NONE)
+			res->r[i].dsn = d;
+		if (d == DECIDE_DSN_PENDING)
+			nin++;
+	}
+	if (nin == 0)
+		return 0;
+
+	memset(n_r, 0, sizeof(*n_r));
+	buf_init(b);
+	rfc5322_date(date, sizeof(date), now);
+	snprintf(boundary, sizeof(boundary), "----------=_%lld-%s-%s", (long long)now, msg->am_id, msg->mail_id);
+
+	/* header */
+	fold_header(b, "From", hdr_from(a, o));
+	buf_printf(b, "To: <%s>\r\n", ntext(a, msg->sender, NOTIFY_ADDR_MAX));
+	buf_printf(b, "Date: %s\r\n", date);
+	fold_header(b, "Subject", dsn_subject(msg, res, any_delivered));
+	buf_printf(b, "Message-ID: <DSN%s@%s>\r\n", msg->mail_id, host);
+	buf_puts(b, "MIME-Version: 1.0\r\n");
+	buf_printf(b, "Content-Type: multipart/report; report-type=delivery-status;\r\n boundary=\"%s\"\r\n",
+	    boundary);
+	buf_puts(b, "Content-Transfer-Encoding: 7bit\r\n\r\n");
+	buf_puts(b, "This is a multi-part message in MIME format...\r\n");
+
+	/* 1: the human-readable text */
+	part_start(b, boundary, "text/plain; charset=\"us-ascii\"", "inline", "7bit", NULL);
+	buf_puts(b, "The message WAS NOT relayed to:\r\n");
+	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
+		if (res->r[i].dsn != DECIDE_DSN_PENDING)
+			continue;
+		buf_printf(b, "  <%s>:\r\n    %s\r\n", ntext(a, msg->rcpts[i].addr, NOTIFY_ADDR_MAX),
+		    ntext(a, msg->rcpts[i].reply, 512));
+	}
+	buf_printf(b, "\r\nThis nondelivery report was generated by the program tollgate\r\n"
+	    "at host %s. Our internal reference code for your message\r\nis %s/%s\r\n\r\n",
+	    host, msg->am_id, msg->mail_id);
+	if (CCAT_MAJOR(msg_ccat(res)) == CC_BADH && f && f->badh_text)
+		buf_printf(b, "INVALID HEADER\r\n  %s\r\n\r\n", ntext(a, f->badh_text, NOTIFY_FIELD_MAX));
+	orig_fields(b, msg);
+
+	/* 2: message/delivery-status (RFC 3464) */
+	part_start(b, boundary, "message/delivery-status", "inline; filename=\"dsn_status.dsn\"", "7bit",
+	    "Delivery error report");
+	buf_printf(b, "Reporting-MTA: dns; %s\r\n", host);
+	if (msg->helo && *msg->helo)
+		buf_printf(b, "Received-From-MTA: dns; %s ([%s])\r\n", ntext(a, msg->helo, 255),
+		    ntext(a, msg->client_addr ? msg->client_addr : "", 64));
+	buf_printf(b, "Arrival-Date: %s\r\n", date);
+	if (msg->envid && *msg->envid)
+		buf_printf(b, "Original-Envelope-Id: %s\r\n", xtext_decode(a, msg->envid));
+	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
+		const struct rcpt *r = &msg->rcpts[i];
+		const char *reply = ntext(a, r->reply, 512), *enh = NULL;
+		char status[16];
+		size_t el;
+
+		if (res->r[i].dsn != DECIDE_DSN_PENDING)
+			continue;
+		/* the enhanced code of our reply, else "5.0.0" */
+		if (strlen(reply) > 4 && reply[4] == '5' && reply[5] == '.') {
+			enh = reply + 4;
+			el = strcspn(enh, " ");
+			if (el >= sizeof(status))
+				el = 0;
+		} else {
+			el = 0;
+		}
+		if (el) {
+			memcpy(status, enh, el);
+			status[el] = 0;
+		} else {
+			strlcpy(status, "5.0.0", sizeof(status));
+		}
+		buf_puts(b, "\r\n");
+		if (r->orcpt && *r->orcpt)
+			buf_printf(b, "Original-Recipient: %s\r\n", xtext_decode(a, r->orcpt));
+		buf_printf(b, "Final-Recipient: rfc822;%s\r\n", ntext(a, r->addr, NOTIFY_ADDR_MAX));
+		buf_puts(b, "Action: failed\r\n");
+		buf_printf(b, "Status: %s\r\n", status);
+		fold_header(b, "Diagnostic-Code", arena_printf(a, "smtp; %s", reply));
+		buf_printf(b, "Last-Attempt-Date: %s\r\n", date);
+		buf_printf(b, "Final-Log-ID: %s/%s\r\n", msg->am_id, msg->mail_id);
+	}
+
+	/* 3: the returned header section */
+	returned_headers(b, msg, boundary);
+	buf_printf(b, "\r\n--%s--\r\n", boundary);
+
+	n_r->env_from = "";
+	n_r->rcpts = arena_allocarray(a, 1, sizeof(char *));
+	n_r->rcpts[0] = msg->sender;
+	n_r->nrcpts = 1;
+	n_r->envid = NULL;
+	return 1;
+}
+
+/* ---- admin notification ---- */
+
+/* admin_subject - template-virus-admin's Subject */
+static const char *admin_subject(struct message *msg, const struct decide_result *res)
+{
+	static const char *const what[CC_MAJORS] = { "Clean mail", "Clean mail", "MTA-blocked mail",
+		"OVERSIZED mail", "INVALID HEADER in mail", "Spammy", "Spam", "UNCHECKED contents in mail",
+		NULL, NULL };
+	const struct decide_facts *f = res->facts;
+	struct arena *a = msg->arena;
+	unsigned maj = CCAT_MAJOR(msg_ccat(res));
+	const char *port, *ip = client_ip(msg, &port), *w;
+	struct buf b = BUF_INIT;
+	const char *out;
+
+	if (maj == CC_VIRUS)
+		w = arena_printf(a, "VIRUS (%s) in mail", virus_names(a, f));
+	else if (maj == CC_BANNED)
+		w = arena_printf(a, "BANNED contents (%s) in mail",
+		    ntext(a, f && f->banned_reason ? f->banned_reason : "", NOTIFY_FIELD_MAX));
+	else
+		w = what[maj < CC_MAJORS ? maj : 0];
+	buf_printf(&b, "%s FROM ", w);
+	if (f && f->originating)
+		buf_puts(&b, "LOCAL ");
+	if (ip) {
+		buf_printf(&b, "[%s]", ntext(a, ip, 64));
+		if (port && *port)
+			buf_printf(&b, ":%s", ntext(a, port, 8));
+		buf_putc(&b, ' ');
+	}
+	buf_printf(&b, "<%s>", ntext(a, msg->sender, NOTIFY_ADDR_MAX));
+	out = arena_strndup(a, b.data, b.len);
+	buf_free(&b);
+	return out;
+}
+
+/* notify_admin - see decide.h */
+void notify_admin(struct message *msg, const struct decide_result *res, const struct notify_opts *o,
+    const char *admin, struct notify_msg *n_r)
+{
+	struct arena *a = msg->arena;
+	const struct decide_facts *f = res->facts;
+	const char *host = host_of(o);
+	time_t now = o && o->now ? o->now : time(NULL);
+	char date[80], boundary[128], stamp[32];
+	struct buf *b = &n_r->data;
+	const char *port, *ip = client_ip(msg, &port);
+	unsigned mainc = res->ccat[0];
+	size_t i, npass = 0, nblock = 0;
+	struct tm tm;
+
+	memset(n_r, 0, sizeof(*n_r));
+	buf_init(b);
+	rfc5322_date(date, sizeof(date), now);
+	snprintf(boundary, sizeof(boundary), "----------=_%lld-%s-%s", (long long)now, msg->am_id, msg->mail_id);
+
+	buf_puts(b, "MIME-Version: 1.0\r\n");
+	buf_printf(b, "Content-Type: multipart/mixed;\r\n boundary=\"%s\"\r\n", boundary);
+	buf_puts(b, "Content-Transfer-Encoding: 8bit\r\n");
+	fold_header(b, "From", hdr_from(a, o));
+	buf_printf(b, "Date: %s\r\n", date);
+	fold_header(b, "Subject", admin_subject(msg, res));
+	buf_printf(b, "To: <%s>\r\n", ntext(a, admin, NOTIFY_ADDR_MAX));
+	buf_printf(b, "Message-ID: <VA%s@%s>\r\n\r\n", msg->mail_id, host);
+	buf_puts(b, "This is a multi-part message in MIME format...\r\n");
+
+	part_start(b, boundary, "text/plain; charset=\"us-ascii\"", "inline", "7bit", NULL);
+	if (f == NULL || f->n_virus == 0)
+		buf_puts(b, "No viruses were found.\r\n");
+	else if (f->n_virus == 1)
+		buf_printf(b, "A virus was found: %s\r\n", virus_names(a, f));
+	else if (f->n_virus == 2)
+		buf_printf(b, "Two viruses were found:\r\n  %s\r\n", virus_names(a, f));
+	else
+		buf_printf(b, "%u viruses were found:\r\n  %s\r\n", f->n_virus, virus_names(a, f));
+	buf_puts(b, "\r\n");
+	if (f && f->banned_reason)
+		buf_printf(b, "Banned name: %s\r\n", ntext(a, f->banned_reason, NOTIFY_FIELD_MAX));
+	if (f && f->badh)
+		buf_printf(b, "Bad header:\r\n  %s\r\n", ntext(a, f->badh_text ? f->badh_text : "", NOTIFY_FIELD_MAX));
+	/* the template's blank line after the scanner line goes with it */
+	if (f && f->n_virus)
+		buf_printf(b, "Scanner detecting a virus: %s\r\n\r\n",
+		    ntext(a, f->scanner_name ? f->scanner_name : "ClamAV", 64));
+	buf_printf(b, "Content type: %s", decide_ccat_name(mainc));
+	if (res->blocked && res->blocking_ccat != mainc)
+		buf_printf(b, ", blocked for %s", decide_ccat_name(res->blocking_ccat));
+	buf_printf(b, "\r\nInternal reference code for the message is %s/%s\r\n\r\n", msg->am_id, msg->mail_id);
+	if (ip) {
+		const char *name = msg->xf.name && strcmp(msg->xf.name, "unknown") != 0 ? msg->xf.name : "";
+
+		buf_printf(b, "First upstream SMTP client IP address: [%s] %s\r\n\r\n", ntext(a, ip, 64),
+		    ntext(a, name, 255));
+	}
+	orig_fields(b, msg);
+	if (res->quarantine_id && *res->quarantine_id)
+		buf_printf(b, "The message has been quarantined as: %s\r\n\r\n", ntext(a, res->quarantine_id, 200));
+	else
+		buf_puts(b, "Not quarantined.\r\n\r\n");
+	if (msg->sender == NULL || *msg->sender == 0 || (f && f->n_virus && !(o && o->virus_dsn)))
+		buf_puts(b, "Notification to sender will not be mailed.\r\n\r\n");
+	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
+		if (!res->r[i].blocked && msg->rcpts[i].code / 100 != 4 && msg->rcpts[i].code / 100 != 5)
+			npass++;
+		else
+			nblock++;
+	}
+	if (npass) {
+		buf_puts(b, "The message WILL BE relayed to:\r\n");
+		for (i = 0; i < msg->nrcpts && i < res->n; i++)
+			if (!res->r[i].blocked && msg->rcpts[i].code / 100 != 4 && msg->rcpts[i].code / 100 != 5)
+				buf_printf(b, "<%s>\r\n", ntext(a, msg->rcpts[i].addr, NOTIFY_ADDR_MAX));
+		buf_puts(b, "\r\n");
+	}
+	if (nblock) {
+		buf_puts(b, "The message WAS NOT relayed to:\r\n");
+		for (i = 0; i < msg->nrcpts && i < res->n; i++)
+			if (res->r[i].blocked || msg->rcpts[i].code / 100 == 4 || msg->rcpts[i].code / 100 == 5)
+				buf_printf(b, "<%s>:\r\n   %s\r\n", ntext(a, msg->rcpts[i].addr, NOTIFY_ADDR_MAX),
+				    ntext(a, msg->rcpts[i].reply ? msg->rcpts[i].reply : "", 512));
+		buf_puts(b, "\r\n");
+	}
+	if (f && f->n_virus) {
+		unsigned k;
+
+		buf_puts(b, "Virus scanner output:\r\n");
+		for (k = 0; k < f->n_virus; k++)
+			buf_printf(b, "  %s: %s FOUND\r\n", ntext(a, f->scanner_name ? f->scanner_name : "ClamAV", 64),
+			    ntext(a, f->virus_names[k], NOTIFY_FIELD_MAX));
+		buf_puts(b, "\r\n");
+	}
+	returned_headers(b, msg, boundary);
+	buf_printf(b, "\r\n--%s--\r\n", boundary);
+
+	/* amavisd's envelope: from postmaster@host, ENVID AM.<mail_id>.<UTC stamp>@host */
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	n_r->env_from = o && o->from_addr && *o->from_addr ? o->from_addr : arena_printf(a, "postmaster@%s", host);
+	n_r->rcpts = arena_allocarray(a, 1, sizeof(char *));
+	n_r->rcpts[0] = arena_strdup(a, admin);
+	n_r->nrcpts = 1;
+	n_r->envid = arena_printf(a, "AM.%s.%s@%s", msg->mail_id, stamp, host);
+}

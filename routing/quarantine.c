@@ -1,0 +1,239 @@
+/*
+ * quarantine.c - the file quarantine: one blocked (or flagged) message
+ * stored as quarantine_dir/<category>-<mail_id>, the names amavisd's
+ * local: quarantine methods use (virus-, banned-, spam-, badh-), plus
+ * one line per message in quarantine_dir/index for release tooling.
+ *
+ * A quarantined file is never seen half-written: it is written under a
+ * temporary name in the same directory, fsync()ed and renamed; the
+ * directory is fsync()ed after the rename.
+ *
+ * Left out: gzip (amavisd's spam-%m.gz), subdirectory levels
+ * ($quarantine_subdir_levels), SQL and mailbox quarantines, release.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/mem.h"
+#include "routing/decide.h"
+
+#define QUAR_MODE	0640
+#define QUAR_ADDR_MAX	320	/* bytes of one address kept in the index */
+
+/* quarantine_prefix - amavisd's file name prefix per major ccat */
+const char *quarantine_prefix(unsigned major)
+{
+	switch (major) {
+	case CC_VIRUS:
+		return "virus";
+	case CC_BANNED:
+		return "banned";
+	case CC_UNCHECKED:
+		return "unchecked";
+	case CC_SPAM:
+	case CC_SPAMMY:
+		return "spam";
+	case CC_BADH:
+		return "badh";
+	case CC_OVERSIZED:
+		return "oversized";
+	default:
+		return "clean";
+	}
+}
+
+/* hdr_addr - an address for a header line: printable ASCII only */
+static void hdr_addr(struct buf *b, const char *s)
+{
+	size_t i;
+
+	buf_putc(b, '<');
+	for (i = 0; s && s[i] && i < QUAR_ADDR_MAX; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		buf_putc(b, c > 0x20 && c < 0x7f ? (char)c : '?');
+	}
+	buf_putc(b, '>');
+}
+
+/* quarantine_prepend - amavisd's envelope lines (decide.h) */
+const char *quarantine_prepend(struct message *msg, const struct decide_result *res, size_t *len_r)
+{
+	struct buf b = BUF_INIT;
+	size_t i, nb = 0;
+	const char *out;
+
+	buf_puts(&b, "Return-Path: ");
+	hdr_addr(&b, msg->sender);
+	buf_puts(&b, "\r\nX-Envelope-From: ");
+	hdr_addr(&b, msg->sender);
+	buf_puts(&b, "\r\nX-Envelope-To:");
+	for (i = 0; i < msg->nrcpts; i++) {
+		buf_puts(&b, i ? ",\r\n " : " ");
+		hdr_addr(&b, msg->rcpts[i].addr);
+	}
+	buf_puts(&b, "\r\n");
+	for (i = 0; res && i < msg->nrcpts && i < res->n; i++) {
+		if (!res->r[i].blocked)
+			continue;
+		buf_puts(&b, nb++ ? ",\r\n " : "X-Envelope-To-Blocked: ");
+		hdr_addr(&b, msg->rcpts[i].addr);
+	}
+	if (nb)
+		buf_puts(&b, "\r\n");
+	buf_printf(&b, "X-Quarantine-ID: <%s>\r\n", msg->mail_id);
+	out = arena_strndup(msg->arena, b.data, b.len);
+	*len_r = b.len;
+	buf_free(&b);
+	return out;
+}
+
+/* write_all - write len bytes, retrying short writes and EINTR */
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* index_addr - an address for the index: <...>, "%XX" for anything
+ * outside printable ASCII and for space, ',' and '%' */
+static void index_addr(struct buf *b, const char *s)
+{
+	size_t i;
+
+	buf_putc(b, '<');
+	for (i = 0; s && s[i] && i < QUAR_ADDR_MAX; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c >= 0x7f || c == ',' || c == '%')
+			buf_printf(b, "%%%02X", c);
+		else
+			buf_putc(b, (char)c);
+	}
+	buf_putc(b, '>');
+}
+
+/* sync_dir - fsync the directory so the rename survives a crash */
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* quarantine_write - see decide.h.
+ *
+ * The temporary name starts with '.' and ends in the pid, so a release
+ * tool listing the directory never takes it for a quarantined message,
+ * and two workers never share one. The index line goes out in one
+ * write() on an O_APPEND descriptor, so concurrent workers' lines do
+ * not interleave.
+ */
+int quarantine_write(struct message *msg, const char *dir, unsigned major, const char *prepend,
+    size_t prepend_len, const char *data, size_t len, struct quarantine_ref *ref_r,
+    const char **error_r)
+{
+	struct arena *a = msg->arena;
+	const char *prefix = quarantine_prefix(major);
+	const char *id = arena_printf(a, "%s-%s", prefix, msg->mail_id);
+	const char *path = arena_printf(a, "%s/%s", dir, id);
+	const char *tmp = arena_printf(a, "%s/.%s.%ld.tmp", dir, id, (long)getpid());
+	const char *idx = arena_printf(a, "%s/index", dir);
+	struct buf line = BUF_INIT;
+	int fd, saved;
+	size_t i;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, QUAR_MODE);
+	if (fd < 0) {
+		*error_r = arena_printf(a, "quarantine: create %s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	if (fchmod(fd, QUAR_MODE) < 0 || (prepend_len && write_all(fd, prepend, prepend_len) < 0) ||
+	    (len && write_all(fd, data, len) < 0) || fsync(fd) < 0) {
+		saved = errno;
+		close(fd);
+		unlink(tmp);
+		*error_r = arena_printf(a, "quarantine: write %s: %s", tmp, strerror(saved));
+		return -1;
+	}
+	if (close(fd) < 0) {
+		saved = errno;
+		unlink(tmp);
+		*error_r = arena_printf(a, "quarantine: close %s: %s", tmp, strerror(saved));
+		return -1;
+	}
+	if (rename(tmp, path) < 0) {
+		saved = errno;
+		unlink(tmp);
+		*error_r = arena_printf(a, "quarantine: rename to %s: %s", path, strerror(saved));
+		return -1;
+	}
+	if (sync_dir(dir) < 0) {
+		saved = errno;
+		unlink(path);
+		*error_r = arena_printf(a, "quarantine: fsync %s: %s", dir, strerror(saved));
+		return -1;
+	}
+
+	/* the index line: time mail_id secret_id category sender rcpts path */
+	buf_printf(&line, "%lld %s %s %s ", (long long)time(NULL), msg->mail_id, msg->secret_id, prefix);
+	index_addr(&line, msg->sender);
+	buf_putc(&line, ' ');
+	for (i = 0; i < msg->nrcpts; i++) {
+		if (i)
+			buf_putc(&line, ',');
+		index_addr(&line, msg->rcpts[i].addr);
+	}
+	buf_printf(&line, " %s\n", path);
+	fd = open(idx, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, QUAR_MODE);
+	if (fd < 0) {
+		saved = errno;
+		goto index_failed;
+	}
+	for (;;) {
+		ssize_t w = write(fd, line.data, line.len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 || (size_t)w != line.len) {
+			saved = w < 0 ? errno : EIO;
+			close(fd);
+			goto index_failed;
+		}
+		break;
+	}
+	close(fd);
+	buf_free(&line);
+	ref_r->id = id;
+	ref_r->path = path;
+	return 0;
+
+index_failed:
+	buf_free(&line);
+	unlink(path);
+	*error_r = arena_printf(a, "quarantine: append to %s: %s", idx, strerror(saved));
+	return -1;
+}
