@@ -1,0 +1,347 @@
+"""report.py - what bench/run writes: CSVs, summary.md, gnuplot PNGs.
+
+Input is the list of points bench/run measured (one dict per scenario,
+message size and concurrency; see POINT_FIELDS) plus the raw runs
+(RUN_FIELDS). Output, all in the run's result directory:
+
+  results.csv   one row per point (medians over --repeat)
+  runs.csv      one row per measured run (every repeat)
+  summary.md    the table, the knee per scenario and size with the
+                matching max_servers and amavisfeed master.cf line, the
+                targets (met / not met, with the numbers)
+  *.png         msgs/s and p99 latency vs concurrency, one line per
+                scenario, one plot per message size
+
+Deliberately left out: judging a speed as pass/fail anywhere but the
+targets table; comparisons across runs (compare the CSVs).
+"""
+
+import csv
+import os
+import shutil
+import subprocess
+
+from postfix import amavisfeed_line
+
+POINT_FIELDS = [
+    "scenario", "proto", "size", "concurrency", "max_servers", "repeats", "messages_per_run",
+    "msgs_per_s", "msgs_per_s_min", "msgs_per_s_max", "ratio_vs_upper",
+    "cpu_ms_per_msg", "lat_p50_ms", "lat_p99_ms", "lat_source", "lat_samples",
+    "pss_total_kib", "pss_master_kib", "pss_per_worker_kib", "workers",
+    "host_cpu_pct", "clamav", "status", "note",
+]
+RUN_FIELDS = [
+    "scenario", "proto", "size", "concurrency", "repeat", "messages", "delivered",
+    "seconds", "msgs_per_s", "filter_cpu_s", "host_cpu_pct", "status", "note",
+]
+
+KNEE_FRACTION = 0.95
+TARGET_RATIO = 0.45
+TARGET_CPU_MS = 0.5
+TARGET_PSS_FACTOR = 1.2
+TARGET_P99_SLACK_MS = 10.0
+
+
+def size_label(size):
+    """size_label - 4096 -> 4KiB, 1048576 -> 1MiB"""
+    if size % (1 << 20) == 0:
+        return "%dMiB" % (size >> 20)
+    if size % 1024 == 0:
+        return "%dKiB" % (size >> 10)
+    return "%dB" % size
+
+
+def fmt(v, digits=1):
+    """fmt - a number for the table, '-' when missing"""
+    if v is None or v == "":
+        return "-"
+    if isinstance(v, float):
+        return "%.*f" % (digits, v)
+    return str(v)
+
+
+def mib(kib):
+    return None if kib is None else kib / 1024.0
+
+
+def write_csv(path, fields, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else
+                            ("%.4f" % r[k] if isinstance(r.get(k), float) else r[k]))
+                        for k in fields})
+
+
+def ok_points(points, scenario, size):
+    return [p for p in points if p["scenario"] == scenario and p["size"] == size
+            and p["status"] == "ok" and p.get("msgs_per_s")]
+
+
+def knee(points, scenario, size):
+    """knee - (knee concurrency, best point) or (None, None)
+
+    The knee is the smallest concurrency whose median throughput is
+    within 5% of the best median throughput of that scenario and size.
+    """
+    pts = ok_points(points, scenario, size)
+    if not pts:
+        return None, None
+    best = max(pts, key=lambda p: p["msgs_per_s"])
+    for p in sorted(pts, key=lambda p: p["concurrency"]):
+        if p["msgs_per_s"] >= KNEE_FRACTION * best["msgs_per_s"]:
+            return p, best
+    return None, best
+
+
+def find(points, scenario, size, conc):
+    for p in points:
+        if (p["scenario"], p["size"], p["concurrency"]) == (scenario, size, conc) and p["status"] == "ok":
+            return p
+    return None
+
+
+def fill_ratios(points):
+    """fill_ratios - ratio_vs_upper of every non-upper point (same run)"""
+    for p in points:
+        if p["scenario"] == "upper" or p["status"] != "ok":
+            continue
+        u = find(points, "upper", p["size"], p["concurrency"])
+        if u and u.get("msgs_per_s"):
+            p["ratio_vs_upper"] = p["msgs_per_s"] / u["msgs_per_s"]
+
+
+def targets(points, sizes):
+    """targets - rows (target, measured, verdict) of the issue's targets"""
+    rows = []
+    clam_off = not any(p.get("clamav") == "on" for p in points if p["scenario"] == "tollgate")
+    pss_note = ("; ClamAV off: no shared engine, so the workers' private memory dominates"
+                if clam_off else "")
+    size = 4096 if 4096 in sizes else min(sizes)
+    sl = size_label(size)
+    note = "" if size == 4096 else " (4 KiB not in this run: %s used)" % sl
+    kn, best = knee(points, "tollgate", size)
+
+    # 1. throughput ratio at the best concurrency
+    if best and best.get("ratio_vs_upper") is not None:
+        r = best["ratio_vs_upper"]
+        u = find(points, "upper", size, best["concurrency"])
+        ubest = max(ok_points(points, "upper", size), key=lambda p: p["msgs_per_s"])
+        rows.append(("tollgate ÷ upper ≥ %.2f at %s, best concurrency%s" % (TARGET_RATIO, sl, note),
+                     "%.2f (%.0f ÷ %.0f msgs/s at concurrency %d; best ÷ best: %.2f)"
+                     % (r, best["msgs_per_s"], u["msgs_per_s"], best["concurrency"],
+                        best["msgs_per_s"] / ubest["msgs_per_s"]),
+                     "met" if r >= TARGET_RATIO else "not met"))
+    else:
+        rows.append(("tollgate ÷ upper ≥ %.2f at %s, best concurrency" % (TARGET_RATIO, sl),
+                     "not measured (needs upper and tollgate)", "not measured"))
+
+    # 2. CPU per message at the knee
+    if kn and kn.get("cpu_ms_per_msg") is not None:
+        allc = [p["cpu_ms_per_msg"] for p in ok_points(points, "tollgate", size)
+                if p.get("cpu_ms_per_msg") is not None]
+        v = kn["cpu_ms_per_msg"]
+        rows.append(("CPU per message of tollgate's processes ≤ %.1f ms (%s)" % (TARGET_CPU_MS, sl),
+                     "%.3f ms at the knee (concurrency %d); %.3f-%.3f ms over the sweep"
+                     % (v, kn["concurrency"], min(allc), max(allc)),
+                     "met" if v <= TARGET_CPU_MS else "not met"))
+    else:
+        rows.append(("CPU per message of tollgate's processes ≤ %.1f ms" % TARGET_CPU_MS,
+                     "not measured", "not measured"))
+
+    # 3. memory: master+16 workers vs master+1 worker
+    one = find(points, "tollgate", size, 1)
+    sixteen = find(points, "tollgate", size, 16)
+    pts = [p for p in ok_points(points, "tollgate", size) if p.get("pss_total_kib")]
+    if one and sixteen and one.get("pss_total_kib") and sixteen.get("pss_total_kib"):
+        f = sixteen["pss_total_kib"] / one["pss_total_kib"]
+        rows.append(("total PSS master+16 workers ≤ %.1f × master+1 worker" % TARGET_PSS_FACTOR,
+                     "%.2f × (%.1f MiB vs %.1f MiB%s)" % (f, mib(sixteen["pss_total_kib"]),
+                                                        mib(one["pss_total_kib"]), pss_note),
+                     "met" if f <= TARGET_PSS_FACTOR else "not met"))
+    elif pts:
+        # estimate from the largest measured pool: master + n x worker
+        big = max(pts, key=lambda p: p["concurrency"])
+        m, w = big.get("pss_master_kib"), big.get("pss_per_worker_kib")
+        if m is not None and w is not None:
+            est16, est1 = m + 16 * w, m + w
+            f = est16 / est1
+            rows.append(("total PSS master+16 workers ≤ %.1f × master+1 worker" % TARGET_PSS_FACTOR,
+                         "%.2f × estimated (master %.1f MiB + 16 × %.2f MiB per worker, measured at "
+                         "concurrency %d; run concurrency 1 and 16 to measure%s)"
+                         % (f, mib(m), mib(w), big["concurrency"], pss_note),
+                         ("met" if f <= TARGET_PSS_FACTOR else "not met") + " (estimate)"))
+        else:
+            rows.append(("total PSS master+16 workers ≤ %.1f × master+1 worker" % TARGET_PSS_FACTOR,
+                         "not measured", "not measured"))
+    else:
+        rows.append(("total PSS master+16 workers ≤ %.1f × master+1 worker" % TARGET_PSS_FACTOR,
+                     "not measured", "not measured"))
+
+    # 4. p99 at the knee vs upper's p99 at the same concurrency
+    if kn and kn.get("lat_p99_ms") is not None:
+        u = find(points, "upper", size, kn["concurrency"])
+        if u and u.get("lat_p99_ms") is not None:
+            lim = u["lat_p99_ms"] + TARGET_P99_SLACK_MS
+            rows.append(("p99 at the knee ≤ upper's p99 + %d ms (%s)" % (TARGET_P99_SLACK_MS, sl),
+                         "%.1f ms (%s) at concurrency %d; upper %.1f ms (probe) → limit %.1f ms"
+                         % (kn["lat_p99_ms"], kn["lat_source"], kn["concurrency"],
+                            u["lat_p99_ms"], lim),
+                         "met" if kn["lat_p99_ms"] <= lim else "not met"))
+        else:
+            rows.append(("p99 at the knee ≤ upper's p99 + %d ms" % TARGET_P99_SLACK_MS,
+                         "%.1f ms at concurrency %d; upper not measured" % (kn["lat_p99_ms"], kn["concurrency"]),
+                         "not measured"))
+    else:
+        rows.append(("p99 at the knee ≤ upper's p99 + %d ms" % TARGET_P99_SLACK_MS,
+                     "not measured", "not measured"))
+    return rows
+
+
+def plots(outdir, points, scenarios, sizes, log):
+    """plots - PNGs of msgs/s and p99 vs concurrency; list of files written"""
+    gp = shutil.which("gnuplot")
+    if not gp:
+        log("gnuplot not found (apt-get install -y gnuplot-nox): no plots")
+        return []
+    written = []
+    datadir = os.path.join(outdir, "plotdata")
+    os.makedirs(datadir, exist_ok=True)
+    for size in sizes:
+        sl = size_label(size)
+        for what, col, ylabel in (("throughput", "msgs_per_s", "messages / s (median)"),
+                                  ("p99", "lat_p99_ms", "p99 latency per message (ms)")):
+            series = []
+            for sc in scenarios:
+                pts = sorted((p for p in ok_points(points, sc, size) if p.get(col) is not None),
+                             key=lambda p: p["concurrency"])
+                if not pts:
+                    continue
+                dat = os.path.join(datadir, "%s-%s-%s.dat" % (what, sl, sc))
+                with open(dat, "w") as f:
+                    for p in pts:
+                        f.write("%d %.4f\n" % (p["concurrency"], p[col]))
+                series.append((sc, dat))
+            if not series:
+                continue
+            png = os.path.join(outdir, "%s-%s.png" % (what, sl))
+            script = [
+                "set terminal png size 900,540 noenhanced",
+                "set output '%s'" % png,
+                "set title '%s vs concurrency, %s messages'" % (
+                    "throughput" if what == "throughput" else "p99 latency", sl),
+                "set xlabel 'concurrency (smtp-source sessions = max_servers)'",
+                "set ylabel '%s'" % ylabel,
+                "set logscale x 2",
+                "set grid",
+                "set offsets graph 0.03, graph 0.03, 0, 0",
+                "set key outside right top",
+                "set yrange [0:*]",
+                "plot " + ", ".join("'%s' using 1:2 with linespoints lw 2 pt 7 title '%s'" % (d, s)
+                                    for s, d in series),
+            ]
+            try:
+                r = subprocess.run([gp], input="\n".join(script) + "\n", text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+            except subprocess.TimeoutExpired:
+                log("gnuplot timed out on %s" % png)
+                continue
+            if r.returncode == 0 and os.path.exists(png):
+                written.append(os.path.basename(png))
+            else:
+                log("gnuplot failed on %s: %s" % (png, r.stdout.strip()[-300:]))
+    return written
+
+
+def summary(outdir, meta, points, scenarios, sizes, pngs, notes):
+    """summary - write summary.md; return its text"""
+    L = []
+    L.append("# tollgate bench — %s, %s" % (meta["date"], meta["host"]))
+    L.append("")
+    L.append("- command: `%s`" % meta["command"])
+    L.append("- machine: %s" % meta["machine"])
+    L.append("- before the run: %s" % meta["host_state"])
+    L.append("- tollgated: %s" % meta["tollgated"])
+    L.append("- source tree: %s" % meta["git"])
+    L.append("- ClamAV: %s" % meta["clamav"])
+    L.append("- protocol smtp-source → tollgated: %s; repeats per point: %d (median shown); "
+             "target seconds per run: %s" % (meta["proto"], meta["repeat"], meta["seconds"]))
+    L.append("- latency: tollgate/postfix from tollgated's per-message log lines (\", N ms\"); "
+             "upper from a probe client beside the load (connect → reply to the final dot); "
+             "tollgated logs whole milliseconds, so 0 means under 1 ms")
+    L.append("")
+    L.append("## Results")
+    L.append("")
+    L.append("| scenario | size | conc | msgs/s | min–max | ÷ upper | CPU ms/msg | p50 ms | p99 ms "
+             "| lat from | PSS total MiB | PSS/worker MiB | host CPU % | status |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|")
+    order = {s: i for i, s in enumerate(scenarios)}
+    for p in sorted(points, key=lambda p: (p["size"], order.get(p["scenario"], 99), p["concurrency"])):
+        L.append("| %s | %s | %d | %s | %s–%s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            p["scenario"], size_label(p["size"]), p["concurrency"], fmt(p.get("msgs_per_s"), 0),
+            fmt(p.get("msgs_per_s_min"), 0), fmt(p.get("msgs_per_s_max"), 0),
+            fmt(p.get("ratio_vs_upper"), 2), fmt(p.get("cpu_ms_per_msg"), 3),
+            fmt(p.get("lat_p50_ms"), 1), fmt(p.get("lat_p99_ms"), 1), p.get("lat_source") or "-",
+            fmt(mib(p.get("pss_total_kib")), 1), fmt(mib(p.get("pss_per_worker_kib")), 2),
+            fmt(p.get("host_cpu_pct"), 0),
+            p["status"] + (" (%s)" % p["note"] if p.get("note") else "")))
+    L.append("")
+    L.append("## Knee (smallest concurrency within 5% of the best throughput)")
+    L.append("")
+    recommend = None
+    for sc in scenarios:
+        if sc == "upper":
+            for size in sizes:
+                kn, best = knee(points, sc, size)
+                if best:
+                    L.append("- upper (the ceiling), %s: best %.0f msgs/s at concurrency %d"
+                             % (size_label(size), best["msgs_per_s"], best["concurrency"]))
+            continue
+        for size in sizes:
+            kn, best = knee(points, sc, size)
+            if not kn:
+                L.append("- %s, %s: not measured" % (sc, size_label(size)))
+                continue
+            n = kn["concurrency"]
+            L.append("- %s, %s: best %.0f msgs/s at concurrency %d; knee at concurrency **%d** "
+                     "(%.0f msgs/s) → `max_servers = %d` and master.cf `%s`"
+                     % (sc, size_label(size), best["msgs_per_s"], best["concurrency"], n,
+                        kn["msgs_per_s"], n, amavisfeed_line(n)))
+            top = max(p["concurrency"] for p in ok_points(points, sc, size))
+            if n == top and len(ok_points(points, sc, size)) > 1:
+                L.append("  - the knee is the largest concurrency measured: throughput was still "
+                         "rising, so the real knee may lie higher (extend --concurrency)")
+            if size == (4096 if 4096 in sizes else min(sizes)):
+                if recommend is None or sc == "postfix":
+                    recommend = (sc, n)
+    if recommend:
+        sc, n = recommend
+        L.append("")
+        L.append("Suggested setting (from the %s scenario, %s): tollgate.conf `max_servers = %d`, "
+                 "master.cf `%s` — keep both sides equal (integration guide, 5.1)."
+                 % (sc, size_label(4096 if 4096 in sizes else min(sizes)), n, amavisfeed_line(n)))
+    L.append("")
+    L.append("## Targets")
+    L.append("")
+    L.append("| target | measured | verdict |")
+    L.append("|---|---|---|")
+    for t, m, v in targets(points, sizes):
+        L.append("| %s | %s | **%s** |" % (t, m, v))
+    L.append("")
+    if pngs:
+        L.append("## Plots")
+        L.append("")
+        for p in pngs:
+            L.append("![%s](%s)" % (p, p))
+        L.append("")
+    if notes:
+        L.append("## Notes")
+        L.append("")
+        for n in notes:
+            L.append("- %s" % n)
+        L.append("")
+    text = "\n".join(L)
+    with open(os.path.join(outdir, "summary.md"), "w") as f:
+        f.write(text)
+    return text

@@ -1,0 +1,136 @@
+#!/bin/sh
+# bench_smoke.sh - bench/run --quick works end to end: it runs the upper and
+# tollgate scenarios into a temp dir and leaves results.csv, runs.csv,
+# summary.md and at least one PNG, and no process behind. It asserts that
+# the harness works, never a speed: the numbers of a CI machine mean nothing.
+#
+# Environment: top_srcdir, top_builddir (from make check), TOLLGATED
+# (default $top_builddir/tollgated), TG_SKIP_INTEGRATION=1 skips it (as the
+# integration tests), TG_KEEP_TMP=1 keeps the output dir.
+# Skipped as a whole without root, Postfix's smtp-source/smtp-sink, python3
+# or a built tollgated.
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+TOLLGATED=${TOLLGATED:-$top_builddir/tollgated}
+RUN="$top_srcdir/bench/run"
+
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+[ "${TG_SKIP_INTEGRATION:-0}" = 1 ] && skip_all "TG_SKIP_INTEGRATION=1"
+[ "$(id -u)" = 0 ] || skip_all "needs root (smtp-sink -u, tollgated daemon_user)"
+for t in smtp-source smtp-sink python3; do
+	command -v "$t" >/dev/null 2>&1 || skip_all "$t is missing"
+done
+[ -x "$TOLLGATED" ] || skip_all "tollgated not built ($TOLLGATED)"
+[ -f "$RUN" ] || skip_all "bench/run not found ($RUN)"
+
+tmp=$(mktemp -d /tmp/tollgate-bench-smoke.XXXXXX) || { echo "Bail out! mktemp failed"; exit 1; }
+# shellcheck disable=SC2317  # called by the EXIT trap
+cleanup() {
+	if [ "${TG_KEEP_TMP:-0}" = 1 ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+out=$tmp/results
+
+n=0
+fails=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
+skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+diag_tail() { [ -f "$1" ] && tail -n "${2:-20}" "$1" | cut -c1-300 | sed 's/^/# /'; }
+
+echo "1..8"
+
+# 1: the run itself (bounded: --quick is meant to finish in under 3 minutes;
+# the timeout only keeps a hung harness from hanging make check)
+start=$(date +%s)
+timeout -s INT 600 python3 "$RUN" --quick --tollgated "$TOLLGATED" --out "$out" \
+	>"$tmp/stdout" 2>"$tmp/stderr"
+rc=$?
+end=$(date +%s)
+if [ "$rc" = 0 ]; then
+	ok "bench/run --quick exited 0 (took $((end - start)) s)"
+else
+	not_ok "bench/run --quick exited $rc"
+	diag_tail "$tmp/stderr" 30
+fi
+
+# 2: results.csv: a header and an ok row for each scenario and concurrency
+csv=$out/results.csv
+if [ -s "$csv" ] && head -n 1 "$csv" | grep -q '^scenario,.*msgs_per_s'; then
+	missing=
+	for sc in upper tollgate; do
+		for c in 1 2 4; do
+			grep -q "^$sc,[a-z]*,4096,$c,.*,ok," "$csv" || missing="$missing $sc/c$c"
+		done
+	done
+	if [ -z "$missing" ]; then ok "results.csv has an ok row for every point"; else
+		not_ok "results.csv lacks ok rows for:$missing"; diag_tail "$csv" 10; fi
+else
+	not_ok "results.csv missing or without header"
+fi
+
+# 3: runs.csv has one row per measured run
+if [ -s "$out/runs.csv" ] && [ "$(wc -l <"$out/runs.csv")" -ge 7 ]; then
+	ok "runs.csv has the measured runs"
+else
+	not_ok "runs.csv missing or short"
+fi
+
+# 4: summary.md with the table, the knee and its settings, the targets
+sum=$out/summary.md
+if [ -s "$sum" ] && grep -q '^| scenario | size | conc |' "$sum" &&
+	grep -q 'max_servers = [0-9]' "$sum" && grep -q 'amavisfeed unix - - n - [0-9]* lmtp' "$sum" &&
+	grep -q '^## Targets' "$sum" && grep -q 'ClamAV: ' "$sum"; then
+	ok "summary.md has the table, the knee with max_servers and the amavisfeed line, and the targets"
+else
+	not_ok "summary.md incomplete"
+	diag_tail "$sum" 30
+fi
+
+# 5: the targets are reported with a verdict each (whatever it is)
+if [ "$(grep -cE '\*\*(met|not met|not measured)' "$sum" 2>/dev/null)" -ge 4 ]; then
+	ok "summary.md gives a verdict for each of the 4 targets"
+else
+	not_ok "summary.md lacks target verdicts"
+fi
+
+# 6: at least one PNG plot
+if command -v gnuplot >/dev/null 2>&1; then
+	png=$(find "$out" -maxdepth 1 -name '*.png' 2>/dev/null | head -n 1)
+	if [ -n "$png" ] && head -c 4 "$png" | od -An -c | grep -q 'P   N   G'; then
+		ok "at least one PNG plot ($(basename "$png"))"
+	else
+		not_ok "no PNG plot in $out"
+	fi
+else
+	skip "at least one PNG plot" "gnuplot not installed (apt-get install -y gnuplot-nox)"
+fi
+
+# 7: nothing the run started is still running
+left=
+if [ -f "$out/pids.log" ]; then
+	while read -r pid name; do
+		if [ -r "/proc/$pid/cmdline" ] &&
+			tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE 'smtp-s(ource|ink)|tollgated|postfix'; then
+			left="$left $pid($name)"
+		fi
+	done <"$out/pids.log"
+	if [ -z "$left" ]; then ok "no process of the run left behind"; else
+		not_ok "processes left behind:$left"; fi
+else
+	not_ok "pids.log missing"
+fi
+
+# 8: the not-yet-implemented amavisd peer says so plainly
+msg=$(python3 "$RUN" --peer amavisd --out "$tmp/peer" 2>&1)
+prc=$?
+if [ "$prc" = 2 ] && printf '%s\n' "$msg" | grep -q 'not implemented yet'; then
+	ok "--peer amavisd: 'not implemented yet', exit 2"
+else
+	not_ok "--peer amavisd: exit $prc, output: $msg"
+fi
+
+exit 0
