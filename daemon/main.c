@@ -13,6 +13,7 @@
 #include "daemon/daemon.h"
 #include "lib/cfg.h"
 #include "lib/log.h"
+#include "routing/policy.h"
 
 extern char **environ;
 
@@ -75,8 +76,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (check) {
+		struct policy *pol = NULL;
 		int n = resolve_max_servers(cfg, &err);
 
+		if (n >= 0 && policy_build(cfg, &pol, &err) < 0)
+			n = -1;
+		policy_free(&pol);
 		cfg_free(&cfg);
 		if (n < 0) {
 			fprintf(stderr, "tollgated: %s: %s\n", o.config_path ? o.config_path : "(defaults)", err);

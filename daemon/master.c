@@ -40,12 +40,17 @@
 #include "lib/mem.h"
 #include "lib/netio.h"
 #include "lib/scoreboard.h"
+#include "routing/policy.h"
+#include "scanners/scanners.h"
 #include "workers/workers.h"
 
 #define MASTER_SLOTS 1024		/* 2 x the largest max_servers: room for a reload */
 #define MASTER_TICK_MS 1000
 #define THROTTLE_EARLY_DEATH 2		/* seconds: a worker dying sooner counts as a failure */
 #define THROTTLE_MAX_DELAY 30
+
+struct master;
+static void signal_generation(struct master *m, int sig, int only_old);
 
 struct master {
 	const struct master_opts *opts;
@@ -63,6 +68,12 @@ struct master {
 	time_t next_spawn;		/* throttle: no forks before this */
 	char myhostname[256];
 	char mydomain[256];
+	struct policy *policy;		/* content policy of the current configuration */
+	struct clamav_engine *clam;	/* NULL: virus scanning off */
+	char clam_path[1024];		/* database the engine was loaded from */
+	uint64_t clam_sig;		/* its fingerprint at load time */
+	uint64_t clam_bad_sig;		/* fingerprint of a database that failed to load */
+	time_t clam_checked;		/* last fingerprint check */
 };
 
 static volatile sig_atomic_t got_hup, got_term, got_chld;
@@ -221,6 +232,96 @@ static void close_unused_listeners(struct listener *old, int nold, struct listen
 	}
 }
 
+/* clamav_options - engine settings from the configuration */
+static void clamav_options(const struct cfg *cfg, struct clamav_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->db_path = cfg_str(cfg, P_CLAMAV_DATABASE);
+	o->max_filesize = (unsigned long long)cfg_int(cfg, P_CLAMAV_MAX_FILESIZE);
+	o->max_scansize = (unsigned long long)cfg_int(cfg, P_CLAMAV_MAX_SCANSIZE);
+	o->max_recursion = (unsigned)cfg_int(cfg, P_CLAMAV_MAX_RECURSION);
+	o->max_files = (unsigned)cfg_int(cfg, P_CLAMAV_MAX_FILES);
+	o->max_scantime_ms = (unsigned)cfg_int(cfg, P_CLAMAV_MAX_SCANTIME) * 1000;
+	o->tmp_dir = cfg_str(cfg, P_CLAMAV_TMP_DIR);
+	o->alert_encrypted = (int)cfg_int(cfg, P_CLAMAV_ALERT_ENCRYPTED);
+}
+
+/*
+ * clamav_load - compile a new engine from cfg's database (in the master,
+ * before forking). 0 with *e_r (NULL when scanning is off), or -1 with a
+ * message that names the path and what to do about it.
+ */
+static int clamav_load(const struct cfg *cfg, struct clamav_engine **e_r, uint64_t *sig_r,
+    const char **error_r)
+{
+	static char err[700];
+	struct clamav_opts o;
+	const char *e = NULL;
+
+	*e_r = NULL;
+	*sig_r = 0;
+	clamav_options(cfg, &o);
+	if (*o.db_path == 0)
+		return 0;
+	(void)clamav_db_signature(o.db_path, sig_r, &e);
+	if (clamav_engine_load(&o, e_r, &e) < 0) {
+		snprintf(err, sizeof(err), "clamav_database %s: %s (install clamav-freshclam to fetch "
+		    "signatures, or set \"clamav_database =\" to run without virus scanning)", o.db_path, e);
+		*error_r = err;
+		return -1;
+	}
+	return 0;
+}
+
+/* clamav_swap - make e the engine new workers get; the master's copy of
+ * the old one is freed at once: workers forked with it keep their own
+ * copy-on-write image of it until they exit */
+static void clamav_swap(struct master *m, struct clamav_engine *e, uint64_t sig)
+{
+	if (m->clam)
+		clamav_engine_free(&m->clam);
+	m->clam = e;
+	m->clam_sig = sig;
+	m->clam_bad_sig = 0;
+	strlcpy(m->clam_path, cfg_str(m->cfg, P_CLAMAV_DATABASE), sizeof(m->clam_path));
+}
+
+/* roll_workers - a new generation: old workers leave after their session */
+static void roll_workers(struct master *m, const char *why)
+{
+	m->generation++;
+	m->fails = 0;
+	m->next_spawn = 0;
+	signal_generation(m, SIGTERM, 1);
+	log_info("%s: generation %u, %d workers", why, m->generation, m->target);
+}
+
+/* clamav_check - the database changed on disk: compile it beside the
+ * running engine and roll the workers; a database that does not load
+ * keeps the old engine serving, loudly, until it changes again */
+static void clamav_check(struct master *m)
+{
+	long long every = cfg_int(m->cfg, P_CLAMAV_DB_CHECK_INTERVAL);
+	struct clamav_engine *e = NULL;
+	const char *err = NULL;
+	uint64_t sig = 0;
+	time_t now = time(NULL);
+
+	if (m->clam == NULL || every == 0 || now - m->clam_checked < every)
+		return;
+	m->clam_checked = now;
+	if (clamav_db_signature(m->clam_path, &sig, &err) < 0 || sig == m->clam_sig || sig == m->clam_bad_sig)
+		return;
+	log_info("ClamAV database %s changed: loading it", m->clam_path);
+	if (clamav_load(m->cfg, &e, &sig, &err) < 0) {
+		log_error("ClamAV database reload FAILED, the previous signatures stay in service: %s", err);
+		m->clam_bad_sig = sig;
+		return;
+	}
+	clamav_swap(m, e, sig);
+	roll_workers(m, "ClamAV database reloaded");
+}
+
 /* spawn_worker - fork one worker into a free slot; -1 when none started */
 static int spawn_worker(struct master *m)
 {
@@ -266,6 +367,8 @@ static int spawn_worker(struct master *m)
 		env.tls_server = m->tls;
 		env.myhostname = m->myhostname;
 		env.mydomain = m->mydomain;
+		env.clamav = m->clam;
+		env.policy = m->policy;
 		worker_main(&env);
 	}
 	m->sb->slot[slot].pid = pid;
@@ -370,6 +473,9 @@ static void reload(struct master *m)
 	struct cfg *ncfg = NULL;
 	struct listener *nls = NULL;
 	struct ssl_ctx_st *ntls = NULL;
+	struct policy *npol = NULL;
+	struct clamav_engine *neng = NULL;
+	uint64_t nsig = 0;
 	const char *err = NULL;
 	int nn = 0, target;
 
@@ -379,13 +485,33 @@ static void reload(struct master *m)
 		return;
 	}
 	if ((target = resolve_max_servers(ncfg, &err)) < 0 ||
+	    policy_build(ncfg, &npol, &err) < 0 ||
 	    tls_server_context(ncfg, &ntls, &err) < 0 ||
 	    bind_listeners(ncfg, m->listeners, m->nlisteners, &nls, &nn, &err) < 0) {
 		log_error("reload failed, old configuration stays: %s", err);
 		if (ntls)
 			SSL_CTX_free(ntls);
+		policy_free(&npol);
 		cfg_free(&ncfg);
 		return;
+	}
+	/* signatures are reloaded with the configuration; a database that
+	 * does not load keeps the old engine, loudly (service never stops) */
+	if (clamav_load(ncfg, &neng, &nsig, &err) < 0) {
+		log_error("ClamAV database reload FAILED, the previous signatures stay in service: %s", err);
+		if (m->clam == NULL && *cfg_str(ncfg, P_CLAMAV_DATABASE)) {
+			log_error("reload failed: no virus scanner to keep; old configuration stays");
+			close_unused_listeners(nls, nn, m->listeners, m->nlisteners);
+			free(nls);
+			if (ntls)
+				SSL_CTX_free(ntls);
+			policy_free(&npol);
+			cfg_free(&ncfg);
+			return;
+		}
+		neng = m->clam;
+		nsig = m->clam_sig;
+		m->clam = NULL;
 	}
 	close_unused_listeners(m->listeners, m->nlisteners, nls, nn);
 	free(m->listeners);
@@ -396,15 +522,14 @@ static void reload(struct master *m)
 	m->tls = ntls;
 	cfg_free(&m->cfg);
 	m->cfg = ncfg;
+	policy_free(&m->policy);
+	m->policy = npol;
+	clamav_swap(m, neng, nsig);
 	log_debug_mask = 0;
 	(void)log_debug_enable(cfg_str(m->cfg, P_DEBUG_MODULES));
 	host_names(m);
 	m->target = target;
-	m->generation++;
-	m->fails = 0;
-	m->next_spawn = 0;
-	signal_generation(m, SIGTERM, 1);
-	log_info("configuration reloaded: generation %u, %d workers", m->generation, m->target);
+	roll_workers(m, "configuration reloaded");
 }
 
 /* write_pid_file - refuse to start twice; write our pid */
@@ -500,8 +625,25 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 	(void)log_debug_enable(cfg_str(cfg, P_DEBUG_MODULES));
 	host_names(&m);
 	if ((m.target = resolve_max_servers(cfg, &err)) < 0 ||
-	    tls_server_context(cfg, &m.tls, &err) < 0 ||
-	    bind_listeners(cfg, NULL, 0, &m.listeners, &m.nlisteners, &err) < 0) {
+	    policy_build(cfg, &m.policy, &err) < 0 ||
+	    tls_server_context(cfg, &m.tls, &err) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	{
+		struct clamav_engine *e = NULL;
+		uint64_t sig = 0;
+
+		if (clamav_load(cfg, &e, &sig, &err) < 0) {
+			log_error("cannot start: %s", err);
+			return 1;
+		}
+		clamav_swap(&m, e, sig);
+		m.clam_checked = time(NULL);
+		if (e == NULL)
+			log_warning("clamav_database is empty: virus scanning is OFF");
+	}
+	if (bind_listeners(cfg, NULL, 0, &m.listeners, &m.nlisteners, &err) < 0) {
 		log_error("%s", err);
 		return 1;
 	}
@@ -538,6 +680,7 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 			reload(&m);
 		}
 		kill_stuck(&m);
+		clamav_check(&m);
 		now = time(NULL);
 		while (count_current(&m) < m.target && now >= m.next_spawn)
 			if (spawn_worker(&m) < 0)
@@ -551,6 +694,8 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 		if (strncmp(m.listeners[i].spec + 5, "unix:", 5) == 0)
 			(void)unlink(m.listeners[i].spec + 10);
 	log_info("tollgated stopped");
+	clamav_engine_free(&m.clam);
+	policy_free(&m.policy);
 	cfg_free(&m.cfg);
 	free(m.listeners);
 	return 0;

@@ -65,6 +65,9 @@ struct message {
 	char mail_id[16];		/* 12 base64url chars, 72 random bits */
 	char secret_id[16];		/* for release from quarantine */
 	struct timespec t_start;	/* DATA/BDAT began */
+	const char *smtp_reply;		/* SMTP input: the single reply, when
+					 * processing decided it (else the server
+					 * derives it with reply_one_for_all) */
 };
 
 /* message_add_rcpt - append a recipient (grows the array in the arena) */

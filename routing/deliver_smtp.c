@@ -994,7 +994,8 @@ static void dlv_tempfail_all(struct dlv_tx *tx)
  * or gets QUIT when caching is off.
  */
 int deliver(struct deliver_cache *cache, const struct deliver_opts *o, const struct fwd_method *m,
-    struct message *msg, const size_t *idx, size_t n, const char *prepend, size_t prepend_len)
+    struct message *msg, const size_t *idx, size_t n, const char *prepend, size_t prepend_len,
+    size_t skip)
 {
 	struct dlv_tx tx;
 	struct dlv_conn *dc;
@@ -1018,6 +1019,10 @@ int deliver(struct deliver_cache *cache, const struct deliver_opts *o, const str
 		dlv_fail(&tx, "message content unavailable: %s", msg->spool ? spool_error(msg->spool) : "no spool");
 		goto failed;
 	}
+	if (skip > dlen)
+		skip = dlen;
+	data += skip;
+	dlen -= skip;
 	if (prepend == NULL)
 		prepend_len = 0;
 	if (!dlv_safe_addr(msg->sender)) {

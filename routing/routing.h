@@ -46,7 +46,9 @@ void deliver_cache_free(struct deliver_cache **dcp);
 /*
  * deliver - one transaction to method m for the n recipients whose
  * indexes into msg->rcpts are idx[0..n-1]: prepend (CRLF-terminated
- * header lines, may be empty) goes before the spooled content.
+ * header lines, may be empty) goes before the spooled content, of
+ * which the first skip bytes are left out (an edited header section
+ * in prepend replaces them; 0 for none).
  * XFORWARD is sent when the server offers it, DSN parameters when it
  * offers DSN, and commands are pipelined when it offers PIPELINING.
  *
@@ -60,7 +62,8 @@ void deliver_cache_free(struct deliver_cache **dcp);
  * Returns the number of recipients accepted downstream (2xx).
  */
 int deliver(struct deliver_cache *dc, const struct deliver_opts *o, const struct fwd_method *m,
-    struct message *msg, const size_t *idx, size_t n, const char *prepend, size_t prepend_len);
+    struct message *msg, const size_t *idx, size_t n, const char *prepend, size_t prepend_len,
+    size_t skip);
 
 /* reply_from_mta - "<code> <enh> from MTA(<spec>): <line>" in the arena;
  * the enhanced code is taken from line, or made from the class digit */

@@ -1,18 +1,21 @@
 /*
  * process.c - one received message, from the end of DATA to the
- * per-recipient outcome: loop check, [scanning: not yet], the headers
- * we add (X-Virus-Scanned, Received), routing of the recipients by
- * forward method, re-injection through routing/, and the one log line
- * per message in amavisd's shape.
+ * per-recipient outcome: loop check, MIME parse, ClamAV scan, banned
+ * and bad-header checks, the per-recipient decision (routing/decide),
+ * quarantine, the headers we add, re-injection of the passed recipients
+ * grouped by header edits and forward method, DSNs and the admin
+ * notice, the replies, and the one log line per message in amavisd's
+ * shape.
  *
  * Every recipient leaves with a code and a reply. Whatever goes wrong
- * on our side is a 4xx; a 2xx comes only from the downstream server's
- * acknowledgement of the final dot (routing/deliver_smtp.c).
+ * on our side is a 4xx (scanner failure, quarantine failure, a failed
+ * policy lookup, a DSN that could not be sent); a 2xx for a passed
+ * recipient comes only from the downstream server's acknowledgement of
+ * the final dot (routing/deliver_smtp.c).
  *
- * Left out (later issues): scanning and the per-recipient decision,
- * per-recipient forward_method_maps, local_domains (the direction in the
- * log is always "Inbound"), DSNs for recipients rejected downstream when
- * the client speaks SMTP (see process_warn_lost).
+ * Left out (later issues): spam scoring, per-recipient
+ * forward_method_maps, local_domains (the direction in the log is
+ * always "Inbound").
  */
 #include "config.h"
 
@@ -28,11 +31,14 @@
 #include "lib/mem.h"
 #include "lib/message.h"
 #include "lib/spool.h"
+#include "routing/decide.h"
+#include "routing/policy.h"
 #include "routing/routing.h"
+#include "scanners/mime.h"
+#include "scanners/scanners.h"
 #include "workers/workers.h"
 
 #define PROC_MAX_HOPS		100	/* more Received headers than this: a loop */
-#define PROC_FOLD		78	/* fold added header lines past this column */
 #define PROC_HELO_MAX		255	/* HELO name kept in our Received header */
 #define PROC_LOG_RCPTS		50	/* recipients named in the log line */
 #define PROC_LOG_ADDR		256	/* bytes of one address in the log line */
@@ -148,55 +154,25 @@ static void proc_date(char *out, size_t outsz, time_t t)
 	    sign, off / 3600, (off % 3600) / 60, tm.tm_zone ? tm.tm_zone : "UTC");
 }
 
-/* proc_fold_add - append one unbreakable token to a header, folding
- * (CRLF SP) before it when the line would pass PROC_FOLD */
-static void proc_fold_add(struct buf *b, size_t *col, const char *tok)
-{
-	size_t tl = strlen(tok);
-
-	if (*col > 1 && *col + 1 + tl > PROC_FOLD) {
-		buf_puts(b, "\r\n");
-		*col = 0;
-	}
-	buf_putc(b, ' ');
-	buf_puts(b, tok);
-	*col += 1 + tl;
-}
-
 /*
- * proc_prepend - the header lines we add, CRLF-terminated, in the
- * order amavisd adds them: X-Virus-Scanned (none when x_header_tag is
- * empty), then our Received header:
+ * proc_received - the value of our Received header, unfolded (the edit
+ * code folds it), in amavisd's shape:
  *
- *   Received: from <helo> ([<client ip>])
- *    by localhost (<myhostname> [<local addr>]) (tollgate, port <port>) with ESMTP
- *    id <mail_id> for <rcpt>;
- *    <date>
+ *   from <helo> ([<client ip>]) by localhost (<myhostname> [<local addr>])
+ *   (tollgate, port <port>) with ESMTP id <mail_id> for <rcpt>; <date>
  *
  * The helo and client ip are XFORWARD's when Postfix sent them, else
  * those of our own session; "for <rcpt>" only with exactly one
- * recipient. Tokens are folded at PROC_FOLD columns, never inside one.
+ * recipient.
  */
-static char *proc_prepend(struct worker *w, struct message *msg, size_t *len_r)
+static const char *proc_received(struct worker *w, struct message *msg)
 {
 	const struct cfg *cfg = proc_cfg(w);
 	struct arena *a = msg->arena;
-	const char *tag = cfg_str(cfg, P_X_HEADER_TAG);
 	const char *helo, *ip, *host, *local;
 	struct buf b = BUF_INIT;
 	char date[64];
-	size_t col;
-	char *out;
-
-	if (*tag) {
-		const char *line = cfg_str(cfg, P_X_HEADER_LINE);
-
-		buf_printf(&b, "%s: ", tag);
-		for (; *line; line++)
-			if (*line != '\r' && *line != '\n')
-				buf_putc(&b, *line);
-		buf_puts(&b, "\r\n");
-	}
+	const char *out;
 
 	ip = proc_ip(a, msg->xf.addr ? msg->xf.addr : msg->client_addr, 1);
 	helo = msg->xf.helo ? msg->xf.helo : msg->helo;
@@ -206,33 +182,29 @@ static char *proc_prepend(struct worker *w, struct message *msg, size_t *len_r)
 		helo = proc_token(a, helo, PROC_HELO_MAX);
 	else
 		helo = ip ? arena_printf(a, "[%s]", ip) : "unknown";
-	buf_printf(&b, "Received: from %s", helo);
+	buf_printf(&b, "from %s", helo);
 	if (ip)
 		buf_printf(&b, " ([%s])", ip);
-	buf_puts(&b, "\r\n");
-
-	col = 0;
-	proc_fold_add(&b, &col, "by localhost");
 	host = w->env && w->env->myhostname && *w->env->myhostname ? w->env->myhostname : cfg_str(cfg, P_MYHOSTNAME);
 	host = proc_token(a, *host ? host : "localhost", PROC_HELO_MAX);
 	local = proc_ip(a, msg->local_addr, 1);
-	proc_fold_add(&b, &col, local ? arena_printf(a, "(%s [%s])", host, local) : arena_printf(a, "(%s)", host));
-	proc_fold_add(&b, &col, msg->local_port && *msg->local_port ?
-	    arena_printf(a, "(tollgate, port %s)", proc_token(a, msg->local_port, 16)) : "(tollgate)");
-	proc_fold_add(&b, &col, msg->lmtp ? (msg->tls ? "with LMTPS" : "with LMTP") :
-	    (msg->tls ? "with ESMTPS" : "with ESMTP"));
-	if (msg->nrcpts == 1) {
-		proc_fold_add(&b, &col, arena_printf(a, "id %s", msg->mail_id));
-		proc_fold_add(&b, &col, arena_printf(a, "for <%s>;", proc_token(a, msg->rcpts[0].addr, 512)));
-	} else {
-		proc_fold_add(&b, &col, arena_printf(a, "id %s;", msg->mail_id));
-	}
+	buf_puts(&b, " by localhost");
+	if (local)
+		buf_printf(&b, " (%s [%s])", host, local);
+	else
+		buf_printf(&b, " (%s)", host);
+	if (msg->local_port && *msg->local_port)
+		buf_printf(&b, " (tollgate, port %s)", proc_token(a, msg->local_port, 16));
+	else
+		buf_puts(&b, " (tollgate)");
+	buf_puts(&b, msg->lmtp ? (msg->tls ? " with LMTPS" : " with LMTP") :
+	    (msg->tls ? " with ESMTPS" : " with ESMTP"));
+	buf_printf(&b, " id %s", msg->mail_id);
+	if (msg->nrcpts == 1)
+		buf_printf(&b, " for <%s>", proc_token(a, msg->rcpts[0].addr, 512));
 	proc_date(date, sizeof(date), time(NULL));
-	proc_fold_add(&b, &col, date);
-	buf_puts(&b, "\r\n");
-
+	buf_printf(&b, "; %s", date);
 	out = arena_strndup(a, b.data, b.len);
-	*len_r = b.len;
 	buf_free(&b);
 	return out;
 }
@@ -275,12 +247,14 @@ static void proc_opts(struct worker *w, struct deliver_opts *o)
  * forward_method_maps will choose per recipient here. Returns the
  * number of groups in *groups_r (arena).
  */
-static size_t proc_route(struct message *msg, const struct fwd_method *def, struct proc_group **groups_r)
+static size_t proc_route(struct message *msg, const size_t *sel, size_t nsel, const struct fwd_method *def,
+    struct proc_group **groups_r)
 {
-	struct proc_group *g = arena_allocarray(msg->arena, msg->nrcpts ? msg->nrcpts : 1, sizeof(*g));
-	size_t ng = 0, i, k;
+	struct proc_group *g = arena_allocarray(msg->arena, nsel ? nsel : 1, sizeof(*g));
+	size_t ng = 0, j, k;
 
-	for (i = 0; i < msg->nrcpts; i++) {
+	for (j = 0; j < nsel; j++) {
+		size_t i = sel[j];
 		const struct fwd_method *m = def;	/* per-recipient maps go here */
 
 		if (msg->rcpts[i].code != 0)
@@ -289,7 +263,7 @@ static size_t proc_route(struct message *msg, const struct fwd_method *def, stru
 			;
 		if (k == ng) {
 			g[ng].m = m;
-			g[ng].idx = arena_allocarray(msg->arena, msg->nrcpts, sizeof(size_t));
+			g[ng].idx = arena_allocarray(msg->arena, nsel, sizeof(size_t));
 			g[ng].n = 0;
 			ng++;
 		}
@@ -309,36 +283,16 @@ static void proc_log_addr(struct buf *b, const char *addr)
 }
 
 /*
- * proc_log - the one info line per message, in amavisd's shape:
- *
- *   Passed CLEAN {RelayedInbound}, [ip]:port [ip] <from> -> <to1>,<to2>,
- *   Queue-ID: X, Message-ID: <..>, mail_id: M, size: N, queued_as: Q, T ms
- *
- * Verdict: "Passed CLEAN" when at least one recipient was relayed (no
- * scanner runs yet, so the content category is CLEAN, as amavisd logs
- * with checks bypassed); "Blocked MTA-BLOCKED" when none was, as amavisd
- * logs a message that its MTA would not take.
- * Actions: "Relayed" if any recipient got a 2xx, "Rejected" if any a
- * 5xx, "TempFailed" if any a 4xx, in that order, comma-separated; the
- * first carries the direction, always "Inbound" until local_domains
- * exist: {RelayedInbound}, {RelayedInbound,TempFailed},
- * {TempFailedInbound}, {RejectedInbound,TempFailed}.
- * The ip is XFORWARD ADDR (with its PORT) when Postfix sent it, else our
- * TCP peer; both bracketed ips are the same (amavisd's second one is the
- * originating ip guessed from Received headers: not done yet). Queue-ID
- * (XFORWARD IDENT), Message-ID and queued_as are left out when unknown;
- * distinct queued_as ids are joined with ",". At most PROC_LOG_RCPTS
- * recipients are named, then ",...(N more)".
+ * proc_head_mta - the verdict and actions of a message no content
+ * decision was made for (it could not be read, looped, or the scanner
+ * failed): "Passed CLEAN {RelayedInbound}" when some recipient was
+ * relayed, else "Blocked MTA-BLOCKED {TempFailedInbound}" and the like.
  */
-static void proc_log(struct message *msg)
+static const char *proc_head_mta(struct message *msg)
 {
+	size_t i, n2 = 0, n4 = 0, n5 = 0;
 	struct buf b = BUF_INIT;
-	size_t i, n2 = 0, n4 = 0, n5 = 0, nq = 0;
-	const char *ip, *port, *mid;
-	char pr[300];
-	struct timespec now;
-	long long ms = 0;
-	const char *dir = "Inbound";
+	const char *dir = "Inbound", *out;
 
 	for (i = 0; i < msg->nrcpts; i++) {
 		int cls = msg->rcpts[i].code / 100;
@@ -361,8 +315,39 @@ static void proc_log(struct message *msg)
 	}
 	if (n4)
 		buf_printf(&b, "%sTempFailed%s", n2 || n5 ? "," : "", dir);
-	buf_puts(&b, "},");
+	buf_puts(&b, "}");
+	out = arena_strndup(msg->arena, b.data, b.len);
+	buf_free(&b);
+	return out;
+}
 
+/*
+ * proc_log - the one info line per message, in amavisd's shape:
+ *
+ *   Passed CLEAN {RelayedInbound}, [ip]:port [ip] <from> -> <to1>,<to2>,
+ *   Queue-ID: X, Message-ID: <..>, mail_id: M, size: N, queued_as: Q, T ms
+ *   Blocked INFECTED (Eicar-Signature) {DiscardedInbound,Quarantined}, ...,
+ *   quarantine: virus-M, ...
+ *
+ * head is "Passed|Blocked <verdict> {actions}" (routing/decide.c's log
+ * pieces, or proc_head_mta). The ip is XFORWARD ADDR (with its PORT)
+ * when Postfix sent it, else our TCP peer; both bracketed ips are the
+ * same (amavisd's second one is the originating ip guessed from Received
+ * headers: not done yet). Queue-ID (XFORWARD IDENT), Message-ID,
+ * quarantine and queued_as are left out when unknown; distinct
+ * queued_as ids are joined with ",". At most PROC_LOG_RCPTS recipients
+ * are named, then ",...(N more)".
+ */
+static void proc_log(struct message *msg, const char *head, const char *quarantine_id)
+{
+	struct buf b = BUF_INIT;
+	size_t i, nq = 0;
+	const char *ip, *port, *mid;
+	char pr[300];
+	struct timespec now;
+	long long ms = 0;
+
+	buf_printf(&b, "%s,", head);
 	if (msg->xf.addr) {
 		ip = proc_ip(msg->arena, msg->xf.addr, 0);
 		port = msg->xf.port;
@@ -390,6 +375,8 @@ static void proc_log(struct message *msg)
 	if ((mid = message_header(msg, "Message-ID")) != NULL && *mid)
 		buf_printf(&b, ", Message-ID: %s", log_printable(pr, sizeof(pr), mid, strlen(mid)));
 	buf_printf(&b, ", mail_id: %s, size: %zu", msg->mail_id, msg->spool ? spool_size(msg->spool) : (size_t)0);
+	if (quarantine_id)
+		buf_printf(&b, ", quarantine: %s", quarantine_id);
 	for (i = 0; i < msg->nrcpts; i++) {
 		const char *q = msg->rcpts[i].queued_as;
 		size_t k;
@@ -415,89 +402,285 @@ static void proc_log(struct message *msg)
 	buf_free(&b);
 }
 
-/* process_warn_lost - with SMTP input a single reply covers all
- * recipients: a 2xx for a message some recipients of which were
- * rejected downstream acknowledges them too, and until tollgate sends
- * its own DSNs nobody tells the sender. Say so in the log. */
-static void process_warn_lost(struct message *msg)
-{
-	size_t i, n2 = 0, n5 = 0;
 
-	if (msg->lmtp)
-		return;
-	for (i = 0; i < msg->nrcpts; i++) {
-		if (msg->rcpts[i].code / 100 == 2)
-			n2++;
-		else if (msg->rcpts[i].code / 100 == 5)
-			n5++;
+/* the notify method, parsed once per config */
+static struct {
+	const struct cfg *cfg;
+	int ok;
+	struct fwd_method m;
+} proc_ntf;
+
+/* proc_send_notice - send a composed notification (DSN or admin notice)
+ * through notify_method with the delivery client; 1 when every
+ * recipient of it was accepted downstream */
+static int proc_send_notice(struct worker *w, struct message *msg, struct notify_msg *nm,
+    const struct deliver_opts *o)
+{
+	const struct cfg *cfg = proc_cfg(w);
+	struct message *n;
+	size_t i, *idx;
+	const char *err;
+	int accepted;
+
+	if (proc_ntf.cfg != cfg) {
+		proc_ntf.cfg = cfg;
+		proc_ntf.ok = method_parse(cfg_str(cfg, P_NOTIFY_METHOD), &proc_ntf.m, &err) == 0;
+		if (!proc_ntf.ok)
+			log_error("notify_method: %s", err);
 	}
-	if (n2 && n5 && n2 + n5 == msg->nrcpts)
-		log_warning("id=%s: %zu recipients rejected downstream are acknowledged to the SMTP client "
-		    "with the others; no DSN is sent for them (not implemented)", msg->am_id, n5);
+	if (!proc_ntf.ok || nm->nrcpts == 0)
+		return 0;
+	/* a message of our own: same arena, no XFORWARD of the original client */
+	n = arena_alloc(msg->arena, sizeof(*n));
+	n->arena = msg->arena;
+	n->client_addr = "127.0.0.1";
+	n->helo = "localhost";
+	n->sender = nm->env_from ? nm->env_from : "";
+	n->envid = nm->envid;
+	n->size_declared = -1;
+	memcpy(n->am_id, msg->am_id, sizeof(n->am_id));
+	memcpy(n->mail_id, msg->mail_id, sizeof(n->mail_id));
+	n->spool = spool_create(msg->arena, cfg_str(cfg, P_TMP_DIR), (size_t)cfg_int(cfg, P_SPOOL_MEMORY_LIMIT));
+	if (spool_write(n->spool, nm->data.data, nm->data.len) < 0 || spool_finish(n->spool) < 0) {
+		log_error("id=%s: cannot spool a notification: %s", msg->am_id, spool_error(n->spool));
+		return 0;
+	}
+	idx = arena_allocarray(msg->arena, nm->nrcpts, sizeof(*idx));
+	for (i = 0; i < nm->nrcpts; i++) {
+		(void)message_add_rcpt(n, nm->rcpts[i]);
+		idx[i] = i;
+	}
+	accepted = deliver(w->dcache, o, &proc_ntf.m, n, idx, nm->nrcpts, "", 0, 0);
+	for (i = 0; i < n->nrcpts; i++)
+		log_info("id=%s: notification (%s) to <%.200s>: %s", msg->am_id, *n->sender ? "admin" : "DSN",
+		    n->rcpts[i].addr, n->rcpts[i].reply ? n->rcpts[i].reply : "-");
+	return accepted == (int)nm->nrcpts;
+}
+
+/* proc_bulk - Precedence: bulk, list or junk (no DSN, mercy as for <>) */
+static int proc_bulk(struct message *msg)
+{
+	const char *p = message_header(msg, "Precedence");
+
+	return p && (strncasecmp(p, "bulk", 4) == 0 || strncasecmp(p, "list", 4) == 0 ||
+	    strncasecmp(p, "junk", 4) == 0);
+}
+
+/*
+ * proc_scan - the content facts: MIME structure (bad header, file names),
+ * ClamAV, banned names and types. -1 when the virus scanner failed: the
+ * message must be tempfailed (reason in *error_r), never passed as if
+ * it had been checked.
+ */
+static int proc_scan(struct worker *w, struct message *msg, const char *data, size_t len,
+    struct decide_facts *f, const char **error_r)
+{
+	const struct cfg *cfg = proc_cfg(w);
+	const struct policy *pol = w->env->policy;
+	struct arena *a = msg->arena;
+	struct mime_limits lim;
+	struct mime_msg *mm = NULL;
+	struct scan_verdict *v = NULL;
+	const char *err = NULL;
+
+	memset(f, 0, sizeof(*f));
+	f->size = len;
+	f->bulk = proc_bulk(msg);
+	memset(&lim, 0, sizeof(lim));
+	lim.max_depth = (unsigned)cfg_int(cfg, P_MIME_MAX_DEPTH);
+	lim.max_parts = (unsigned)cfg_int(cfg, P_MIME_MAX_PARTS);
+	if (mime_parse(a, data, len, &lim, &mm, &err) < 0)
+		mm = NULL;
+	if (w->env->clamav) {
+		v = arena_alloc(a, sizeof(*v));
+		if (clamav_scan_buffer(w->env->clamav, data, len, a, v) < 0) {
+			*error_r = v->reason ? v->reason : "virus scanner failure";
+			return -1;
+		}
+		f->scanner_name = "ClamAV";
+		if (v->status == SCAN_INFECTED) {
+			f->virus_names = v->names;
+			f->n_virus = v->n_names;
+		} else if (v->status == SCAN_UNCHECKED) {
+			f->unchecked = 1;
+			f->unchecked_minor = decide_unchecked_minor(v->reason);
+			f->unchecked_reason = v->reason;
+		}
+	}
+	if (pol && pol->banned) {
+		struct banned_item *items = NULL;
+		size_t n = decide_banned_items(a, v, mm, &items);
+
+		f->banned_reason = decide_banned(a, items, n, pol->banned);
+	}
+	if (mm)
+		f->badh = decide_badh_from_mime(a, mm, &f->badh_minor, &f->badh_text);
+	return 0;
+}
+
+/* proc_forward - deliver the passed recipients: one transaction per
+ * (identical header edits × forward method), amavisd's forwarding loop */
+static void proc_forward(struct worker *w, struct message *msg, struct decide_result *res,
+    const char *data, size_t len, const struct deliver_opts *o)
+{
+	const struct cfg *cfg = proc_cfg(w);
+	struct decide_hdr_opts ho;
+	struct decide_group *groups = NULL;
+	const struct fwd_method *def;
+	const char *err;
+	size_t ng, g, k;
+
+	def = proc_method(w, &err);
+	if (def == NULL) {
+		proc_set_all(msg, arena_printf(msg->arena, "451 4.3.5 Error in processing, id=%s: %s",
+		    msg->am_id, err));
+		return;
+	}
+	memset(&ho, 0, sizeof(ho));
+	if (w->env->clamav) {	/* "scanned" only when it was */
+		ho.x_header_tag = cfg_str(cfg, P_X_HEADER_TAG);
+		ho.x_header_line = cfg_str(cfg, P_X_HEADER_LINE);
+	}
+	ho.quarantine_id = res->quarantine_id ? msg->mail_id : NULL;
+	ng = decide_header_groups(msg, res, &ho, &groups);
+	for (g = 0; g < ng; g++) {
+		struct hdr_edit *edits = arena_allocarray(msg->arena, groups[g].nedits + 1, sizeof(*edits));
+		struct proc_group *mg = NULL;
+		const char *out = NULL;
+		size_t outlen = 0, skip = 0, nm;
+
+		/* our Received goes last of the added fields: right above the
+		 * original header section, with X-Virus-Scanned & co. above it */
+		if (groups[g].nedits)
+			memcpy(edits, groups[g].edits, groups[g].nedits * sizeof(*edits));
+		edits[groups[g].nedits].op = HDR_ADD;
+		edits[groups[g].nedits].name = "Received";
+		edits[groups[g].nedits].value = proc_received(w, msg);
+		decide_edits_apply(msg->arena, data, len, edits, groups[g].nedits + 1, &out, &outlen, &skip);
+		nm = proc_route(msg, groups[g].idx, groups[g].n, def, &mg);
+		for (k = 0; k < nm; k++)
+			(void)deliver(w->dcache, o, mg[k].m, msg, mg[k].idx, mg[k].n, out, outlen, skip);
+	}
 }
 
 /*
  * process_message - the message path after receive (see workers.h).
  *
- * Order: the content must be readable (else 451 4.3.0), then the loop
- * check (554 5.4.6), [scan], headers, routing, one delivery per forward
- * method, and the log line last, once every recipient has its outcome.
+ * Order: the content must be readable (else 451 4.3.0), the loop check
+ * (554 5.4.6), scan (451 on scanner failure), policy per recipient,
+ * decision, quarantine (451 for everyone if it fails: a blocked message
+ * must not vanish unquarantined), delivery of the passed recipients,
+ * DSN (451 for the recipients whose DSN could not be sent), admin
+ * notice (best effort), the replies, and the log line last.
  */
 void process_message(struct worker *w, struct message *msg)
 {
-	const struct fwd_method *def;
-	struct proc_group *groups;
+	const struct policy *pol = w->env->policy;
+	const char *qid = msg->xf.ident && *msg->xf.ident ? msg->xf.ident : msg->am_id;
+	struct decide_policy **pols;
+	struct decide_facts facts;
+	struct decide_result res;
 	struct deliver_opts opts;
-	const char *data, *err, *prepend;
-	size_t len, plen, ng, k;
+	struct notify_opts nopts;
+	struct notify_msg nm;
+	const char *data, *err = NULL, *head;
+	size_t len, i;
+	int maj;
 
-	worker_set_state(w, SB_FORWARDING, msg->xf.ident && *msg->xf.ident ? msg->xf.ident : msg->am_id);
-
+	worker_set_state(w, SB_SCANNING, qid);
 	data = msg->spool ? spool_data(msg->spool, &len) : NULL;
 	if (data == NULL) {
 		err = msg->spool ? spool_error(msg->spool) : "no spool";
 		log_error("id=%s: message content unavailable: %s", msg->am_id, err);
 		proc_set_all(msg, arena_printf(msg->arena, "451 4.3.0 Error in processing, id=%s: %s",
 		    msg->am_id, err));
-		proc_log(msg);
+		proc_log(msg, proc_head_mta(msg), NULL);
 		return;
 	}
 	if (proc_hops(data, len, PROC_MAX_HOPS) > PROC_MAX_HOPS) {
 		log_warning("id=%s: more than %d Received headers: mail loop", msg->am_id, PROC_MAX_HOPS);
 		proc_set_all(msg, "554 5.4.6 Too many hops");
-		proc_log(msg);
+		proc_log(msg, proc_head_mta(msg), NULL);
+		return;
+	}
+	if (proc_scan(w, msg, data, len, &facts, &err) < 0) {
+		log_error("id=%s: virus scanner failure: %s", msg->am_id, err);
+		proc_set_all(msg, arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: "
+		    "virus scanner failure", msg->am_id));
+		proc_log(msg, proc_head_mta(msg), NULL);
 		return;
 	}
 
-	/*
-	 * SCAN STEP (not implemented yet): parse the MIME tree, run the
-	 * scanners, decide per recipient. Blocked recipients get their code
-	 * and reply here (and are then skipped by proc_route); the verdict
-	 * and the headers it adds feed proc_prepend and proc_log. Until
-	 * then no verdict is made up: every recipient is forwarded as is.
-	 */
-
-	prepend = proc_prepend(w, msg, &plen);
-
-	def = proc_method(w, &err);
-	if (def == NULL) {
-		proc_set_all(msg, arena_printf(msg->arena, "451 4.3.5 Error in processing, id=%s: %s",
-		    msg->am_id, err));
-		proc_log(msg);
-		return;
+	/* each recipient's policy; a failed lookup tempfails that recipient */
+	pols = arena_allocarray(msg->arena, msg->nrcpts ? msg->nrcpts : 1, sizeof(*pols));
+	for (i = 0; i < msg->nrcpts; i++) {
+		pols[i] = NULL;
+		if (pol && policy_for_rcpt(pol, msg, i, &pols[i], &err) < 0) {
+			log_warning("id=%s: <%.200s>: policy lookup failed: %s", msg->am_id, msg->rcpts[i].addr, err);
+			msg->rcpts[i].code = 451;
+			msg->rcpts[i].reply = arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: "
+			    "lookup failed", msg->am_id);
+			pols[i] = NULL;
+		}
 	}
+	(void)decide_recipients(msg, &facts, (const struct decide_policy *const *)pols, &res);
+
+	if (pol && *pol->quarantine_dir && (maj = decide_quarantine_ccat(&res, pol->quarantine_mask)) >= 0) {
+		struct quarantine_ref ref;
+		size_t qlen;
+		const char *qp = quarantine_prepend(msg, &res, &qlen);
+
+		if (quarantine_write(msg, pol->quarantine_dir, (unsigned)maj, qp, qlen, data, len, &ref, &err) < 0) {
+			log_error("id=%s: quarantine failed, message tempfailed: %s", msg->am_id, err);
+			for (i = 0; i < msg->nrcpts; i++) {
+				msg->rcpts[i].code = 451;
+				msg->rcpts[i].reply = arena_printf(msg->arena,
+				    "451 4.5.0 Error in processing, id=%s: quarantine failed", msg->am_id);
+			}
+			proc_log(msg, proc_head_mta(msg), NULL);
+			return;
+		}
+		res.quarantine_id = ref.id;
+	}
+
+	worker_set_state(w, SB_FORWARDING, qid);
 	proc_opts(w, &opts);
 	if (w->dcache == NULL)
 		w->dcache = deliver_cache_create();
 	deliver_cache_expire(w->dcache, &opts, time(NULL));
-
-	ng = proc_route(msg, def, &groups);
-	for (k = 0; k < ng; k++)
-		(void)deliver(w->dcache, &opts, groups[k].m, msg, groups[k].idx, groups[k].n, prepend, plen);
-
+	proc_forward(w, msg, &res, data, len, &opts);
 	/* nobody may leave without an outcome; an undecided one is ours to retry */
 	proc_set_all(msg, arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: not delivered",
 	    msg->am_id));
-	process_warn_lost(msg);
-	proc_log(msg);
+	decide_after_delivery(msg, &res);
+
+	memset(&nopts, 0, sizeof(nopts));
+	nopts.myhostname = w->env->myhostname;
+	memset(&nm, 0, sizeof(nm));
+	buf_init(&nm.data);
+	if (notify_dsn(msg, &res, &nopts, &nm)) {
+		decide_dsn_done(msg, &res, proc_send_notice(w, msg, &nm, &opts));
+		buf_free(&nm.data);
+	}
+	if (pol && *pol->virus_admin && res.blocked &&
+	    (CCAT_MAJOR(res.blocking_ccat) == CC_VIRUS || CCAT_MAJOR(res.blocking_ccat) == CC_BANNED)) {
+		memset(&nm, 0, sizeof(nm));
+		buf_init(&nm.data);
+		notify_admin(msg, &res, &nopts, pol->virus_admin, &nm);
+		if (!proc_send_notice(w, msg, &nm, &opts))
+			log_warning("id=%s: admin notification to %s not sent", msg->am_id, pol->virus_admin);
+		buf_free(&nm.data);
+	}
+
+	if (msg->lmtp) {
+		for (i = 0; i < msg->nrcpts; i++) {
+			msg->rcpts[i].reply = decide_lmtp_reply(msg, &res, i);
+			msg->rcpts[i].code = atoi(msg->rcpts[i].reply);
+		}
+	} else {
+		msg->smtp_reply = decide_smtp_reply(msg, &res, NULL);
+	}
+	head = arena_printf(msg->arena, "%s %s %s", decide_log_blocked(msg, &res) ? "Blocked" : "Passed",
+	    decide_log_verdict(msg, &res), decide_log_actions(msg, &res));
+	proc_log(msg, head, res.quarantine_id);
 }

@@ -284,7 +284,7 @@ static void smtpd_msg_end(struct smtpd *s)
 				smtpd_put(s, r->code != 0 && r->reply ? r->reply : "451 4.5.0 Error in processing");
 			}
 		} else {
-			const char *reply = reply_one_for_all(msg);
+			const char *reply = msg->smtp_reply ? msg->smtp_reply : reply_one_for_all(msg);
 
 			smtpd_put(s, reply ? reply : "451 4.5.0 Error in processing");
 		}

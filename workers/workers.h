@@ -30,6 +30,8 @@
 struct ssl_ctx_st;
 struct conn;
 struct deliver_cache;
+struct clamav_engine;
+struct policy;
 
 enum listener_proto { LISTEN_SMTP, LISTEN_LMTP };
 
@@ -55,6 +57,8 @@ struct worker_env {
 	struct ssl_ctx_st *tls_server;	/* NULL: no STARTTLS offered */
 	const char *myhostname;
 	const char *mydomain;
+	struct clamav_engine *clamav;	/* NULL: virus scanning off */
+	const struct policy *policy;	/* content policy of this configuration */
 };
 
 struct worker {

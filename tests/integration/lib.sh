@@ -505,6 +505,30 @@ queued_as() { sed -n 's/^S: 250 .*queued as \([0-9A-Za-z]*\).*/\1/p' | tail -n 1
 
 # ---------------------------------------------------------------- tollgated
 
+# tg_sigdb - a small deterministic ClamAV database (EICAR, the
+# clamav-testfiles samples, 1000 synthetic hashes) made once per build
+# by ../shared/testdata/make-sigdb.sh and shared by the tests; prints its
+# directory. Without the script, an EICAR-only database.
+tg_sigdb() {
+	local dir="${top_builddir:-.}/tests/sigdb" script="${top_srcdir:-.}/../shared/testdata/make-sigdb.sh"
+	mkdir -p "${top_builddir:-.}/tests"
+	(
+		flock 9
+		if [ ! -s "$dir/test.ndb" ]; then
+			mkdir -p "$dir"
+			if [ -f "$script" ]; then
+				bash "$script" "$dir" 1000 >/dev/null 2>&1 || rm -f "$dir/test.ndb"
+			fi
+			if [ ! -s "$dir/test.ndb" ]; then
+				printf 'Eicar-Test-Signature:0:0:%s\n' \
+					"$(printf '%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' | od -An -tx1 | tr -d ' \n')" \
+					>"$dir/test.ndb"
+			fi
+		fi
+	) 9>"${top_builddir:-.}/tests/.sigdb.lock"
+	echo "$dir"
+}
+
 # start_tollgated - write TG_CONF and start tollgated in the foreground,
 # logging to TG_LOG: start_tollgated [CONF-LINES]
 # CONF-LINES ("name = value" lines) replace the defaults of the same name.
@@ -521,6 +545,7 @@ start_tollgated() {
 	mkdir -p "$TG_SPOOL"
 	chmod 1777 "$TG_SPOOL"
 	if [ -n "${PF_REINJECT_PORT:-}" ]; then fwd=$PF_REINJECT_PORT; else fwd=${SINK_PORT:-10025}; fi
+	TG_SIGDB=$(tg_sigdb)
 	{
 		echo "# tollgated config of an integration test ($TG_TMP)"
 		while IFS= read -r line; do
@@ -539,6 +564,8 @@ daemon_user = nobody
 myhostname = tollgate.example.com
 mydomain = example.com
 forward_connection_cache_time = 5s
+clamav_database = $TG_SIGDB
+clamav_tmp_dir = $TG_SPOOL
 EOF
 		[ -n "$extra" ] && printf '%s\n' "$extra"
 	} >"$TG_CONF"

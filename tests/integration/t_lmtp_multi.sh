@@ -11,7 +11,7 @@ start_postfix 2
 start_tollgated
 
 # --- a direct LMTP session with tollgated
-printf 'From: <sender@example.net>\nTo: <user1@example.com>\nSubject: lmtp multi %s\nMessage-ID: <lmtp-direct-%s@example.net>\n\nthree recipients\n' $$ $$ >"$TG_TMP/direct.eml"
+printf 'From: <sender@example.net>\nDate: Thu, 01 Jan 2026 00:00:00 +0000\nTo: <user1@example.com>\nSubject: lmtp multi %s\nMessage-ID: <lmtp-direct-%s@example.net>\n\nthree recipients\n' $$ $$ >"$TG_TMP/direct.eml"
 out=$($SMTPCLIENT script 127.0.0.1 "$TG_LMTP_PORT" <<EOS
 <
 = LHLO client.example.net

@@ -1,0 +1,266 @@
+/*
+ * policy.c - the content policy of one configuration (see policy.h):
+ * settings turned into a struct decide_policy template, the banned-name
+ * rules compiled, the per-recipient maps opened.
+ *
+ * A map value counts as "yes" unless it is one of 0, no, false, off,
+ * DUNNO (amavisd reads a found value as a boolean the same way).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "routing/policy.h"
+#include "routing/table.h"
+
+#define POLICY_MAX_PATTERNS 1000	/* rules in a banned_filename_re file */
+
+static const struct {
+	enum param_id param;
+	const char *title;
+} policy_map_params[PM__COUNT] = {
+	[PM_BYPASS_VIRUS] = { P_BYPASS_VIRUS_CHECKS_MAPS, "bypass_virus_checks_maps" },
+	[PM_BYPASS_BANNED] = { P_BYPASS_BANNED_CHECKS_MAPS, "bypass_banned_checks_maps" },
+	[PM_BYPASS_HEADER] = { P_BYPASS_HEADER_CHECKS_MAPS, "bypass_header_checks_maps" },
+	[PM_LOVERS_VIRUS] = { P_VIRUS_LOVERS_MAPS, "virus_lovers_maps" },
+	[PM_LOVERS_BANNED] = { P_BANNED_FILES_LOVERS_MAPS, "banned_files_lovers_maps" },
+	[PM_LOVERS_BADH] = { P_BAD_HEADER_LOVERS_MAPS, "bad_header_lovers_maps" },
+	[PM_LOVERS_UNCHECKED] = { P_UNCHECKED_LOVERS_MAPS, "unchecked_lovers_maps" },
+};
+
+static char policy_err[600];
+
+/* policy_destiny - one final_*_destiny setting */
+static int policy_destiny(const struct cfg *cfg, enum param_id id, enum destiny *d_r, const char **error_r)
+{
+	if (decide_destiny_parse(cfg_str(cfg, id), d_r) < 0) {
+		snprintf(policy_err, sizeof(policy_err), "%s: \"%.60s\" is not pass, discard, bounce, reject or tempfail",
+		    param_table[id].name, cfg_str(cfg, id));
+		*error_r = policy_err;
+		return -1;
+	}
+	return 0;
+}
+
+/* policy_banned - compile banned_filename_re: "default", a file, or "" */
+static int policy_banned(const char *v, struct decide_banned_re **re_r, const char **error_r)
+{
+	const char *err = NULL;
+	char **pats = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	*re_r = NULL;
+	if (*v == 0)
+		return 0;
+	if (strcmp(v, "default") == 0) {
+		for (n = 0; decide_banned_default[n]; n++)
+			;
+		rc = decide_banned_compile(decide_banned_default, n, re_r, &err);
+	} else {
+		FILE *fp = fopen(v, "r");
+		char line[4096];
+		int lineno = 0;
+
+		if (fp == NULL) {
+			snprintf(policy_err, sizeof(policy_err), "banned_filename_re: %s: %s", v, strerror(errno));
+			*error_r = policy_err;
+			return -1;
+		}
+		while (fgets(line, sizeof(line), fp)) {
+			char *s = line, *e;
+
+			lineno++;
+			while (isspace((unsigned char)*s))
+				s++;
+			e = s + strlen(s);
+			while (e > s && isspace((unsigned char)e[-1]))
+				*--e = 0;
+			if (*s == 0 || *s == '#')
+				continue;
+			if (n >= POLICY_MAX_PATTERNS) {
+				snprintf(policy_err, sizeof(policy_err), "%s:%d: more than %d rules", v, lineno,
+				    POLICY_MAX_PATTERNS);
+				fclose(fp);
+				for (i = 0; i < n; i++)
+					free(pats[i]);
+				free(pats);
+				*error_r = policy_err;
+				return -1;
+			}
+			pats = xreallocarray(pats, n + 1, sizeof(*pats));
+			pats[n++] = xstrdup(s);
+		}
+		fclose(fp);
+		rc = decide_banned_compile((const char *const *)pats, n, re_r, &err);
+		for (i = 0; i < n; i++)
+			free(pats[i]);
+		free(pats);
+	}
+	if (rc < 0) {
+		snprintf(policy_err, sizeof(policy_err), "banned_filename_re: %s", err);
+		*error_r = policy_err;
+		return -1;
+	}
+	return 0;
+}
+
+/* policy_quarantine_mask - quarantine_categories as DECIDE_LOVER bits */
+static int policy_quarantine_mask(const struct cfg *cfg, unsigned *mask_r, const char **error_r)
+{
+	static const struct {
+		const char *name;
+		unsigned major;
+	} cats[] = {
+		{ "virus", CC_VIRUS }, { "banned", CC_BANNED }, { "unchecked", CC_UNCHECKED },
+		{ "spam", CC_SPAM }, { "spammy", CC_SPAMMY }, { "bad_header", CC_BADH },
+		{ "oversized", CC_OVERSIZED },
+	};
+	char *const *l;
+	int n, i;
+	size_t k;
+
+	*mask_r = 0;
+	l = cfg_list(cfg, P_QUARANTINE_CATEGORIES, &n);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < sizeof(cats) / sizeof(cats[0]); k++)
+			if (strcasecmp(l[i], cats[k].name) == 0)
+				break;
+		if (k == sizeof(cats) / sizeof(cats[0])) {
+			snprintf(policy_err, sizeof(policy_err), "quarantine_categories: unknown category \"%.40s\"", l[i]);
+			*error_r = policy_err;
+			return -1;
+		}
+		*mask_r |= DECIDE_LOVER(cats[k].major);
+		if (cats[k].major == CC_SPAM)
+			*mask_r |= DECIDE_LOVER(CC_SPAMMY);
+	}
+	return 0;
+}
+
+/* policy_table_opts - Redis settings for redis: tables */
+static int policy_table_opts(const struct cfg *cfg, struct table_opts *o, const char **error_r)
+{
+	static const enum param_id ids[] = { P_REDIS_SERVER, P_REDIS_DB, P_REDIS_KEY_PREFIX,
+		P_REDIS_PASSWORD, P_REDIS_TIMEOUT, P_REDIS_FAILURE_ACTION };
+	size_t i;
+
+	table_opts_init(o);
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		const char *err = NULL;
+
+		if (table_opts_set(o, param_table[ids[i]].name, cfg_str(cfg, ids[i]), &err) < 0) {
+			snprintf(policy_err, sizeof(policy_err), "%s: %s", param_table[ids[i]].name, err);
+			*error_r = policy_err;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int policy_build(const struct cfg *cfg, struct policy **p_r, const char **error_r)
+{
+	struct policy *p = xcalloc(1, sizeof(*p));
+	struct table_opts topts;
+	int i;
+
+	decide_policy_defaults(&p->defaults);
+	if (policy_destiny(cfg, P_FINAL_VIRUS_DESTINY, &p->defaults.destiny[CC_VIRUS], error_r) < 0 ||
+	    policy_destiny(cfg, P_FINAL_BANNED_DESTINY, &p->defaults.destiny[CC_BANNED], error_r) < 0 ||
+	    policy_destiny(cfg, P_FINAL_UNCHECKED_DESTINY, &p->defaults.destiny[CC_UNCHECKED], error_r) < 0 ||
+	    policy_destiny(cfg, P_FINAL_SPAM_DESTINY, &p->defaults.destiny[CC_SPAM], error_r) < 0 ||
+	    policy_destiny(cfg, P_FINAL_BAD_HEADER_DESTINY, &p->defaults.destiny[CC_BADH], error_r) < 0 ||
+	    policy_banned(cfg_str(cfg, P_BANNED_FILENAME_RE), &p->banned, error_r) < 0 ||
+	    policy_quarantine_mask(cfg, &p->quarantine_mask, error_r) < 0 ||
+	    policy_table_opts(cfg, &topts, error_r) < 0)
+		goto fail;
+	p->defaults.soft_bounce = (int)cfg_int(cfg, P_SOFT_BOUNCE);
+	p->quarantine_dir = cfg_str(cfg, P_QUARANTINE_DIR);
+	p->virus_admin = cfg_str(cfg, P_VIRUS_ADMIN);
+	p->delim = cfg_str(cfg, P_RECIPIENT_DELIMITER);
+	for (i = 0; i < PM__COUNT; i++) {
+		const char *err = NULL;
+
+		if (maps_create(&p->maps[i], policy_map_params[i].title, cfg_str(cfg, policy_map_params[i].param),
+		    &topts, 0, &err) < 0) {
+			snprintf(policy_err, sizeof(policy_err), "%s: %s", policy_map_params[i].title, err);
+			*error_r = policy_err;
+			goto fail;
+		}
+	}
+	*p_r = p;
+	return 0;
+fail:
+	policy_free(&p);
+	return -1;
+}
+
+void policy_free(struct policy **pp)
+{
+	struct policy *p = *pp;
+	int i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < PM__COUNT; i++)
+		maps_free(&p->maps[i]);
+	decide_banned_free(&p->banned);
+	free(p);
+	*pp = NULL;
+}
+
+/* policy_yes - a found map value read as a boolean */
+static int policy_yes(const char *v)
+{
+	return !(strcmp(v, "0") == 0 || strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 ||
+	    strcasecmp(v, "off") == 0 || strcasecmp(v, "DUNNO") == 0);
+}
+
+int policy_for_rcpt(const struct policy *p, struct message *msg, size_t i,
+    struct decide_policy **pol_r, const char **error_r)
+{
+	static const struct {
+		enum policy_map map;
+		int lover;
+		unsigned bit;
+	} bits[] = {
+		{ PM_BYPASS_VIRUS, 0, DECIDE_BYPASS_VIRUS },
+		{ PM_BYPASS_BANNED, 0, DECIDE_BYPASS_BANNED },
+		{ PM_BYPASS_HEADER, 0, DECIDE_BYPASS_HEADER },
+		{ PM_LOVERS_VIRUS, 1, DECIDE_LOVER(CC_VIRUS) },
+		{ PM_LOVERS_BANNED, 1, DECIDE_LOVER(CC_BANNED) },
+		{ PM_LOVERS_BADH, 1, DECIDE_LOVER(CC_BADH) },
+		{ PM_LOVERS_UNCHECKED, 1, DECIDE_LOVER(CC_UNCHECKED) },
+	};
+	struct decide_policy *pol = arena_alloc(msg->arena, sizeof(*pol));
+	size_t k;
+
+	*pol = p->defaults;
+	for (k = 0; k < sizeof(bits) / sizeof(bits[0]); k++) {
+		const char *v = NULL, *err = NULL;
+		int rc = maps_lookup_addr(p->maps[bits[k].map], msg->rcpts[i].addr, p->delim, msg->arena,
+		    &v, NULL, &err);
+
+		if (rc == TABLE_FAIL) {
+			*error_r = arena_printf(msg->arena, "%s: %s", policy_map_params[bits[k].map].title,
+			    err ? err : "lookup failed");
+			return -1;
+		}
+		if (rc == TABLE_FOUND && policy_yes(v)) {
+			if (bits[k].lover)
+				pol->lovers |= bits[k].bit;
+			else
+				pol->bypass |= bits[k].bit;
+		}
+	}
+	*pol_r = pol;
+	return 0;
+}

@@ -1,0 +1,51 @@
+/*
+ * policy.h - the content policy of one configuration: per-recipient
+ * lookup maps (bypass and lovers), the compiled banned-name rules, the
+ * default destinies, and what is quarantined. Built once per
+ * configuration in the master, before the workers fork, so table files
+ * are read with the master's privileges and shared copy-on-write;
+ * workers only read it (policy_for_rcpt).
+ *
+ * Life cycle: policy_build() → policy_for_rcpt() per recipient and
+ * message → policy_free() when the configuration is replaced (the
+ * master frees its copy after forking the new generation; workers of
+ * the old one keep theirs until they exit).
+ */
+#ifndef TG_ROUTING_POLICY_H
+#define TG_ROUTING_POLICY_H
+
+#include "lib/cfg.h"
+#include "lib/message.h"
+#include "routing/decide.h"
+
+struct maps;
+
+enum policy_map {
+	PM_BYPASS_VIRUS, PM_BYPASS_BANNED, PM_BYPASS_HEADER,
+	PM_LOVERS_VIRUS, PM_LOVERS_BANNED, PM_LOVERS_BADH, PM_LOVERS_UNCHECKED,
+	PM__COUNT
+};
+
+struct policy {
+	struct maps *maps[PM__COUNT];
+	struct decide_banned_re *banned;	/* NULL: no banned check */
+	struct decide_policy defaults;		/* destinies etc. from the config */
+	unsigned quarantine_mask;		/* DECIDE_LOVER(CC_*) bits */
+	const char *quarantine_dir;		/* "" none */
+	const char *virus_admin;		/* "" none */
+	const char *delim;			/* recipient_delimiter */
+};
+
+/* policy_build - from cfg (which must outlive it); 0, or -1 with a
+ * static *error_r naming the setting or the table file and line */
+int policy_build(const struct cfg *cfg, struct policy **p_r, const char **error_r);
+void policy_free(struct policy **pp);
+
+/* policy_for_rcpt - recipient i's decide_policy in the message arena:
+ * the defaults with bypass and lovers bits from the maps. A failed
+ * lookup (Redis down with redis_failure_action = tempfail) returns -1
+ * with *error_r: the caller tempfails that recipient. */
+int policy_for_rcpt(const struct policy *p, struct message *msg, size_t i,
+    struct decide_policy **pol_r, const char **error_r);
+
+#endif
