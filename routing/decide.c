@@ -20,6 +20,7 @@
 
 #include "lib/mem.h"
 #include "routing/decide.h"
+#include "routing/table.h"
 #include "scanners/mime.h"
 #include "scanners/scanners.h"
 
@@ -1227,6 +1228,17 @@ int decide_banned_compile(const char *const *patterns, size_t n, struct decide_b
 		r->allow[i] = p[0] == '!';
 		if (r->allow[i])
 			p++;
+		{
+			const char *why = NULL;
+
+			if (regex_sane(p, &why) < 0) {
+				snprintf(err, sizeof(err), "banned_filename_re: \"%.60s\": %s", patterns[i], why);
+				r->n = i;
+				decide_banned_free(&r);
+				*error_r = err;
+				return -1;
+			}
+		}
 		rc = regcomp(&r->re[i], p, REG_EXTENDED | REG_ICASE | REG_NOSUB);
 		if (rc != 0) {
 			char e[200];

@@ -164,6 +164,12 @@ int table_is_surrogate(const struct table *t);
  * far (reload: build new beside old) */
 void table_generation_next(void);
 
+/* regex_sane - 0 when a POSIX ERE is safe to give to regcomp(), -1 with
+ * a static *error_r for patterns that would compile into exponential
+ * state (adjacent quantifiers, huge repetition counts); used for every
+ * regexp: table and banned_filename_re rule */
+int regex_sane(const char *pattern, const char **error_r);
+
 struct maps;
 
 /*

@@ -321,6 +321,82 @@ static unsigned regexp_flag_toggle(unsigned flags, char c)
 	return flags;
 }
 
+/*
+ * regex_sane - refuse POSIX EREs that glibc's regcomp() compiles into
+ * exponential state: adjacent quantifiers ("a++", "a*{2}", undefined in
+ * POSIX anyway), repetition counts above REGEX_MAX_COUNT, more than
+ * REGEX_MAX_BRACES counted repetitions, patterns over REGEX_MAX_LEN
+ * bytes. Found by fuzzing: "x+++...+" took gigabytes to compile.
+ */
+#define REGEX_MAX_LEN 4096
+#define REGEX_MAX_COUNT 100
+#define REGEX_MAX_BRACES 8
+
+int regex_sane(const char *p, const char **error_r)
+{
+	int prev_quant = 0, braces = 0, in_bracket = 0;
+	size_t len = strlen(p);
+
+	if (len > REGEX_MAX_LEN) {
+		*error_r = "regular expression too long";
+		return -1;
+	}
+	for (; *p; p++) {
+		int quant = 0;
+
+		if (in_bracket) {
+			if (*p == ']' && in_bracket > 1)
+				in_bracket = 0;
+			else
+				in_bracket++;
+			continue;
+		}
+		switch (*p) {
+		case '\\':
+			if (p[1])
+				p++;
+			break;
+		case '[':
+			in_bracket = 1;
+			if (p[1] == '^')
+				p++;
+			if (p[1] == ']')
+				p++, in_bracket++;
+			break;
+		case '*': case '+': case '?':
+			quant = 1;
+			break;
+		case '{': {
+			char *end;
+			long n = strtol(p + 1, &end, 10);
+			long m = n;
+
+			if (end == p + 1)
+				break;	/* a literal brace */
+			if (*end == ',') {
+				m = end[1] == '}' ? 0 : strtol(end + 1, &end, 10);
+				if (*end == ',')
+					end++;
+			}
+			if (n > REGEX_MAX_COUNT || m > REGEX_MAX_COUNT || ++braces > REGEX_MAX_BRACES) {
+				*error_r = "repetition count too large (at most 100, and 8 counted repetitions)";
+				return -1;
+			}
+			quant = 1;
+			break;
+		}
+		default:
+			break;
+		}
+		if (quant && prev_quant) {
+			*error_r = "adjacent quantifiers (e.g. \"a++\") are not allowed";
+			return -1;
+		}
+		prev_quant = quant;
+	}
+	return 0;
+}
+
 static void *regexp_compile(const char *pattern, unsigned flags, int *ngroups_r, struct arena *a,
     const char **error_r)
 {
@@ -334,6 +410,8 @@ static void *regexp_compile(const char *pattern, unsigned flags, int *ngroups_r,
 		cflags |= REG_EXTENDED;
 	if (flags & RX_NEWLINE)
 		cflags |= REG_NEWLINE;
+	if (regex_sane(pattern, error_r) < 0)
+		return NULL;
 	if ((rc = regcomp(re, pattern, cflags)) != 0) {
 		regerror(rc, re, errbuf, sizeof(errbuf));
 		*error_r = errbuf;

@@ -602,6 +602,24 @@ static void redis_set(int db, const char *key, const char *value)
 	redisFree(c);
 }
 
+/* regex_sane - patterns that make glibc's regcomp explode are refused
+ * (the fuzzer's out-of-memory input), ordinary ones pass */
+START_TEST(test_regex_sane)
+{
+	const char *err = NULL;
+
+	ck_assert_int_eq(regex_sane("^(.*)\\+(.*)@example\\.com$", &err), 0);
+	ck_assert_int_eq(regex_sane("^[a-z]{2,3}\\.x?$", &err), 0);
+	ck_assert_int_eq(regex_sane("[+*]+", &err), 0);
+	ck_assert_int_eq(regex_sane("a{}", &err), 0);
+	ck_assert_int_eq(regex_sane("amp++++++", &err), -1);
+	ck_assert_int_eq(regex_sane("a*{2}", &err), -1);
+	ck_assert_int_eq(regex_sane("(a{101})", &err), -1);
+	ck_assert_int_eq(regex_sane("a{1}b{1}c{1}d{1}e{1}f{1}g{1}h{1}i{1}", &err), -1);
+	ck_assert_ptr_nonnull(err);
+}
+END_TEST
+
 START_TEST(test_redis)
 {
 	struct table_opts o;
@@ -737,6 +755,7 @@ static Suite *table_suite(void)
 	tcase_add_test(tc, test_maps);
 	tcase_add_test(tc, test_addr_order);
 	tcase_add_test(tc, test_addr_pattern);
+	tcase_add_test(tc, test_regex_sane);
 	tcase_add_test(tc, test_redis);
 	suite_add_tcase(s, tc);
 	return s;
