@@ -728,3 +728,33 @@ EOF
 
 # slow_count_grep - number of messages at the slow sink matching ERE
 slow_count_grep() { find "$SLOW_DIR" -name '*.eml' -print0 | xargs -0 -r grep -lE -- "$1" | wc -l; }
+
+# ---------------------------------------------------------------- scanning tests
+
+# MKMSG - the test-message generator (tests/integration/mkmsg.py): EICAR
+# plain/base64/nested/zipped, a banned name in a zip, clamav-testfiles
+# attachments, a clean multi-part message: $MKMSG KIND --out FILE [...]
+MKMSG="$PYTHON $TG_HELPERS/mkmsg.py"
+
+# lmtp_deliver - one LMTP transaction with tollgated: greeting, LHLO, MAIL,
+# one RCPT per recipient, DATA FILE, one reply per recipient, QUIT; prints
+# the dialogue: lmtp_deliver FILE SENDER RCPT... (port: TG_LMTP_PORT, or
+# LMTP_PORT when set)
+lmtp_deliver() {
+	local file=$1 from=$2 r
+	shift 2
+	{
+		echo "<"
+		echo "= LHLO client.example.net"
+		echo "= MAIL FROM:<$from>"
+		for r in "$@"; do echo "= RCPT TO:<$r>"; done
+		echo "= DATA"
+		echo "data $file"
+		echo "<$#"
+		echo "= QUIT"
+	} | $SMTPCLIENT script 127.0.0.1 "${LMTP_PORT:-$TG_LMTP_PORT}"
+}
+
+# after_dot - the server lines after the final dot of a dialogue (stdin),
+# up to the QUIT, without the "S: " prefix: the per-recipient replies
+after_dot() { sed -n '/^C: \.$/,/^C: QUIT$/p' | sed -n 's/^S: //p'; }
