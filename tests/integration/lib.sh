@@ -256,7 +256,7 @@ EOF
 }
 
 # port_listening - something listens on HOST:PORT (checked without connecting)
-port_listening() { ss -Hltn "sport = :$2" 2>/dev/null | grep -q "$1:$2"; }
+port_listening() { ss -Hltn "sport = :$2" 2>/dev/null | grep -qF "$1:$2"; }
 
 # wait_port - wait until HOST PORT listens, TIMEOUT seconds
 wait_port() { wait_until "port_listening $1 $2" "${3:-10}"; }
@@ -566,6 +566,7 @@ mydomain = example.com
 forward_connection_cache_time = 5s
 clamav_database = $TG_SIGDB
 clamav_tmp_dir = $TG_SPOOL
+control_socket = $TG_TMP/tollgated.ctl
 EOF
 		[ -n "$extra" ] && printf '%s\n' "$extra"
 	} >"$TG_CONF"
@@ -574,11 +575,13 @@ EOF
 	TG_PID=$!
 	tg_track "$TG_PID"
 	# wait for every TCP listener of the config
-	ports=$(sed -n 's/^listen[[:space:]]*=//p' "$TG_CONF" | tr ', ' '\n' | sed -n 's/.*:\([0-9][0-9]*\)$/\1/p')
+	# ("host:port" pairs; an IPv6 host keeps its brackets, as ss prints it)
+	ports=$(sed -n 's/^listen[[:space:]]*=//p' "$TG_CONF" | tr ', ' '\n' | grep -v ':unix:' |
+		sed -n 's/^[a-z]*:\(.*\):\([0-9][0-9]*\)$/\1 \2/p' | tr ' ' '|')
 	for p in $ports; do
-		if ! wait_until "port_listening 127.0.0.1 $p || ! pid_alive $TG_PID" 20 || ! pid_alive "$TG_PID"; then
+		if ! wait_until "port_listening '${p%|*}' ${p#*|} || ! pid_alive $TG_PID" 20 || ! pid_alive "$TG_PID"; then
 			diag_file "$TG_LOG" 30 "tollgated log"
-			bail_out "tollgated did not listen on 127.0.0.1:$p"
+			bail_out "tollgated did not listen on ${p%|*}:${p#*|}"
 		fi
 	done
 	return 0
