@@ -21,14 +21,25 @@
  *     once and the whole transaction redone; after the dot nothing is
  *     retried (a duplicate is worse than a delay).
  *
- * Left out: STARTTLS towards the re-injection server, CHUNKING/BDAT,
- * AUTH, HELO fallback details beyond "EHLO refused → HELO" for SMTP.
+ *   - when the TLS policy requires TLS (encrypt, verify, secure), no
+ *     MAIL goes out before the handshake (and the certificate check)
+ *     succeeded; otherwise every listed recipient gets the TLS failure
+ *     reply and the connection is closed.
+ *
+ * Left out: CHUNKING/BDAT, AUTH, DANE and fingerprint TLS levels, TLS
+ * session resumption, HELO fallback details beyond "EHLO refused →
+ * HELO" for SMTP.
  * Limits: reply lines DLV_LINE_MAX, lines per reply DLV_REPLY_LINES,
  * XFORWARD lines DLV_XF_LINE_MAX, other commands DLV_CMD_MAX, commands
- * in flight DLV_PIPELINE_MAX, cached connections DLV_CACHE_MAX.
+ * in flight DLV_PIPELINE_MAX, cached connections DLV_CACHE_MAX, client
+ * TLS contexts DLV_TLS_CTX_MAX.
  */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,6 +65,7 @@
 #define DLV_REASON_MAX		256
 #define DLV_CHECK_EVERY		65536	/* content bytes between write-error checks */
 #define DLV_QUIT_TIMEOUT_MS	1000
+#define DLV_TLS_CTX_MAX		16	/* client TLS contexts (CA file, names) per worker */
 
 enum {
 	CAP_PIPELINING = 1 << 0,
@@ -63,6 +75,7 @@ enum {
 	CAP_DSN = 1 << 4,
 	CAP_XFORWARD = 1 << 5,
 	CAP_ENHSC = 1 << 6,
+	CAP_STARTTLS = 1 << 7,
 };
 
 /* XFORWARD attributes in the order Postfix sends them */
@@ -75,6 +88,7 @@ static const char *const xf_names[XF__COUNT] = {
 struct dlv_conn {
 	struct dlv_conn *next;
 	char spec[300];
+	char *key;			/* cache key: method and TLS policy */
 	enum fwd_proto proto;
 	struct conn *conn;
 	unsigned caps;			/* CAP_* */
@@ -84,9 +98,19 @@ struct dlv_conn {
 	unsigned long transactions;	/* completed on this connection */
 };
 
+/* one client TLS context: verification settings are per context */
+struct dlv_tls_ctx {
+	struct dlv_tls_ctx *next;
+	int verify;
+	char *ca_file, *match;
+	SSL_CTX *ctx;
+};
+
 struct deliver_cache {
 	struct dlv_conn *head;
 	size_t n;
+	struct dlv_tls_ctx *tls_head;
+	size_t tls_n;
 };
 
 /* one reply, possibly multi-line, joined as "250 2.0.0 text more-text" */
@@ -106,6 +130,8 @@ struct dlv_pending {
 struct dlv_tx {
 	const struct deliver_opts *o;
 	const struct fwd_method *m;
+	const struct tls_policy *tls;	/* never NULL */
+	struct deliver_cache *cache;
 	struct message *msg;
 	const size_t *idx;
 	size_t n;
@@ -121,6 +147,9 @@ struct dlv_tx {
 	int abnormal;			/* transaction left open: RSET before reuse */
 	int broken;			/* connection unusable afterwards */
 	int dot_sent;			/* the final "." may have reached the server */
+	int tls_failed;			/* TLS required and not available: tls failure reply */
+	int tls_fallback;		/* "may": handshake failed, retry in plaintext */
+	int quit_ok;			/* failed in a sane plaintext session: QUIT */
 	struct dlv_pending pend[DLV_PIPELINE_MAX + 1];
 	size_t npend;
 	char reason[DLV_REASON_MAX];
@@ -206,6 +235,8 @@ static void dlv_parse_cap(struct dlv_conn *dc, const char *t, size_t len)
 		dc->caps |= CAP_DSN;
 	} else if (KW("ENHANCEDSTATUSCODES")) {
 		dc->caps |= CAP_ENHSC;
+	} else if (KW("STARTTLS")) {
+		dc->caps |= CAP_STARTTLS;
 	} else if (KW("XFORWARD")) {
 		size_t p = kw;
 
@@ -328,6 +359,7 @@ static void dlv_close(struct dlv_conn **dcp, int quit)
 		}
 		conn_free(&dc->conn);
 	}
+	free(dc->key);
 	free(dc);
 	*dcp = NULL;
 }
@@ -346,19 +378,270 @@ static int dlv_conn_dead(struct dlv_conn *dc)
 	return poll(&pfd, 1, 0) != 0;
 }
 
+/* tls_level_parse - a level name into its enum */
+int tls_level_parse(const char *s, enum tls_level *r)
+{
+	static const char *const names[] = { "none", "may", "encrypt", "verify", "secure" };
+	size_t i;
+
+	for (i = 0; s != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcasecmp(s, names[i]) == 0) {
+			*r = (enum tls_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* tls_level_name - the name of a level */
+const char *tls_level_name(enum tls_level l)
+{
+	switch (l) {
+	case TLS_NONE: return "none";
+	case TLS_MAY: return "may";
+	case TLS_ENCRYPT: return "encrypt";
+	case TLS_VERIFY: return "verify";
+	case TLS_SECURE: return "secure";
+	}
+	return "?";
+}
+
+/* the first certificate problem of the handshake in progress (workers
+ * are single-threaded; cleared before each handshake) */
+static char dlv_verify_err[200];
+
+/* dlv_verify_cb - remember why verification failed, for the reply */
+static int dlv_verify_cb(int ok, X509_STORE_CTX *x)
+{
+	if (!ok && dlv_verify_err[0] == 0) {
+		int e = X509_STORE_CTX_get_error(x);
+
+		snprintf(dlv_verify_err, sizeof(dlv_verify_err), "certificate verification failed: %s (depth %d)",
+		    X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(x));
+	}
+	return ok;
+}
+
+/* dlv_is_ip - 1 when s is an IPv4 or IPv6 address literal */
+static int dlv_is_ip(const char *s)
+{
+	unsigned char b[16];
+
+	return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
+}
+
+/*
+ * dlv_tls_ctx_new - a client context. Without verification any
+ * certificate is accepted (encrypt/may, as Postfix). With it the chain
+ * must lead to ca_file (or the default store) and, when match is set,
+ * the certificate must name one of match's ':'-separated names (or the
+ * IP address, when match is one literal). NULL with *error_r.
+ */
+static SSL_CTX *dlv_tls_ctx_new(int verify, const char *ca_file, const char *match, const char **error_r)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	X509_VERIFY_PARAM *vp;
+
+	if (ctx == NULL) {
+		*error_r = "cannot create a TLS context";
+		return NULL;
+	}
+	if (!verify) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+		return ctx;
+	}
+	if (ca_file != NULL && *ca_file) {
+		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+			*error_r = "cannot load the TLS CA file";
+			goto fail;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		*error_r = "cannot load the default TLS trust store";
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, dlv_verify_cb);
+	if (match != NULL && *match) {
+		vp = SSL_CTX_get0_param(ctx);
+		X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (dlv_is_ip(match)) {
+			if (X509_VERIFY_PARAM_set1_ip_asc(vp, match) != 1) {
+				*error_r = "bad TLS match address";
+				goto fail;
+			}
+		} else {
+			const char *p = match;
+
+			while (*p) {
+				size_t len = strcspn(p, ":");
+
+				if (len > 0 && X509_VERIFY_PARAM_add1_host(vp, p, len) != 1) {
+					*error_r = "bad TLS match name";
+					goto fail;
+				}
+				p += len;
+				if (*p == ':')
+					p++;
+			}
+		}
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* dlv_tls_ctx - the cached context for these settings, made on first
+ * use; the oldest goes when there are DLV_TLS_CTX_MAX (connections
+ * that use it keep their reference) */
+static SSL_CTX *dlv_tls_ctx(struct deliver_cache *cache, int verify, const char *ca_file, const char *match,
+    const char **error_r)
+{
+	struct dlv_tls_ctx *t, **pp;
+	SSL_CTX *ctx;
+
+	if (ca_file == NULL)
+		ca_file = "";
+	if (match == NULL || !verify)
+		match = "";
+	for (t = cache->tls_head; t != NULL; t = t->next)
+		if (t->verify == verify && strcmp(t->ca_file, ca_file) == 0 && strcmp(t->match, match) == 0)
+			return t->ctx;
+	if ((ctx = dlv_tls_ctx_new(verify, ca_file, match, error_r)) == NULL)
+		return NULL;
+	t = xcalloc(1, sizeof(*t));
+	t->verify = verify;
+	t->ca_file = xstrdup(ca_file);
+	t->match = xstrdup(match);
+	t->ctx = ctx;
+	t->next = cache->tls_head;
+	cache->tls_head = t;
+	if (++cache->tls_n > DLV_TLS_CTX_MAX) {
+		for (pp = &cache->tls_head; (*pp)->next != NULL; pp = &(*pp)->next)
+			;
+		t = *pp;
+		*pp = NULL;
+		cache->tls_n--;
+		SSL_CTX_free(t->ctx);
+		free(t->ca_file);
+		free(t->match);
+		free(t);
+	}
+	return ctx;
+}
+
+/* dlv_hello - EHLO (LHLO for LMTP) and the capabilities; an SMTP
+ * server that refuses EHLO with a 5xx gets HELO and is used without
+ * extensions. 0, or -1 with tx->reason. */
+static int dlv_hello(struct dlv_tx *tx, struct dlv_conn *dc)
+{
+	const struct deliver_opts *o = tx->o;
+	const char *verb = dc->proto == FWD_LMTP ? "LHLO" : "EHLO";
+	const char *name = o->helo_name && *o->helo_name ? o->helo_name : "localhost";
+	struct dlv_reply r;
+	char cmd[300];
+
+	dc->caps = dc->xf_attrs = 0;
+	dc->size_max = 0;
+	snprintf(cmd, sizeof(cmd), "%s %s", verb, name);
+	dlv_send(dc, cmd);
+	if (dlv_read_reply(tx, dc, &r, dc, verb) < 0)
+		return -1;
+	if (r.code / 100 == 5 && r.code != 554 && dc->proto == FWD_SMTP) {
+		dc->caps = dc->xf_attrs = 0;
+		snprintf(cmd, sizeof(cmd), "HELO %s", name);
+		dlv_send(dc, cmd);
+		if (dlv_read_reply(tx, dc, &r, NULL, "HELO") < 0)
+			return -1;
+	}
+	if (r.code / 100 != 2)
+		return dlv_fail(tx, "%s: %s", verb, r.line);
+	return 0;
+}
+
+/* dlv_tls_unavailable - the server does not do TLS (what and why make
+ * the reason): a failure when the policy requires TLS (tx->tls_failed,
+ * -1), else 0 to go on in plaintext */
+static int dlv_tls_unavailable(struct dlv_tx *tx, const char *what, const char *why)
+{
+	if (tx->tls->level < TLS_ENCRYPT)
+		return 0;
+	tx->tls_failed = 1;
+	tx->quit_ok = 1;
+	return dlv_fail(tx, "%s%s", what, why);
+}
+
+/*
+ * dlv_starttls - STARTTLS on a connection past EHLO, by tx->tls.
+ *
+ * Returns 0 when the session may go on (under TLS, or in plaintext at
+ * level may), -1 with tx->reason otherwise; tx->tls_failed says that
+ * required TLS was not available, tx->tls_fallback that a "may"
+ * handshake failed (the session is unusable; the caller reconnects
+ * without TLS). Under TLS the client speaks EHLO again and forgets what
+ * it learnt before (RFC 3207).
+ */
+static int dlv_starttls(struct dlv_tx *tx, struct dlv_conn *dc)
+{
+	const struct tls_policy *tls = tx->tls;
+	int verify = tls->level >= TLS_VERIFY;
+	const char *match = tls->match_name, *sni, *err = "TLS setup failed";
+	struct dlv_reply r;
+	SSL_CTX *ctx;
+
+	if (tls->level == TLS_SECURE && (match == NULL || *match == 0)) {
+		if (tx->m->ep.is_unix) {
+			tx->tls_failed = 1;
+			return dlv_fail(tx, "%s", "level secure needs a name to match for a unix socket");
+		}
+		match = tx->m->ep.host;
+	}
+	if (!(dc->caps & CAP_STARTTLS))
+		return dlv_tls_unavailable(tx, "STARTTLS not offered by ", dc->spec);
+	dlv_send(dc, "STARTTLS");
+	if (dlv_read_reply(tx, dc, &r, NULL, "STARTTLS") < 0)
+		return -1;
+	if (r.code != 220) {
+		if (r.code == 421)
+			return dlv_fail(tx, "STARTTLS: %s", r.line);
+		return dlv_tls_unavailable(tx, "STARTTLS refused: ", r.line);
+	}
+	if ((ctx = dlv_tls_ctx(tx->cache, verify, tls->ca_file, match, &err)) == NULL)
+		return dlv_fail(tx, "%s", err);
+	/* SNI: the first name we match on, else the method's host name */
+	sni = NULL;
+	if (match != NULL && *match && !dlv_is_ip(match))
+		sni = arena_strndup(tx->msg->arena, match, strcspn(match, ":"));
+	else if (!tx->m->ep.is_unix && !dlv_is_ip(tx->m->ep.host))
+		sni = tx->m->ep.host;
+	dlv_verify_err[0] = 0;
+	if (conn_starttls(dc->conn, ctx, 0, sni) < 0) {
+		const char *why = dlv_verify_err[0] ? dlv_verify_err : conn_error(dc->conn);
+
+		if (tls->level < TLS_ENCRYPT) {
+			tx->tls_fallback = 1;
+			return dlv_fail(tx, "%s", why);
+		}
+		tx->tls_failed = 1;
+		return dlv_fail(tx, "%s", why);
+	}
+	log_debug(LOG_DBG_DELIVER, "%s: TLS established (%s, level %s)", dc->spec, conn_tls_cipher(dc->conn),
+	    tls_level_name(tls->level));
+	return dlv_hello(tx, dc);
+}
+
 /*
  * dlv_open - connect, read the greeting, EHLO (LHLO for LMTP) and learn
- * the capabilities. An SMTP server that refuses EHLO with a 5xx gets
- * HELO and is used without extensions. 0, or -1 with tx->reason.
+ * the capabilities, then STARTTLS as the TLS policy says (none when
+ * plain is set: the "may" fallback). 0, or -1 with tx->reason (and
+ * tx->tls_failed or tx->tls_fallback as dlv_starttls sets them).
  */
-static int dlv_open(struct dlv_tx *tx, struct dlv_conn **dcp)
+static int dlv_open(struct dlv_tx *tx, struct dlv_conn **dcp, const char *key, int plain)
 {
 	const struct fwd_method *m = tx->m;
 	const struct deliver_opts *o = tx->o;
 	struct dlv_conn *dc;
 	struct dlv_reply r;
 	const char *err;
-	char cmd[300];
 	int fd;
 
 	*dcp = NULL;
@@ -367,6 +650,7 @@ static int dlv_open(struct dlv_tx *tx, struct dlv_conn **dcp)
 		return dlv_fail(tx, "%s", err);
 	dc = xcalloc(1, sizeof(*dc));
 	strlcpy(dc->spec, m->spec, sizeof(dc->spec));
+	dc->key = xstrdup(key);
 	dc->proto = m->proto;
 	dc->conn = conn_create(fd);
 	conn_set_timeout(dc->conn, o->command_timeout * 1000);
@@ -377,26 +661,15 @@ static int dlv_open(struct dlv_tx *tx, struct dlv_conn **dcp)
 		dlv_fail(tx, "greeting: %s", r.line);
 		goto fail;
 	}
-	snprintf(cmd, sizeof(cmd), "%s %s", m->proto == FWD_LMTP ? "LHLO" : "EHLO",
-	    o->helo_name && *o->helo_name ? o->helo_name : "localhost");
-	dlv_send(dc, cmd);
-	if (dlv_read_reply(tx, dc, &r, dc, m->proto == FWD_LMTP ? "LHLO" : "EHLO") < 0)
+	if (dlv_hello(tx, dc) < 0)
 		goto fail;
-	if (r.code / 100 == 5 && r.code != 554 && m->proto == FWD_SMTP) {
-		dc->caps = dc->xf_attrs = 0;
-		snprintf(cmd, sizeof(cmd), "HELO %s", o->helo_name && *o->helo_name ? o->helo_name : "localhost");
-		dlv_send(dc, cmd);
-		if (dlv_read_reply(tx, dc, &r, NULL, "HELO") < 0)
-			goto fail;
-	}
-	if (r.code / 100 != 2) {
-		dlv_fail(tx, "%s: %s", m->proto == FWD_LMTP ? "LHLO" : "EHLO", r.line);
+	if (!plain && tx->tls->level != TLS_NONE && dlv_starttls(tx, dc) < 0)
 		goto fail;
-	}
 	*dcp = dc;
 	return 0;
 fail:
-	dlv_close(&dc, 0);
+	/* a session refused for want of TLS ends politely; nothing was sent */
+	dlv_close(&dc, tx->quit_ok);
 	return -1;
 }
 
@@ -871,7 +1144,7 @@ static void dlv_tx_reset(struct dlv_tx *tx)
 
 /* dlv_cache_take - the cached connection for spec, out of the cache;
  * NULL when there is none still fit for use */
-static struct dlv_conn *dlv_cache_take(struct deliver_cache *cache, const char *spec,
+static struct dlv_conn *dlv_cache_take(struct deliver_cache *cache, const char *key,
     const struct deliver_opts *o, time_t now)
 {
 	struct dlv_conn **pp, *dc;
@@ -879,7 +1152,7 @@ static struct dlv_conn *dlv_cache_take(struct deliver_cache *cache, const char *
 	if (cache == NULL)
 		return NULL;
 	for (pp = &cache->head; (dc = *pp) != NULL; pp = &dc->next) {
-		if (strcmp(dc->spec, spec) != 0)
+		if (strcmp(dc->key, key) != 0)
 			continue;
 		*pp = dc->next;
 		dc->next = NULL;
@@ -889,7 +1162,7 @@ static struct dlv_conn *dlv_cache_take(struct deliver_cache *cache, const char *
 			return NULL;
 		}
 		if (dlv_conn_dead(dc)) {
-			log_debug(LOG_DBG_DELIVER, "%s: cached connection closed by the server", spec);
+			log_debug(LOG_DBG_DELIVER, "%s: cached connection closed by the server", dc->spec);
 			dlv_close(&dc, 0);
 			return NULL;
 		}
@@ -957,12 +1230,22 @@ void deliver_cache_free(struct deliver_cache **cachep)
 		cache->head = dc->next;
 		dlv_close(&dc, 1);
 	}
+	while (cache->tls_head != NULL) {
+		struct dlv_tls_ctx *t = cache->tls_head;
+
+		cache->tls_head = t->next;
+		SSL_CTX_free(t->ctx);
+		free(t->ca_file);
+		free(t->match);
+		free(t);
+	}
 	free(cache);
 	*cachep = NULL;
 }
 
 /* dlv_tempfail_all - the whole transaction failed: 451 for every listed
- * recipient that has no final reply from the server */
+ * recipient that has no final reply from the server, or the TLS failure
+ * reply for all when required TLS was not available (nothing was sent) */
 static void dlv_tempfail_all(struct dlv_tx *tx)
 {
 	struct message *msg = tx->msg;
@@ -970,6 +1253,18 @@ static void dlv_tempfail_all(struct dlv_tx *tx)
 	    msg->am_id, tx->reason);
 	size_t i;
 
+	if (tx->tls_failed) {
+		int bounce = tx->tls->bounce;
+
+		reply = arena_printf(msg->arena, "%s TLS is required but was not available: %s",
+		    bounce ? "554 5.7.4" : "450 4.7.4", tx->reason);
+		for (i = 0; i < tx->n; i++) {
+			msg->rcpts[tx->idx[i]].code = bounce ? 554 : 450;
+			msg->rcpts[tx->idx[i]].reply = reply;
+			msg->rcpts[tx->idx[i]].queued_as = NULL;
+		}
+		return;
+	}
 	for (i = 0; i < tx->n; i++) {
 		struct rcpt *r = &msg->rcpts[tx->idx[i]];
 
@@ -984,31 +1279,52 @@ static void dlv_tempfail_all(struct dlv_tx *tx)
 	}
 }
 
-/*
- * deliver - one transaction for the listed recipients (see routing.h).
- *
- * A connection from the cache is used when there is one; if it fails
- * before the final dot was sent it is closed and the transaction is
- * redone once on a fresh connection. Afterwards the connection goes
- * back to the cache (RSET first when the transaction was left open),
- * or gets QUIT when caching is off.
- */
+/* deliver - deliver_tls() without TLS */
 int deliver(struct deliver_cache *cache, const struct deliver_opts *o, const struct fwd_method *m,
     struct message *msg, const size_t *idx, size_t n, const char *prepend, size_t prepend_len,
     size_t skip)
 {
+	return deliver_tls(cache, o, m, NULL, msg, idx, n, prepend, prepend_len, skip);
+}
+
+/*
+ * deliver_tls - one transaction for the listed recipients (see routing.h).
+ *
+ * A connection from the cache (same method, same TLS policy) is used
+ * when there is one; if it fails before the final dot was sent it is
+ * closed and the transaction is redone once on a fresh connection. At
+ * level may a failed handshake is followed by one plaintext connection.
+ * Afterwards the connection goes back to the cache (RSET first when the
+ * transaction was left open), or gets QUIT when caching is off.
+ */
+int deliver_tls(struct deliver_cache *cache, const struct deliver_opts *o, const struct fwd_method *m,
+    const struct tls_policy *tls, struct message *msg, const size_t *idx, size_t n,
+    const char *prepend, size_t prepend_len, size_t skip)
+{
+	static const struct tls_policy no_tls = { TLS_NONE, NULL, NULL, 0 };
+	struct deliver_cache *tmp_cache = NULL;
 	struct dlv_tx tx;
 	struct dlv_conn *dc;
-	const char *data;
+	const char *data, *key;
 	size_t dlen, i;
 	time_t now = time(NULL);
-	int attempt, accepted = 0;
+	int attempt, accepted = 0, plain = 0;
 
 	if (n == 0)
 		return 0;
+	if (tls == NULL)
+		tls = &no_tls;
 	memset(&tx, 0, sizeof(tx));
 	tx.o = o;
 	tx.m = m;
+	tx.tls = tls;
+	/* TLS contexts live in the cache; without one, for this call only */
+	tx.cache = cache != NULL ? cache : (tmp_cache = deliver_cache_create());
+	/* the policy is part of the cache key: a connection never serves
+	 * another policy than the one it was opened (and checked) for */
+	key = tls->level == TLS_NONE ? m->spec :
+	    arena_printf(msg->arena, "%s\ntls=%s\nca=%s\nmatch=%s", m->spec, tls_level_name(tls->level),
+	    tls->ca_file ? tls->ca_file : "", tls->match_name ? tls->match_name : "");
 	tx.msg = msg;
 	tx.idx = idx;
 	tx.n = n;
@@ -1036,12 +1352,20 @@ int deliver(struct deliver_cache *cache, const struct deliver_opts *o, const str
 		}
 	}
 
-	dc = dlv_cache_take(cache, m->spec, o, now);
+	dc = dlv_cache_take(cache, key, o, now);
 	for (attempt = 0;; attempt++) {
 		int reused = dc != NULL;
 
-		if (dc == NULL && dlv_open(&tx, &dc) < 0)
-			goto failed;
+		if (dc == NULL && dlv_open(&tx, &dc, key, plain) < 0) {
+			if (!tx.tls_fallback || plain)
+				goto failed;
+			log_warning("id=%s: TLS with %s failed (%s); trying again without TLS", msg->am_id,
+			    m->spec, tx.reason);
+			plain = 1;
+			tx.tls_fallback = 0;
+			if (dlv_open(&tx, &dc, key, plain) < 0)
+				goto failed;
+		}
 		tx.dc = dc;
 		if (attempt > 0)
 			dlv_tx_reset(&tx);
@@ -1086,13 +1410,19 @@ int deliver(struct deliver_cache *cache, const struct deliver_opts *o, const str
 		dlv_cache_put(cache, dc);
 	else
 		dlv_close(&dc, 1);
+	deliver_cache_free(&tmp_cache);
 	return accepted;
 
 failed:
-	log_error("id=%s: forwarding to %s failed: %s", msg->am_id, m->spec, tx.reason);
+	if (tx.tls_failed)
+		log_error("id=%s: forwarding to %s: TLS is required (level %s) but was not available: %s",
+		    msg->am_id, m->spec, tls_level_name(tls->level), tx.reason);
+	else
+		log_error("id=%s: forwarding to %s failed: %s", msg->am_id, m->spec, tx.reason);
 	dlv_tempfail_all(&tx);
 	for (i = 0, accepted = 0; i < n; i++)
 		if (msg->rcpts[idx[i]].code / 100 == 2)
 			accepted++;
+	deliver_cache_free(&tmp_cache);
 	return accepted;
 }

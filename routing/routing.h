@@ -6,6 +6,8 @@
  * Life cycle: a worker creates one deliver_cache at start and frees it
  * at exit; deliver() may leave a connection in it for the next message
  * (forward_connection_cache_time). Methods are parsed once per config.
+ * The cache also owns the client TLS contexts deliver_tls() builds (one
+ * per distinct CA file and match name), freed with it.
  */
 #ifndef TG_ROUTING_H
 #define TG_ROUTING_H
@@ -27,6 +29,43 @@ struct fwd_method {
 /* method_parse - "smtp:[127.0.0.1]:10025", "smtp:host:25",
  * "lmtp:unix:/path", "lmtp:[::1]:24"; 0 or -1 with *error_r */
 int method_parse(const char *spec, struct fwd_method *m, const char **error_r);
+
+/*
+ * TLS towards the next hop (deliver_tls), Postfix's smtp_tls_security_level:
+ *   TLS_NONE     never STARTTLS
+ *   TLS_MAY      STARTTLS when offered, no certificate check; if the
+ *                server refuses STARTTLS or the handshake fails, the
+ *                message goes in plaintext (a failed handshake costs a
+ *                fresh plaintext connection)
+ *   TLS_ENCRYPT  TLS required, no certificate check
+ *   TLS_VERIFY   TLS required, certificate chain verified against ca_file
+ *                (NULL or "": the system's default trust store); the
+ *                name is checked too when match_name is given
+ *   TLS_SECURE   as verify, and the certificate must match match_name
+ *                (one name, or several separated by ':'; an IP address
+ *                literal is matched against IP SANs); NULL or "": the
+ *                next-hop host of the method
+ * At encrypt and above a recipient never goes out in plaintext: when
+ * STARTTLS is not offered, refused, or fails (handshake, verification),
+ * no MAIL is sent and every recipient of that delivery gets
+ *   "450 4.7.4 TLS is required but was not available: <reason>"
+ * or, with bounce set, "554 5.7.4 ..." (tls_failure_action).
+ * The strings are not copied: they must stay valid during the call.
+ */
+enum tls_level { TLS_NONE, TLS_MAY, TLS_ENCRYPT, TLS_VERIFY, TLS_SECURE };
+
+struct tls_policy {
+	enum tls_level level;
+	const char *ca_file;
+	const char *match_name;
+	int bounce;			/* TLS required but unavailable: 5xx, not 4xx */
+};
+
+/* tls_level_parse - "none", "may", "encrypt", "verify", "secure"
+ * (case-insensitive); 0, or -1 when s is none of them */
+int tls_level_parse(const char *s, enum tls_level *r);
+/* tls_level_name - the name of a level */
+const char *tls_level_name(enum tls_level l);
 
 struct deliver_opts {
 	int connect_timeout;		/* seconds */
@@ -64,6 +103,18 @@ void deliver_cache_free(struct deliver_cache **dcp);
 int deliver(struct deliver_cache *dc, const struct deliver_opts *o, const struct fwd_method *m,
     struct message *msg, const size_t *idx, size_t n, const char *prepend, size_t prepend_len,
     size_t skip);
+
+/*
+ * deliver_tls - deliver() with a TLS policy for the next hop (NULL:
+ * TLS_NONE, as deliver()). STARTTLS is sent after EHLO/LHLO when the
+ * level is may or above and the server offers it, and EHLO/LHLO is sent
+ * again under TLS (capabilities from before TLS are forgotten). Cached
+ * connections are kept per method and policy: a connection opened under
+ * one policy is never reused for another. Returns as deliver().
+ */
+int deliver_tls(struct deliver_cache *dc, const struct deliver_opts *o, const struct fwd_method *m,
+    const struct tls_policy *tls, struct message *msg, const size_t *idx, size_t n,
+    const char *prepend, size_t prepend_len, size_t skip);
 
 /* reply_from_mta - "<code> <enh> from MTA(<spec>): <line>" in the arena;
  * the enhanced code is taken from line, or made from the class digit */
