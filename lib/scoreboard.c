@@ -1,5 +1,7 @@
 /*
- * scoreboard.c - shared worker table (see scoreboard.h).
+ * scoreboard.c - shared worker table and message counters (see
+ * scoreboard.h). Counters are updated with relaxed atomic additions:
+ * they are statistics, no other memory is ordered by them.
  */
 #include "config.h"
 
@@ -47,4 +49,86 @@ const char *scoreboard_state_name(int state)
 		"forwarding", "exiting" };
 
 	return state >= 0 && state <= SB_EXITING ? names[state] : "?";
+}
+
+/* histogram bounds: 1 ms .. 60 s, then +Inf */
+const uint64_t sb_bucket_usec[SB_BUCKETS] = {
+	1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000, 10000000, 30000000, 60000000
+};
+
+/* scoreboard_count - one finished message (see scoreboard.h) */
+void scoreboard_count(struct scoreboard *sb, int slot, unsigned category, enum sb_action action,
+    uint64_t bytes)
+{
+	struct sb_counters *c = &sb->counters;
+
+	if (category >= SB_CATEGORIES)
+		category = 0;
+	if ((unsigned)action >= SB_ACTIONS)
+		action = SB_TEMPFAILED;
+	__atomic_fetch_add(&c->messages[category][action], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->bytes, bytes, __ATOMIC_RELAXED);
+	if (slot >= 0 && slot < sb->nslots)
+		sb->slot[slot].served++;	/* only this worker writes its slot */
+}
+
+/* scoreboard_observe - one stage duration into its histogram */
+void scoreboard_observe(struct scoreboard *sb, int slot, enum sb_stage stage, uint64_t usec)
+{
+	struct sb_counters *c = &sb->counters;
+	int b;
+
+	(void)slot;
+	if ((unsigned)stage >= SB_STAGES)
+		return;
+	for (b = 0; b < SB_BUCKETS && usec > sb_bucket_usec[b]; b++)
+		;
+	__atomic_fetch_add(&c->stage_bucket[stage][b], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->stage_sum_usec[stage], usec, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->stage_count[stage], 1, __ATOMIC_RELAXED);
+}
+
+uint64_t scoreboard_usec_since(const struct timespec *t0)
+{
+	struct timespec now;
+	long long us;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	us = (long long)(now.tv_sec - t0->tv_sec) * 1000000 + (now.tv_nsec - t0->tv_nsec) / 1000;
+	return us < 0 ? 0 : (uint64_t)us;
+}
+
+/* scoreboard_read - copy the counters word by word */
+void scoreboard_read(const struct scoreboard *sb, struct sb_counters *out)
+{
+	const uint64_t *src = (const uint64_t *)&sb->counters;
+	uint64_t *dst = (uint64_t *)out;
+	size_t i;
+
+	for (i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+const char *scoreboard_category_name(unsigned category)
+{
+	/* routing/decide.h enum ccat_major order */
+	static const char *names[SB_CATEGORIES] = { "other", "clean", "mta_error", "oversized",
+		"bad_header", "spammy", "spam", "unchecked", "banned", "virus" };
+
+	return category < SB_CATEGORIES ? names[category] : "?";
+}
+
+const char *scoreboard_action_name(int action)
+{
+	static const char *names[SB_ACTIONS] = { "passed", "blocked", "tempfailed" };
+
+	return action >= 0 && action < SB_ACTIONS ? names[action] : "?";
+}
+
+const char *scoreboard_stage_name(int stage)
+{
+	static const char *names[SB_STAGES] = { "receive", "scan", "forward" };
+
+	return stage >= 0 && stage < SB_STAGES ? names[stage] : "?";
 }

@@ -8,6 +8,14 @@
  * reaped. Fields are plain words written by one process and read by
  * another; a torn read of a status display is harmless, and the fields
  * the master acts on (pid, state, since) are each one aligned word.
+ *
+ * Counters (struct sb_counters) outlive the workers: every worker adds
+ * to them with atomic additions, the master only reads them (control
+ * socket "stats", the metrics endpoint). They are never reset while the
+ * master runs, so they are monotonic as Prometheus expects. Categories
+ * are the major content categories of routing/decide.h (CC_*), in the
+ * same order, so a worker passes CCAT_MAJOR(ccat) as is; lib/ does not
+ * include routing/, hence the copy of the names in scoreboard.c.
  */
 #ifndef TG_SCOREBOARD_H
 #define TG_SCOREBOARD_H
@@ -37,8 +45,37 @@ struct sb_slot {
 	char queue_id[32];		/* Postfix queue id (XFORWARD IDENT) or our am_id */
 };
 
+/* the major content categories, numbered as routing/decide.h's enum ccat_major */
+#define SB_CATEGORIES 10
+/* what happened to a counted message */
+enum sb_action {
+	SB_PASSED = 0,			/* every recipient passed (relayed) */
+	SB_BLOCKED,			/* some recipient was blocked (discard, bounce, reject) */
+	SB_TEMPFAILED,			/* a 4xx of ours or downstream: Postfix keeps it */
+	SB_ACTIONS
+};
+/* the timed stages of a message */
+enum sb_stage {
+	SB_STAGE_RECEIVE = 0,		/* DATA/BDAT start to the end of the message */
+	SB_STAGE_SCAN,			/* parse, scan, decide */
+	SB_STAGE_FORWARD,		/* re-injection until downstream answered */
+	SB_STAGES
+};
+/* histogram bucket upper bounds, microseconds; one more bucket is +Inf */
+#define SB_BUCKETS 14
+extern const uint64_t sb_bucket_usec[SB_BUCKETS];
+
+struct sb_counters {
+	uint64_t messages[SB_CATEGORIES][SB_ACTIONS];
+	uint64_t bytes;			/* message bytes received (counted messages) */
+	uint64_t stage_bucket[SB_STAGES][SB_BUCKETS + 1];	/* not cumulative; last: +Inf */
+	uint64_t stage_sum_usec[SB_STAGES];
+	uint64_t stage_count[SB_STAGES];
+};
+
 struct scoreboard {
 	int nslots;
+	struct sb_counters counters;
 	struct sb_slot slot[];
 };
 
@@ -47,5 +84,24 @@ struct scoreboard *scoreboard_create(int n);
 /* scoreboard_set - a worker's state change (updates since) */
 void scoreboard_set(struct scoreboard *sb, int slot, enum sb_state st, const char *queue_id);
 const char *scoreboard_state_name(int state);
+
+/* scoreboard_count - a worker counts one finished message: category is
+ * CCAT_MAJOR of its main (or blocking) content category, action what
+ * became of it, bytes its size. Also bumps the slot's "served". Values
+ * out of range are counted as category 0 (other) / SB_TEMPFAILED. */
+void scoreboard_count(struct scoreboard *sb, int slot, unsigned category, enum sb_action action,
+    uint64_t bytes);
+/* scoreboard_observe - a worker reports how long one stage of a message
+ * took, in microseconds (histogram) */
+void scoreboard_observe(struct scoreboard *sb, int slot, enum sb_stage stage, uint64_t usec);
+/* scoreboard_usec_since - microseconds from t0 (CLOCK_MONOTONIC) to now */
+uint64_t scoreboard_usec_since(const struct timespec *t0);
+/* scoreboard_read - a consistent-enough copy of the counters (each word
+ * read atomically; the set is not a snapshot) */
+void scoreboard_read(const struct scoreboard *sb, struct sb_counters *out);
+/* names for display and metrics labels: "clean", "passed", "scan" */
+const char *scoreboard_category_name(unsigned category);
+const char *scoreboard_action_name(int action);
+const char *scoreboard_stage_name(int stage);
 
 #endif

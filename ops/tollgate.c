@@ -1,6 +1,9 @@
 /*
  * tollgate.c - the control tool: one subcommand per verb, dispatched
- * from a table. For now only "map", which answers like postmap -q:
+ * from a table. The verbs that talk to a running tollgated (status,
+ * stats, reload, stop, version) and check-config are in tollgate_ctl.c,
+ * postfix-config in tollgate_postfix.c; "map" is here and answers like
+ * postmap -q:
  *
  *   tollgate map [-a] [-d DELIM] [-o NAME=VALUE]... -q KEY TYPE:NAME...
  *   tollgate map ... -q - TYPE:NAME...     keys from stdin, "key<TAB>value" out
@@ -9,9 +12,7 @@
  * wins). Exit status: 0 found (with -q -: at least one key found), 1 not
  * found, 2 a table failed to open or a lookup failed (reason on stderr).
  *
- * Deliberately left out until they exist: status, stats, release,
- * reload, stop, check-config and postfix-config, which talk to a running
- * daemon over its control socket.
+ * Deliberately left out until it exists: quarantine release.
  */
 #include "config.h"
 
@@ -24,6 +25,7 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "ops/tollgate.h"
 #include "routing/table.h"
 
 #define MAP_MAX_KEY 65536		/* bytes per key read from stdin */
@@ -37,6 +39,13 @@ struct command {
 static int cmd_map(int argc, char **argv);
 
 static const struct command commands[] = {
+	{ "status", cmd_status, "the workers of a running tollgated, like amavisd-nanny" },
+	{ "stats", cmd_stats, "message counters and rates of a running tollgated" },
+	{ "reload", cmd_reload, "re-read the configuration and signatures (as SIGHUP)" },
+	{ "stop", cmd_stop, "drain and stop tollgated (as SIGTERM)" },
+	{ "version", cmd_version, "the version of the running tollgated" },
+	{ "check-config", cmd_check_config, "check a configuration file (tollgated -t)" },
+	{ "postfix-config", cmd_postfix_config, "print or --check the Postfix master.cf/main.cf lines" },
 	{ "map", cmd_map, "look a key up in lookup tables, like postmap -q" },
 };
 
@@ -48,8 +57,26 @@ static void usage(FILE *fp)
 	fprintf(fp, "usage: tollgate COMMAND [ARGS]\n"
 	    "       tollgate --help\n\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(fp, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(fp, "  %-15s %s\n", commands[i].name, commands[i].summary);
 	fprintf(fp, "\n"
+	    "tollgate status [-s SOCKET | -c FILE] [--watch [SECS]]\n"
+	    "tollgate stats | reload | stop | version [-s SOCKET | -c FILE]\n"
+	    "  -s SOCKET     the control socket (default: control_socket of -c FILE, of\n"
+	    "                " SYSCONFDIR "/tollgate/tollgate.conf when it exists, else\n"
+	    "                /run/tollgated.ctl); root or the socket's group only\n"
+	    "  --watch SECS  repeat every SECS seconds (default 2) until interrupted\n"
+	    "  exit status: 0 done, 1 the daemon refused, 2 it cannot be reached\n"
+	    "\n"
+	    "tollgate check-config [-c FILE]\n"
+	    "  runs tollgated -t (found via $TOLLGATED, next to tollgate, or PATH):\n"
+	    "  exit 1 with file:line: reason on an error\n"
+	    "\n"
+	    "tollgate postfix-config [-c FILE] [--mode global|service|milter] [--check [--postfix-dir DIR]]\n"
+	    "  prints the master.cf services (the amavisfeed transport with maxproc =\n"
+	    "  max_servers, the re-injection smtpd) and the main.cf content_filter;\n"
+	    "  --check compares them with postconf [-c DIR] and exits 1 on a mismatch\n"
+	    "  (DIR default: postfix_config_directory)\n"
+	    "\n"
 	    "tollgate map [-a] [-d DELIM] [-o NAME=VALUE]... -q KEY TYPE:NAME...\n"
 	    "  -q KEY        the key to look up; \"-\" reads one key per line from stdin\n"
 	    "                and prints \"key<TAB>value\" for each key found\n"

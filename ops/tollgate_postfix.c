@@ -1,0 +1,459 @@
+/*
+ * tollgate_postfix.c - "tollgate postfix-config": the Postfix side of a
+ * tollgate set-up, derived from tollgate's own configuration, as the
+ * integration guide lays it out (README.md "The Postfix side"):
+ *
+ *   master.cf  the feed transport (amavisfeed, lmtp or smtp after the
+ *              listener's protocol) with maxproc = max_servers,
+ *              lmtp_data_done_timeout = max(1200, 2 x child_timeout),
+ *              XFORWARD on; the re-injection smtpd on forward_method's
+ *              address with the guide's overrides
+ *   main.cf    content_filter (--mode global), or the -o line to put on
+ *              chosen smtpd services (--mode service); --mode milter
+ *              needs a milter listener, which this version does not have
+ *
+ * --check asks postconf (-c DIR) -M / -h / -P of the running
+ * configuration and reports every difference that matters, maxproc
+ * against max_servers first; exit 1 when there is one.
+ *
+ * postconf runs with fork/execvp and a fixed argument vector: no shell.
+ * Limits: overrides whose value has blanks ({ ... }) are not compared.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/cfg.h"
+#include "lib/netio.h"
+#include "ops/tollgate.h"
+
+#define PF_MAX_OUTPUT (256 * 1024)	/* bytes of postconf output read */
+#define PF_DATA_DONE_MIN 1200		/* the guide's lmtp_data_done_timeout */
+#define PF_MAX_FIELDS 128		/* tokens of one master.cf entry */
+
+/* the re-injection smtpd's overrides (integration guide, README.md);
+ * "$NETS" stands for the loopback networks of forward_method */
+static const char *const reinject_overrides[][2] = {
+	{ "content_filter", "" },
+	{ "smtpd_delay_reject", "no" },
+	{ "smtpd_client_restrictions", "permit_mynetworks,reject" },
+	{ "smtpd_helo_restrictions", "" },
+	{ "smtpd_sender_restrictions", "" },
+	{ "smtpd_recipient_restrictions", "permit_mynetworks,reject" },
+	{ "smtpd_data_restrictions", "reject_unauth_pipelining" },
+	{ "smtpd_end_of_data_restrictions", "" },
+	{ "smtpd_restriction_classes", "" },
+	{ "mynetworks", "$NETS" },
+	{ "smtpd_error_sleep_time", "0" },
+	{ "smtpd_soft_error_limit", "1001" },
+	{ "smtpd_hard_error_limit", "1000" },
+	{ "smtpd_client_connection_count_limit", "0" },
+	{ "smtpd_client_connection_rate_limit", "0" },
+	{ "receive_override_options", "no_header_body_checks,no_unknown_recipient_checks,no_milters" },
+	{ "local_header_rewrite_clients", "" },
+	{ "smtpd_milters", "" },
+	{ "local_recipient_maps", "" },
+	{ "relay_recipient_maps", "" },
+	{ "smtpd_authorized_xforward_hosts", "$NETS" },
+};
+
+/* what the Postfix side should look like */
+struct pf_plan {
+	char service[64];		/* "amavisfeed" */
+	const char *proto;		/* "lmtp" or "smtp": the feed transport's client */
+	char nexthop[400];		/* "[127.0.0.1]:10024" or "unix:/path" */
+	int maxproc;			/* -1: max_servers = postfix (keep Postfix's) */
+	long long data_done;
+	long long child_timeout;
+	int reinject;			/* 1: forward_method is an smtpd we can describe */
+	char reinject_addr[300];	/* "127.0.0.1:10025" */
+	char nets[64];
+	char why_no_reinject[300];
+};
+
+/* run_postconf - postconf [-c dir] args...; stdout into out; exit status or -1 */
+static int run_postconf(const char *dir, const char *const *args, struct buf *out)
+{
+	const char *argv[16];
+	int pfd[2], status, i = 0, k;
+	char chunk[4096];
+	ssize_t n;
+	pid_t pid;
+
+	argv[i++] = "postconf";
+	if (dir && *dir) {
+		argv[i++] = "-c";
+		argv[i++] = dir;
+	}
+	for (k = 0; args[k] && i < 15; k++)
+		argv[i++] = args[k];
+	argv[i] = NULL;
+	if (pipe(pfd) < 0)
+		return -1;
+	if ((pid = fork()) < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+
+		dup2(pfd[1], STDOUT_FILENO);
+		if (devnull >= 0)
+			dup2(devnull, STDERR_FILENO);
+		close(pfd[0]);
+		close(pfd[1]);
+		execvp("postconf", (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	while ((n = read(pfd[0], chunk, sizeof(chunk))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (out->len < PF_MAX_OUTPUT)
+			buf_append(out, chunk, (size_t)n);
+	}
+	close(pfd[0]);
+	buf_putc(out, 0);
+	out->len--;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* postconf_h - "postconf -h NAME" into v (trailing blanks cut); 0 or -1 */
+static int postconf_h(const char *dir, const char *name, char *v, size_t vsz)
+{
+	const char *args[] = { "-h", name, NULL };
+	struct buf out = BUF_INIT;
+	int rc = run_postconf(dir, args, &out);
+
+	while (out.len && (out.data[out.len - 1] == '\n' || out.data[out.len - 1] == ' '))
+		out.data[--out.len] = 0;
+	if (rc == 0)
+		strlcpy(v, out.data ? out.data : "", vsz);
+	buf_free(&out);
+	return rc == 0 ? 0 : -1;
+}
+
+/* postconf_entry - "postconf -M NAME/TYPE" split into tokens (in *out);
+ * number of tokens, 0 when there is no such service, -1 when postconf
+ * failed */
+static int postconf_entry(const char *dir, const char *svc, struct buf *out, char **tok, int max)
+{
+	const char *args[] = { "-M", svc, NULL };
+	char *save = NULL, *t;
+	int n = 0;
+
+	if (run_postconf(dir, args, out) != 0)
+		return -1;
+	for (t = strtok_r(out->data, " \t\n", &save); t && n < max; t = strtok_r(NULL, " \t\n", &save))
+		tok[n++] = t;
+	return n;
+}
+
+/* override_of - value of "-o name=value" among the entry's tokens */
+static const char *override_of(char **tok, int n, const char *name)
+{
+	size_t nl = strlen(name);
+	int i;
+
+	for (i = 8; i + 1 < n; i++)
+		if (strcmp(tok[i], "-o") == 0 && strncmp(tok[i + 1], name, nl) == 0 && tok[i + 1][nl] == '=')
+			return tok[i + 1] + nl + 1;
+	return NULL;
+}
+
+/* plan_make - the wanted Postfix settings from tollgate's config */
+static int plan_make(const struct cfg *cfg, const char *pfdir, struct pf_plan *p)
+{
+	char *const *ls;
+	const char *ms = cfg_str(cfg, P_MAX_SERVERS), *fwd = cfg_str(cfg, P_FORWARD_METHOD), *e = NULL;
+	struct endpoint ep;
+	int n, i;
+
+	memset(p, 0, sizeof(*p));
+	strlcpy(p->service, "amavisfeed", sizeof(p->service));
+	ls = cfg_list(cfg, P_LISTEN, &n);
+	for (i = 0; i < n; i++)
+		if (strncmp(ls[i], "lmtp:", 5) == 0 || strncmp(ls[i], "smtp:", 5) == 0)
+			break;
+	if (i == n) {
+		fprintf(stderr, "tollgate postfix-config: no lmtp: or smtp: listener in \"listen\"\n");
+		return -1;
+	}
+	p->proto = strncmp(ls[i], "lmtp:", 5) == 0 ? "lmtp" : "smtp";
+	if (endpoint_parse(ls[i] + 5, &ep, &e) < 0) {
+		fprintf(stderr, "tollgate postfix-config: listen %s: %s\n", ls[i], e);
+		return -1;
+	}
+	if (ep.is_unix)
+		snprintf(p->nexthop, sizeof(p->nexthop), "unix:%s", ep.path);
+	else
+		snprintf(p->nexthop, sizeof(p->nexthop), "[%s]:%s", ep.host, ep.port);
+
+	p->maxproc = -1;
+	if (strncmp(ms, "postfix", 7) == 0 && (ms[7] == 0 || ms[7] == ':')) {
+		if (ms[7] == ':' && ms[8]) {
+			size_t k = strcspn(ms + 8, "/");
+
+			snprintf(p->service, sizeof(p->service), "%.*s", (int)(k < 60 ? k : 60), ms + 8);
+		}
+	} else {
+		p->maxproc = atoi(ms);
+		if (p->maxproc < 1) {
+			fprintf(stderr, "tollgate postfix-config: max_servers \"%s\" is not a number\n", ms);
+			return -1;
+		}
+	}
+	(void)pfdir;
+	p->child_timeout = cfg_int(cfg, P_CHILD_TIMEOUT);
+	p->data_done = p->child_timeout * 2 > PF_DATA_DONE_MIN ? p->child_timeout * 2 : PF_DATA_DONE_MIN;
+
+	/* the re-injection smtpd: forward_method smtp:HOST:PORT only */
+	if (strncmp(fwd, "smtp:", 5) != 0) {
+		snprintf(p->why_no_reinject, sizeof(p->why_no_reinject),
+		    "forward_method %.200s is not smtp:HOST:PORT: add its receiving service yourself", fwd);
+		return 0;
+	}
+	if (endpoint_parse(fwd + 5, &ep, &e) < 0 || ep.is_unix) {
+		snprintf(p->why_no_reinject, sizeof(p->why_no_reinject),
+		    "forward_method %.200s: %s", fwd, e ? e : "a unix socket: add its service yourself");
+		return 0;
+	}
+	p->reinject = 1;
+	if (strchr(ep.host, ':')) {
+		snprintf(p->reinject_addr, sizeof(p->reinject_addr), "[%s]:%s", ep.host, ep.port);
+		strlcpy(p->nets, "127.0.0.0/8,[::1]/128", sizeof(p->nets));
+	} else {
+		snprintf(p->reinject_addr, sizeof(p->reinject_addr), "%s:%s", ep.host, ep.port);
+		strlcpy(p->nets, "127.0.0.0/8", sizeof(p->nets));
+	}
+	return 0;
+}
+
+/* override_value - the wanted value of reinject_overrides[i] */
+static const char *override_value(const struct pf_plan *p, size_t i)
+{
+	return strcmp(reinject_overrides[i][1], "$NETS") == 0 ? p->nets : reinject_overrides[i][1];
+}
+
+/* plan_print - the lines to paste */
+static void plan_print(const struct pf_plan *p, const char *mode, const char *conf, int pf_maxproc)
+{
+	size_t i;
+	char mp[16];
+
+	if (p->maxproc > 0)
+		snprintf(mp, sizeof(mp), "%d", p->maxproc);
+	else if (pf_maxproc > 0)
+		snprintf(mp, sizeof(mp), "%d", pf_maxproc);
+	else
+		strlcpy(mp, "-", sizeof(mp));
+	printf("# Postfix settings for tollgate (tollgate postfix-config --mode %s)\n", mode);
+	printf("# from %s\n#\n# master.cf\n", conf ? conf : "the built-in defaults");
+	if (p->maxproc < 0)
+		printf("# max_servers = postfix: maxproc is Postfix's own (now %d)\n", pf_maxproc);
+	printf("%-10s unix  -       -       n       -       %-7s %s\n", p->service, mp, p->proto);
+	printf("  -o %s_data_done_timeout=%lld\n", p->proto, p->data_done);
+	printf("  -o %s_send_xforward_command=yes\n", p->proto);
+	printf("  -o %s_tls_note_starttls_offer=no\n", p->proto);
+	if (p->reinject) {
+		printf("%s inet n  -       n       -       -       smtpd\n", p->reinject_addr);
+		for (i = 0; i < sizeof(reinject_overrides) / sizeof(reinject_overrides[0]); i++)
+			printf("  -o %s=%s\n", reinject_overrides[i][0], override_value(p, i));
+	} else {
+		printf("# %s\n", p->why_no_reinject);
+	}
+	printf("# main.cf\n");
+	if (strcmp(mode, "global") == 0)
+		printf("content_filter = %s:%s\n", p->service, p->nexthop);
+	else
+		printf("# (nothing in main.cf) add to each smtpd service of master.cf whose mail is filtered:\n"
+		    "#   -o content_filter=%s:%s\n", p->service, p->nexthop);
+}
+
+/* problem - one reported mismatch */
+static int nproblems;
+static void problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void problem(const char *fmt, ...)
+{
+	va_list ap;
+
+	nproblems++;
+	printf("MISMATCH: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* plan_check - compare with the running Postfix configuration */
+static int plan_check(const struct pf_plan *p, const char *dir, const char *mode)
+{
+	struct buf out = BUF_INIT, out2 = BUF_INIT;
+	char *tok[PF_MAX_FIELDS], svc[400], v[1024], key[80];
+	const char *o;
+	int n, maxproc;
+	size_t i;
+
+	nproblems = 0;
+	snprintf(svc, sizeof(svc), "%s/unix", p->service);
+	n = postconf_entry(dir, svc, &out, tok, PF_MAX_FIELDS);
+	if (n < 0) {
+		fprintf(stderr, "tollgate postfix-config: postconf%s%s -M %s failed\n", *dir ? " -c " : "", dir, svc);
+		buf_free(&out);
+		return 2;
+	}
+	if (n < 8) {
+		problem("master.cf has no %s service (the feed transport)", svc);
+	} else {
+		maxproc = strcmp(tok[6], "-") == 0 ? (postconf_h(dir, "default_process_limit", v, sizeof(v)) == 0 ?
+		    atoi(v) : -1) : atoi(tok[6]);
+		if (p->maxproc > 0 && maxproc != p->maxproc)
+			problem("%s maxproc is %s (%d) but max_servers is %d: set them equal, or max_servers = postfix",
+			    svc, tok[6], maxproc, p->maxproc);
+		else
+			printf("ok: %s maxproc %d%s\n", svc, maxproc, p->maxproc > 0 ? " = max_servers" :
+			    " (max_servers = postfix follows it)");
+		if (strcmp(tok[7], p->proto) != 0)
+			problem("%s runs %s but tollgate's listener speaks %s", svc, tok[7], p->proto);
+		snprintf(key, sizeof(key), "%s_data_done_timeout", p->proto);
+		if ((o = override_of(tok, n, key)) == NULL && postconf_h(dir, key, v, sizeof(v)) == 0)
+			o = v;
+		{
+			long long t = -1;
+
+			if (o == NULL || cfg_parse_time(o, &t) < 0 || t <= p->child_timeout)
+				problem("%s %s is %s: it must be above child_timeout (%llds); %lld is suggested", svc, key,
+				    o ? o : "unknown", p->child_timeout, p->data_done);
+		}
+		snprintf(key, sizeof(key), "%s_send_xforward_command", p->proto);
+		if ((o = override_of(tok, n, key)) == NULL && postconf_h(dir, key, v, sizeof(v)) == 0)
+			o = v;
+		if (o == NULL || strcmp(o, "yes") != 0)
+			problem("%s %s is %s, not yes: tollgate cannot log the client and queue id", svc, key,
+			    o ? o : "unknown");
+	}
+	if (p->reinject) {
+		char *tok2[PF_MAX_FIELDS];
+		int n2;
+
+		snprintf(svc, sizeof(svc), "%s/inet", p->reinject_addr);
+		n2 = postconf_entry(dir, svc, &out2, tok2, PF_MAX_FIELDS);
+		if (n2 < 8) {
+			problem("master.cf has no re-injection smtpd %s (forward_method)", svc);
+		} else {
+			if (strcmp(tok2[7], "smtpd") != 0)
+				problem("%s runs %s, not smtpd", svc, tok2[7]);
+			for (i = 0; i < sizeof(reinject_overrides) / sizeof(reinject_overrides[0]); i++) {
+				const char *want = override_value(p, i);
+
+				o = override_of(tok2, n2, reinject_overrides[i][0]);
+				if (o == NULL)
+					problem("%s lacks -o %s=%s%s", svc, reinject_overrides[i][0], want,
+					    i == 0 ? " (mail would loop through the filter)" : "");
+				else if (strcmp(o, want) != 0)
+					problem("%s has -o %s=%s, expected %s", svc, reinject_overrides[i][0], o, want);
+			}
+		}
+	}
+	if (strcmp(mode, "global") == 0) {
+		char want[600];
+
+		snprintf(want, sizeof(want), "%s:%s", p->service, p->nexthop);
+		if (postconf_h(dir, "content_filter", v, sizeof(v)) < 0)
+			problem("postconf -h content_filter failed");
+		else if (strcmp(v, want) != 0)
+			problem("main.cf content_filter is \"%s\", expected \"%s\"", v, want);
+	} else {
+		const char *args[] = { "-P", NULL };
+		char want[600];
+		struct buf ps = BUF_INIT;
+
+		snprintf(want, sizeof(want), "/content_filter = %s:%s\n", p->service, p->nexthop);
+		if (run_postconf(dir, args, &ps) != 0 || ps.data == NULL || strstr(ps.data, want) == NULL)
+			problem("no master.cf service has -o content_filter=%s:%s", p->service, p->nexthop);
+		buf_free(&ps);
+	}
+	buf_free(&out);
+	buf_free(&out2);
+	if (nproblems)
+		printf("%d mismatch%s between tollgate and Postfix\n", nproblems, nproblems == 1 ? "" : "es");
+	else
+		printf("Postfix and tollgate agree\n");
+	return nproblems ? 1 : 0;
+}
+
+int cmd_postfix_config(int argc, char **argv)
+{
+	const char *conf = NULL, *mode = "global", *pfdir = NULL;
+	struct cfg *cfg = NULL;
+	struct pf_plan p;
+	int i, check = 0, rc, pf_maxproc = -1;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			conf = argv[++i];
+		else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc)
+			mode = argv[++i];
+		else if (strncmp(argv[i], "--mode=", 7) == 0)
+			mode = argv[i] + 7;
+		else if (strcmp(argv[i], "--check") == 0)
+			check = 1;
+		else if (strcmp(argv[i], "--postfix-dir") == 0 && i + 1 < argc)
+			pfdir = argv[++i];
+		else {
+			fprintf(stderr, "usage: tollgate postfix-config [-c FILE] [--mode global|service|milter] "
+			    "[--check [--postfix-dir DIR]]\n");
+			return 2;
+		}
+	}
+	if (strcmp(mode, "milter") == 0) {
+		fprintf(stderr, "tollgate postfix-config: --mode milter needs a milter listener, which this "
+		    "version of tollgated does not have; use global or service\n");
+		return 2;
+	}
+	if (strcmp(mode, "global") != 0 && strcmp(mode, "service") != 0) {
+		fprintf(stderr, "tollgate postfix-config: --mode %s: expected global, service or milter\n", mode);
+		return 2;
+	}
+	if (conf == NULL)
+		conf = tollgate_default_config();
+	if (tollgate_load_config(conf, &cfg) < 0)
+		return 2;
+	if (pfdir == NULL)
+		pfdir = cfg_str(cfg, P_POSTFIX_CONFIG_DIRECTORY);
+	if (plan_make(cfg, pfdir, &p) < 0) {
+		cfg_free(&cfg);
+		return 2;
+	}
+	if (check) {
+		rc = plan_check(&p, pfdir, mode);
+	} else {
+		if (p.maxproc < 0) {
+			struct buf out = BUF_INIT;
+			char *tok[PF_MAX_FIELDS], svc[80];
+
+			snprintf(svc, sizeof(svc), "%s/unix", p.service);
+			if (postconf_entry(pfdir, svc, &out, tok, PF_MAX_FIELDS) >= 8)
+				pf_maxproc = atoi(tok[6]);
+			buf_free(&out);
+		}
+		plan_print(&p, mode, conf, pf_maxproc);
+		rc = fflush(stdout) == 0 ? 0 : 2;
+	}
+	cfg_free(&cfg);
+	return rc;
+}
