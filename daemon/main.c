@@ -13,6 +13,7 @@
 #include "daemon/daemon.h"
 #include "lib/cfg.h"
 #include "lib/log.h"
+#include "routing/banks.h"
 #include "routing/policy.h"
 
 extern char **environ;
@@ -79,8 +80,11 @@ int main(int argc, char **argv)
 		struct policy *pol = NULL;
 		int n = resolve_max_servers(cfg, &err);
 
-		if (n >= 0 && policy_build(cfg, &pol, &err) < 0)
+		struct banks *banks = NULL;
+
+		if (n >= 0 && (policy_build(cfg, &pol, &err) < 0 || banks_build(cfg, pol, &banks, &err) < 0))
 			n = -1;
+		banks_free(&banks);
 		policy_free(&pol);
 		cfg_free(&cfg);
 		if (n < 0) {

@@ -35,11 +35,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "daemon/control.h"	/* [ops] */
 #include "daemon/daemon.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/netio.h"
 #include "lib/scoreboard.h"
+#include "routing/banks.h"
 #include "routing/policy.h"
 #include "scanners/scanners.h"
 #include "workers/workers.h"
@@ -69,11 +71,14 @@ struct master {
 	char myhostname[256];
 	char mydomain[256];
 	struct policy *policy;		/* content policy of the current configuration */
+	struct banks *banks;		/* its policy banks */
 	struct clamav_engine *clam;	/* NULL: virus scanning off */
 	char clam_path[1024];		/* database the engine was loaded from */
 	uint64_t clam_sig;		/* its fingerprint at load time */
 	uint64_t clam_bad_sig;		/* fingerprint of a database that failed to load */
 	time_t clam_checked;		/* last fingerprint check */
+	struct control *ctl;		/* [ops] control socket, metrics (daemon/control.c) */
+	time_t t0;			/* [ops] when the master started */
 };
 
 static volatile sig_atomic_t got_hup, got_term, got_chld;
@@ -252,7 +257,7 @@ static void clamav_options(const struct cfg *cfg, struct clamav_opts *o)
  * message that names the path and what to do about it.
  */
 static int clamav_load(const struct cfg *cfg, struct clamav_engine **e_r, uint64_t *sig_r,
-    const char **error_r)
+    int startup, const char **error_r)
 {
 	static char err[700];
 	struct clamav_opts o;
@@ -265,8 +270,11 @@ static int clamav_load(const struct cfg *cfg, struct clamav_engine **e_r, uint64
 		return 0;
 	(void)clamav_db_signature(o.db_path, sig_r, &e);
 	if (clamav_engine_load(&o, e_r, &e) < 0) {
-		snprintf(err, sizeof(err), "clamav_database %s: %s (install clamav-freshclam to fetch "
-		    "signatures, or set \"clamav_database =\" to run without virus scanning)", o.db_path, e);
+		if (startup)
+			snprintf(err, sizeof(err), "clamav_database %s: %s (install clamav-freshclam to fetch "
+			    "signatures, or set \"clamav_database =\" to run without virus scanning)", o.db_path, e);
+		else
+			snprintf(err, sizeof(err), "clamav_database %s: %s", o.db_path, e);
 		*error_r = err;
 		return -1;
 	}
@@ -313,7 +321,7 @@ static void clamav_check(struct master *m)
 	if (clamav_db_signature(m->clam_path, &sig, &err) < 0 || sig == m->clam_sig || sig == m->clam_bad_sig)
 		return;
 	log_info("ClamAV database %s changed: loading it", m->clam_path);
-	if (clamav_load(m->cfg, &e, &sig, &err) < 0) {
+	if (clamav_load(m->cfg, &e, &sig, 0, &err) < 0) {
 		log_error("ClamAV database reload FAILED, the previous signatures stay in service: %s", err);
 		m->clam_bad_sig = sig;
 		return;
@@ -355,6 +363,7 @@ static int spawn_worker(struct master *m)
 		close(m->sigpipe[0]);
 		close(m->sigpipe[1]);
 		close(m->alive[1]);
+		control_close_child(m->ctl);	/* [ops] workers must not hold the control sockets */
 		sig_wfd = -1;
 		m->sb->slot[slot].pid = getpid();
 		env.cfg = m->cfg;
@@ -369,6 +378,7 @@ static int spawn_worker(struct master *m)
 		env.mydomain = m->mydomain;
 		env.clamav = m->clam;
 		env.policy = m->policy;
+		env.banks = m->banks;
 		worker_main(&env);
 	}
 	m->sb->slot[slot].pid = pid;
@@ -474,8 +484,9 @@ static void reload(struct master *m)
 	struct listener *nls = NULL;
 	struct ssl_ctx_st *ntls = NULL;
 	struct policy *npol = NULL;
+	struct banks *nbanks = NULL;
 	struct clamav_engine *neng = NULL;
-	uint64_t nsig = 0;
+	uint64_t nsig = 0, bad_sig = 0;
 	const char *err = NULL;
 	int nn = 0, target;
 
@@ -486,18 +497,21 @@ static void reload(struct master *m)
 	}
 	if ((target = resolve_max_servers(ncfg, &err)) < 0 ||
 	    policy_build(ncfg, &npol, &err) < 0 ||
+	    banks_build(ncfg, npol, &nbanks, &err) < 0 ||
 	    tls_server_context(ncfg, &ntls, &err) < 0 ||
 	    bind_listeners(ncfg, m->listeners, m->nlisteners, &nls, &nn, &err) < 0) {
 		log_error("reload failed, old configuration stays: %s", err);
 		if (ntls)
 			SSL_CTX_free(ntls);
+		banks_free(&nbanks);
 		policy_free(&npol);
 		cfg_free(&ncfg);
 		return;
 	}
 	/* signatures are reloaded with the configuration; a database that
 	 * does not load keeps the old engine, loudly (service never stops) */
-	if (clamav_load(ncfg, &neng, &nsig, &err) < 0) {
+	if (clamav_load(ncfg, &neng, &nsig, 0, &err) < 0) {
+		bad_sig = nsig;
 		log_error("ClamAV database reload FAILED, the previous signatures stay in service: %s", err);
 		if (m->clam == NULL && *cfg_str(ncfg, P_CLAMAV_DATABASE)) {
 			log_error("reload failed: no virus scanner to keep; old configuration stays");
@@ -505,6 +519,7 @@ static void reload(struct master *m)
 			free(nls);
 			if (ntls)
 				SSL_CTX_free(ntls);
+			banks_free(&nbanks);
 			policy_free(&npol);
 			cfg_free(&ncfg);
 			return;
@@ -520,16 +535,54 @@ static void reload(struct master *m)
 	if (m->tls)
 		SSL_CTX_free(m->tls);
 	m->tls = ntls;
+	banks_free(&m->banks);
+	policy_free(&m->policy);
 	cfg_free(&m->cfg);
 	m->cfg = ncfg;
-	policy_free(&m->policy);
 	m->policy = npol;
+	m->banks = nbanks;
 	clamav_swap(m, neng, nsig);
+	m->clam_bad_sig = bad_sig;	/* the poll must not retry a database that just failed */
 	log_debug_mask = 0;
 	(void)log_debug_enable(cfg_str(m->cfg, P_DEBUG_MODULES));
 	host_names(m);
 	m->target = target;
 	roll_workers(m, "configuration reloaded");
+}
+
+/* [ops] master_control - serve the control socket and metrics endpoint;
+ * a "reload" or "stop" request sets the flag the signal would set */
+static void master_control(struct master *m, const struct pollfd *pfd, int n)
+{
+	struct control_info ci;
+
+	ci.sb = m->sb;
+	ci.nslots = MASTER_SLOTS;
+	ci.generation = m->generation;
+	ci.target = m->target;
+	ci.started = m->t0;
+	switch (control_handle(m->ctl, pfd, n, &ci)) {
+	case CONTROL_RELOAD:
+		got_hup = 1;
+		break;
+	case CONTROL_STOP:
+		got_term = 1;
+		break;
+	default:
+		break;
+	}
+}
+
+/* [ops] master_notify - tell the service manager (systemd) our state */
+static void master_notify(struct master *m, const char *state)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notify_send("%s\nMONOTONIC_USEC=%llu\nSTATUS=%s: %d workers, generation %u", state,
+	    (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL,
+	    strcmp(state, "READY=1") == 0 ? "running" : strcmp(state, "RELOADING=1") == 0 ? "reloading" :
+	    "stopping", m->target, m->generation);
 }
 
 /* write_pid_file - refuse to start twice; write our pid */
@@ -626,6 +679,7 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 	host_names(&m);
 	if ((m.target = resolve_max_servers(cfg, &err)) < 0 ||
 	    policy_build(cfg, &m.policy, &err) < 0 ||
+	    banks_build(cfg, m.policy, &m.banks, &err) < 0 ||
 	    tls_server_context(cfg, &m.tls, &err) < 0) {
 		log_error("%s", err);
 		return 1;
@@ -634,7 +688,7 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 		struct clamav_engine *e = NULL;
 		uint64_t sig = 0;
 
-		if (clamav_load(cfg, &e, &sig, &err) < 0) {
+		if (clamav_load(cfg, &e, &sig, 1, &err) < 0) {
 			log_error("cannot start: %s", err);
 			return 1;
 		}
@@ -651,6 +705,13 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 		daemonize();
 	if (write_pid_file(cfg_str(cfg, P_PID_FILE)) < 0)
 		return 1;
+	m.t0 = time(NULL);	/* [ops] control socket and metrics, before any worker */
+	if (control_open(cfg, &m.ctl, &err) < 0) {
+		log_error("cannot start: %s", err);
+		if (*cfg_str(cfg, P_PID_FILE))
+			(void)unlink(cfg_str(cfg, P_PID_FILE));
+		return 1;
+	}
 	if (pipe2(m.alive, O_CLOEXEC) < 0)
 		log_fatal("pipe: %m");
 	master_signals(&m);
@@ -660,15 +721,18 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 		log_info("listening on %s", m.listeners[i].spec);
 	log_info("tollgated %s started: %d workers, forwarding to %s", PACKAGE_VERSION, m.target,
 	    cfg_str(cfg, P_FORWARD_METHOD));
+	master_notify(&m, "READY=1");	/* [ops] */
 
 	while (!got_term) {
-		struct pollfd pfd = { m.sigpipe[0], POLLIN, 0 };
+		struct pollfd pfd[1 + CONTROL_MAX_FDS] = { { m.sigpipe[0], POLLIN, 0 } };	/* [ops] + control */
+		int npfd = 1 + control_pollfds(m.ctl, pfd + 1);	/* [ops] */
 		char junk[64];
 		time_t now;
 
-		(void)poll(&pfd, 1, MASTER_TICK_MS);
+		(void)poll(pfd, (nfds_t)npfd, MASTER_TICK_MS);	/* [ops] */
 		while (read(m.sigpipe[0], junk, sizeof(junk)) > 0)
 			;
+		master_control(&m, pfd + 1, npfd - 1);	/* [ops] */
 		if (got_term)
 			break;
 		if (got_chld) {
@@ -677,7 +741,9 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 		}
 		if (got_hup) {
 			got_hup = 0;
+			master_notify(&m, "RELOADING=1");	/* [ops] */
 			reload(&m);
+			master_notify(&m, "READY=1");	/* [ops] */
 		}
 		kill_stuck(&m);
 		clamav_check(&m);
@@ -687,7 +753,9 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 				break;
 	}
 
+	master_notify(&m, "STOPPING=1");	/* [ops] */
 	drain(&m);
+	control_close(&m.ctl);	/* [ops] removes the socket file */
 	if (*cfg_str(m.cfg, P_PID_FILE))
 		(void)unlink(cfg_str(m.cfg, P_PID_FILE));
 	for (i = 0; i < m.nlisteners; i++)
@@ -695,6 +763,7 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 			(void)unlink(m.listeners[i].spec + 10);
 	log_info("tollgated stopped");
 	clamav_engine_free(&m.clam);
+	banks_free(&m.banks);
 	policy_free(&m.policy);
 	cfg_free(&m.cfg);
 	free(m.listeners);

@@ -96,6 +96,17 @@ int postfix_maxproc(const char *service, const char *config_dir, int *data_done_
 	long long t;
 
 	*data_done_r = -1;
+	/* no Postfix here: postconf would fail and sleep a second doing so */
+	{
+		char mc[1024];
+
+		snprintf(mc, sizeof(mc), "%s/main.cf", *config_dir ? config_dir : "/etc/postfix");
+		if (access(mc, R_OK) < 0) {
+			snprintf(err, sizeof(err), "no Postfix configuration at %.150s", mc);
+			*error_r = err;
+			return -1;
+		}
+	}
 	argv[i++] = "postconf";
 	if (*config_dir) {
 		argv[i++] = "-c";

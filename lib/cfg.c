@@ -399,7 +399,8 @@ static void cfg_warn_unused(struct cfg *cfg, const char *fname)
 	int i;
 
 	for (i = 0; i < cfg->nvars; i++)
-		if (!cfg->vars[i].used && cfg_lookup_id(cfg->vars[i].name) < 0)
+		if (!cfg->vars[i].used && cfg_lookup_id(cfg->vars[i].name) < 0 &&
+		    strncmp(cfg->vars[i].name, "policy_bank_", 12) != 0)
 			log_warning("%s:%d: unused parameter: %s=%.60s", fname, cfg->vars[i].line,
 			    cfg->vars[i].name, cfg->vars[i].raw);
 }
@@ -448,6 +449,140 @@ int cfg_load(struct cfg **cfg_r, const char *path, const char **error_r)
 	rc = cfg_load_string(cfg_r, text.data ? text.data : "", path, error_r);
 	buf_free(&text);
 	return rc;
+}
+
+/* cfg_add_var - append one name = value (a copy) */
+static void cfg_add_var(struct cfg *cfg, const char *name, size_t nlen, const char *value, size_t vlen, int line)
+{
+	cfg->vars = xreallocarray(cfg->vars, (size_t)cfg->nvars + 1, sizeof(*cfg->vars));
+	cfg->vars[cfg->nvars].name = xstrndup(name, nlen);
+	cfg->vars[cfg->nvars].raw = xstrndup(value, vlen);
+	cfg->vars[cfg->nvars].line = line;
+	cfg->vars[cfg->nvars].used = 0;
+	cfg->nvars++;
+}
+
+/*
+ * cfg_bank_parse - the overrides of a policy bank value, Postfix's
+ * grouping syntax: "{ name = value } { name2 = value2 }"; a value may
+ * hold balanced braces (inline:{ a=b }). Adds each to cfg.
+ */
+static int cfg_bank_parse(struct cfg *cfg, const char *bank, const char *v, int line, const char **error_r)
+{
+	const char *p = v;
+
+	while (*p) {
+		const char *start, *eq, *end, *ns, *ne, *vs, *ve;
+		int depth;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == 0)
+			break;
+		if (*p != '{') {
+			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "policy_bank_%.40s: expected \"{ name = value }\" at \"%.30s\"",
+			    bank, p);
+			*error_r = cfg_errbuf;
+			return -1;
+		}
+		start = ++p;
+		for (depth = 1; *p && depth; p++) {
+			if (*p == '{')
+				depth++;
+			else if (*p == '}')
+				depth--;
+		}
+		if (depth) {
+			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "policy_bank_%.40s: unbalanced braces", bank);
+			*error_r = cfg_errbuf;
+			return -1;
+		}
+		end = p - 1;	/* the closing brace */
+		eq = memchr(start, '=', (size_t)(end - start));
+		if (eq == NULL) {
+			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "policy_bank_%.40s: missing '=' in a group", bank);
+			*error_r = cfg_errbuf;
+			return -1;
+		}
+		for (ns = start; ns < eq && isspace((unsigned char)*ns); ns++)
+			;
+		for (ne = eq; ne > ns && isspace((unsigned char)ne[-1]); ne--)
+			;
+		for (vs = eq + 1; vs < end && isspace((unsigned char)*vs); vs++)
+			;
+		for (ve = end; ve > vs && isspace((unsigned char)ve[-1]); ve--)
+			;
+		{
+			char name[128];
+
+			if ((size_t)(ne - ns) >= sizeof(name) || ne == ns) {
+				snprintf(cfg_errbuf, sizeof(cfg_errbuf), "policy_bank_%.40s: bad parameter name", bank);
+				*error_r = cfg_errbuf;
+				return -1;
+			}
+			memcpy(name, ns, (size_t)(ne - ns));
+			name[ne - ns] = 0;
+			if (cfg_lookup_id(name) < 0) {
+				snprintf(cfg_errbuf, sizeof(cfg_errbuf), "policy_bank_%.40s: unknown parameter \"%.60s\"", bank, name);
+				*error_r = cfg_errbuf;
+				return -1;
+			}
+			cfg_add_var(cfg, name, (size_t)(ne - ns), vs, (size_t)(ve - vs), line);
+		}
+	}
+	return 0;
+}
+
+int cfg_bank(const struct cfg *base, const char *bank, struct cfg **cfg_r, const char **error_r)
+{
+	char key[160], fname[600];
+	struct cfg *cfg;
+	const struct cfg_var *bv = NULL;
+	int i;
+
+	snprintf(key, sizeof(key), "policy_bank_%s", bank);
+	for (i = base->nvars - 1; i >= 0 && bv == NULL; i--)
+		if (strcmp(base->vars[i].name, key) == 0)
+			bv = &base->vars[i];
+	if (bv == NULL) {
+		snprintf(cfg_errbuf, sizeof(cfg_errbuf), "no policy bank %.60s (%.80s is not set)", bank, key);
+		*error_r = cfg_errbuf;
+		return -1;
+	}
+	cfg = xcalloc(1, sizeof(*cfg));
+	cfg->path = base->path ? xstrdup(base->path) : NULL;
+	for (i = 0; i < base->nvars; i++)
+		cfg_add_var(cfg, base->vars[i].name, strlen(base->vars[i].name), base->vars[i].raw,
+		    strlen(base->vars[i].raw), base->vars[i].line);
+	snprintf(fname, sizeof(fname), "%.400s (policy bank %.60s)", base->path ? base->path : "(defaults)", bank);
+	if (cfg_bank_parse(cfg, bank, bv->raw, bv->line, error_r) < 0 || cfg_finish(cfg, fname, error_r) < 0) {
+		cfg_free(&cfg);
+		return -1;
+	}
+	*cfg_r = cfg;
+	return 0;
+}
+
+int cfg_banks(const struct cfg *cfg, char ***names_r)
+{
+	char **names = NULL;
+	int i, j, n = 0;
+
+	for (i = 0; i < cfg->nvars; i++) {
+		const char *nm = cfg->vars[i].name;
+
+		if (strncmp(nm, "policy_bank_", 12) != 0 || nm[12] == 0)
+			continue;
+		for (j = 0; j < n && strcmp(names[j], nm + 12) != 0; j++)
+			;
+		if (j < n)
+			continue;
+		names = xreallocarray(names, (size_t)n + 2, sizeof(*names));
+		names[n++] = xstrdup(nm + 12);
+		names[n] = NULL;
+	}
+	*names_r = names;
+	return n;
 }
 
 void cfg_free(struct cfg **cfgp)

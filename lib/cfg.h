@@ -64,6 +64,22 @@ int cfg_lookup_id(const char *name);
  * reference (ops/tollgate.conf) */
 void cfg_print(const struct cfg *cfg, FILE *fp, int mode);
 
+/*
+ * Policy banks: named sets of overrides of any setting, written with
+ * Postfix's grouping syntax in a parameter named policy_bank_NAME:
+ *
+ *   policy_bank_MYNETS = { bypass_spam_checks_maps = inline:{ .=yes } }
+ *       { final_virus_destiny = reject }
+ *
+ * cfg_bank - base with bank NAME's overrides applied (a new cfg, owned
+ * by the caller; banks stack by applying cfg_bank to its result). -1
+ * with *error_r when the bank does not exist or an override is bad.
+ * cfg_banks - the names of every defined bank (NULL-terminated array
+ * of strings, caller frees each and the array); returns the count.
+ */
+int cfg_bank(const struct cfg *base, const char *bank, struct cfg **cfg_r, const char **error_r);
+int cfg_banks(const struct cfg *cfg, char ***names_r);
+
 /* cfg_parse_time / cfg_parse_size / cfg_parse_bool - value parsers shared
  * with other modules; 0 on success, -1 on syntax error */
 int cfg_parse_time(const char *s, long long *out);

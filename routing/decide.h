@@ -483,7 +483,8 @@ const char *quarantine_prefix(unsigned major);
 const char *quarantine_prepend(struct message *msg, const struct decide_result *res, size_t *len_r);
 
 /*
- * quarantine_write - store prepend + data under dir/<prefix>-<mail_id>,
+ * quarantine_write - store prepend + data (line ends as LF, like amavisd)
+ * under dir/<prefix>-<mail_id>,
  * atomically: a temporary name in dir, written in full, fsync()ed, mode
  * 0640, then rename()d; the directory is fsync()ed too. Then one index
  * line is appended to dir/index in one O_APPEND write:

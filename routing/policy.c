@@ -19,6 +19,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "routing/policy.h"
+#include "routing/route.h"
 #include "routing/table.h"
 
 #define POLICY_MAX_PATTERNS 1000	/* rules in a banned_filename_re file */
@@ -34,6 +35,8 @@ static const struct {
 	[PM_LOVERS_BANNED] = { P_BANNED_FILES_LOVERS_MAPS, "banned_files_lovers_maps" },
 	[PM_LOVERS_BADH] = { P_BAD_HEADER_LOVERS_MAPS, "bad_header_lovers_maps" },
 	[PM_LOVERS_UNCHECKED] = { P_UNCHECKED_LOVERS_MAPS, "unchecked_lovers_maps" },
+	[PM_BYPASS_SPAM] = { P_BYPASS_SPAM_CHECKS_MAPS, "bypass_spam_checks_maps" },
+	[PM_LOVERS_SPAM] = { P_SPAM_LOVERS_MAPS, "spam_lovers_maps" },
 };
 
 static char policy_err[600];
@@ -113,6 +116,26 @@ static int policy_banned(const char *v, struct decide_banned_re **re_r, const ch
 	return 0;
 }
 
+/* policy_level - a spam level setting: a number, or empty for unset */
+static int policy_level(const struct cfg *cfg, enum param_id id, double *d_r, const char **error_r)
+{
+	const char *v = cfg_str(cfg, id);
+	char *end;
+
+	if (*v == 0) {
+		*d_r = DECIDE_LEVEL_UNSET;
+		return 0;
+	}
+	errno = 0;
+	*d_r = strtod(v, &end);
+	if (end == v || *end || errno) {
+		snprintf(policy_err, sizeof(policy_err), "%s: \"%.40s\" is not a number", param_table[id].name, v);
+		*error_r = policy_err;
+		return -1;
+	}
+	return 0;
+}
+
 /* policy_quarantine_mask - quarantine_categories as DECIDE_LOVER bits */
 static int policy_quarantine_mask(const struct cfg *cfg, unsigned *mask_r, const char **error_r)
 {
@@ -180,12 +203,51 @@ int policy_build(const struct cfg *cfg, struct policy **p_r, const char **error_
 	    policy_destiny(cfg, P_FINAL_BAD_HEADER_DESTINY, &p->defaults.destiny[CC_BADH], error_r) < 0 ||
 	    policy_banned(cfg_str(cfg, P_BANNED_FILENAME_RE), &p->banned, error_r) < 0 ||
 	    policy_quarantine_mask(cfg, &p->quarantine_mask, error_r) < 0 ||
-	    policy_table_opts(cfg, &topts, error_r) < 0)
+	    policy_table_opts(cfg, &topts, error_r) < 0 ||
+	    policy_level(cfg, P_SPAM_TAG_LEVEL, &p->defaults.tag_level, error_r) < 0 ||
+	    policy_level(cfg, P_SPAM_TAG2_LEVEL, &p->defaults.tag2_level, error_r) < 0 ||
+	    policy_level(cfg, P_SPAM_KILL_LEVEL, &p->defaults.kill_level, error_r) < 0 ||
+	    policy_level(cfg, P_SPAM_DSN_CUTOFF_LEVEL, &p->defaults.dsn_cutoff_level, error_r) < 0)
 		goto fail;
+	p->defaults.spam_subject_tag = cfg_str(cfg, P_SPAM_SUBJECT_TAG);
+	{
+		const char *sc = cfg_str(cfg, P_SPAM_SCANNER);
+
+		if (strcmp(sc, "none") == 0 || *sc == 0)
+			p->spam_scanner = 0;
+		else if (strcmp(sc, "spamd") == 0)
+			p->spam_scanner = 1;
+		else if (strcmp(sc, "rspamd") == 0)
+			p->spam_scanner = 2;
+		else {
+			snprintf(policy_err, sizeof(policy_err), "spam_scanner: \"%.40s\" is not none, spamd or rspamd", sc);
+			*error_r = policy_err;
+			goto fail;
+		}
+	}
 	p->defaults.soft_bounce = (int)cfg_int(cfg, P_SOFT_BOUNCE);
 	p->quarantine_dir = cfg_str(cfg, P_QUARANTINE_DIR);
 	p->virus_admin = cfg_str(cfg, P_VIRUS_ADMIN);
 	p->delim = cfg_str(cfg, P_RECIPIENT_DELIMITER);
+	{
+		struct route_conf rc;
+
+		memset(&rc, 0, sizeof(rc));
+		rc.forward_method = cfg_str(cfg, P_FORWARD_METHOD);
+		rc.notify_method = cfg_str(cfg, P_NOTIFY_METHOD);
+		rc.forward_method_maps = cfg_str(cfg, P_FORWARD_METHOD_MAPS);
+		rc.sender_dependent_forward_method_maps = cfg_str(cfg, P_SENDER_DEPENDENT_FORWARD_METHOD_MAPS);
+		rc.empty_address_sender_key = cfg_str(cfg, P_EMPTY_ADDRESS_SENDER_KEY);
+		rc.forward_tls_policy_maps = cfg_str(cfg, P_FORWARD_TLS_POLICY_MAPS);
+		rc.forward_tls_security_level = cfg_str(cfg, P_FORWARD_TLS_SECURITY_LEVEL);
+		rc.forward_tls_CAfile = cfg_str(cfg, P_FORWARD_TLS_CAFILE);
+		rc.tls_failure_action = cfg_str(cfg, P_TLS_FAILURE_ACTION);
+		rc.recipient_delimiter = p->delim;
+		rc.table_opts = &topts;
+		rc.table_flags = 0;
+		if (route_create(&rc, &p->route, error_r) < 0)
+			goto fail;
+	}
 	for (i = 0; i < PM__COUNT; i++) {
 		const char *err = NULL;
 
@@ -212,6 +274,7 @@ void policy_free(struct policy **pp)
 		return;
 	for (i = 0; i < PM__COUNT; i++)
 		maps_free(&p->maps[i]);
+	route_free(&p->route);
 	decide_banned_free(&p->banned);
 	free(p);
 	*pp = NULL;
@@ -239,6 +302,8 @@ int policy_for_rcpt(const struct policy *p, struct message *msg, size_t i,
 		{ PM_LOVERS_BANNED, 1, DECIDE_LOVER(CC_BANNED) },
 		{ PM_LOVERS_BADH, 1, DECIDE_LOVER(CC_BADH) },
 		{ PM_LOVERS_UNCHECKED, 1, DECIDE_LOVER(CC_UNCHECKED) },
+		{ PM_BYPASS_SPAM, 0, DECIDE_BYPASS_SPAM },
+		{ PM_LOVERS_SPAM, 1, DECIDE_LOVER(CC_SPAM) },
 	};
 	struct decide_policy *pol = arena_alloc(msg->arena, sizeof(*pol));
 	size_t k;

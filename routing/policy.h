@@ -19,10 +19,12 @@
 #include "routing/decide.h"
 
 struct maps;
+struct route_ctx;
 
 enum policy_map {
 	PM_BYPASS_VIRUS, PM_BYPASS_BANNED, PM_BYPASS_HEADER,
 	PM_LOVERS_VIRUS, PM_LOVERS_BANNED, PM_LOVERS_BADH, PM_LOVERS_UNCHECKED,
+	PM_BYPASS_SPAM, PM_LOVERS_SPAM,
 	PM__COUNT
 };
 
@@ -34,6 +36,8 @@ struct policy {
 	const char *quarantine_dir;		/* "" none */
 	const char *virus_admin;		/* "" none */
 	const char *delim;			/* recipient_delimiter */
+	struct route_ctx *route;		/* forward and notify methods per recipient */
+	int spam_scanner;			/* 0 none, 1 spamd, 2 rspamd */
 };
 
 /* policy_build - from cfg (which must outlive it); 0, or -1 with a

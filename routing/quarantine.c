@@ -144,6 +144,31 @@ static int sync_dir(const char *dir)
 	return rc;
 }
 
+/* write_lf - write with CR LF line ends turned into LF, as amavisd keeps
+ * quarantined mail (mbox-style, readable with the usual tools); a bare CR
+ * stays. Written in spans between the CRs, not byte by byte. */
+static int write_lf(int fd, const char *p, size_t len)
+{
+	const char *end = p + len;
+
+	while (p < end) {
+		const char *cr = memchr(p, '\r', (size_t)(end - p));
+
+		if (cr == NULL)
+			return write_all(fd, p, (size_t)(end - p));
+		if (cr + 1 < end && cr[1] == '\n') {
+			if (write_all(fd, p, (size_t)(cr - p)) < 0)
+				return -1;
+			p = cr + 1;	/* the LF is written with the next span */
+		} else {
+			if (write_all(fd, p, (size_t)(cr + 1 - p)) < 0)
+				return -1;
+			p = cr + 1;
+		}
+	}
+	return 0;
+}
+
 /* quarantine_write - see decide.h.
  *
  * The temporary name starts with '.' and ends in the pid, so a release
@@ -171,8 +196,8 @@ int quarantine_write(struct message *msg, const char *dir, unsigned major, const
 		*error_r = arena_printf(a, "quarantine: create %s: %s", tmp, strerror(errno));
 		return -1;
 	}
-	if (fchmod(fd, QUAR_MODE) < 0 || (prepend_len && write_all(fd, prepend, prepend_len) < 0) ||
-	    (len && write_all(fd, data, len) < 0) || fsync(fd) < 0) {
+	if (fchmod(fd, QUAR_MODE) < 0 || (prepend_len && write_lf(fd, prepend, prepend_len) < 0) ||
+	    (len && write_lf(fd, data, len) < 0) || fsync(fd) < 0) {
 		saved = errno;
 		close(fd);
 		unlink(tmp);

@@ -31,11 +31,14 @@
 #include "lib/mem.h"
 #include "lib/message.h"
 #include "lib/spool.h"
+#include "routing/banks.h"
 #include "routing/decide.h"
 #include "routing/policy.h"
+#include "routing/route.h"
 #include "routing/routing.h"
 #include "scanners/mime.h"
 #include "scanners/scanners.h"
+#include "scanners/spam.h"
 #include "workers/workers.h"
 
 #define PROC_MAX_HOPS		100	/* more Received headers than this: a loop */
@@ -54,6 +57,7 @@ static struct {
 /* recipients that share one forward method share one transaction */
 struct proc_group {
 	const struct fwd_method *m;
+	struct tls_policy tls;
 	size_t *idx;
 	size_t n;
 };
@@ -242,27 +246,48 @@ static void proc_opts(struct worker *w, struct deliver_opts *o)
 }
 
 /*
- * proc_route - group the undecided recipients by forward method, in
- * recipient order. Today every recipient takes the global method;
- * forward_method_maps will choose per recipient here. Returns the
- * number of groups in *groups_r (arena).
+ * proc_route - group the selected recipients by forward method, in
+ * recipient order: each recipient's method comes from
+ * routing/route.c (forward_method_maps, then the sender-dependent maps,
+ * then the global forward_method), with the TLS policy that goes with
+ * it. Equal methods are one pointer, so a pointer compare groups them.
+ * A recipient whose method cannot be looked up gets a 451 and is left
+ * out. Returns the number of groups in *groups_r (arena).
  */
-static size_t proc_route(struct message *msg, const size_t *sel, size_t nsel, const struct fwd_method *def,
+static size_t proc_route(struct worker *w, struct message *msg, const size_t *sel, size_t nsel,
     struct proc_group **groups_r)
 {
 	struct proc_group *g = arena_allocarray(msg->arena, nsel ? nsel : 1, sizeof(*g));
+	const struct policy *pol = w->policy;
 	size_t ng = 0, j, k;
 
 	for (j = 0; j < nsel; j++) {
 		size_t i = sel[j];
-		const struct fwd_method *m = def;	/* per-recipient maps go here */
+		const struct fwd_method *m = NULL;
+		struct tls_policy tls;
+		const char *err = NULL;
 
 		if (msg->rcpts[i].code != 0)
 			continue;
+		memset(&tls, 0, sizeof(tls));
+		if (pol == NULL || pol->route == NULL) {
+			m = proc_method(w, &err);
+		} else if (route_method_for(pol->route, msg, i, NULL, &m, &tls, &err) < 0) {
+			m = NULL;
+		}
+		if (m == NULL) {
+			log_warning("id=%s: <%.200s>: no forward method: %s", msg->am_id, msg->rcpts[i].addr,
+			    err ? err : "?");
+			msg->rcpts[i].code = 451;
+			msg->rcpts[i].reply = arena_printf(msg->arena, "451 4.3.5 Error in processing, id=%s: "
+			    "forward method lookup failed", msg->am_id);
+			continue;
+		}
 		for (k = 0; k < ng && g[k].m != m; k++)
 			;
 		if (k == ng) {
 			g[ng].m = m;
+			g[ng].tls = tls;
 			g[ng].idx = arena_allocarray(msg->arena, nsel, sizeof(size_t));
 			g[ng].n = 0;
 			ng++;
@@ -338,6 +363,8 @@ static const char *proc_head_mta(struct message *msg)
  * queued_as ids are joined with ",". At most PROC_LOG_RCPTS recipients
  * are named, then ",...(N more)".
  */
+static struct bank_choice proc_bank;	/* banks of the message being processed */
+
 static void proc_log(struct message *msg, const char *head, const char *quarantine_id)
 {
 	struct buf b = BUF_INIT;
@@ -348,6 +375,10 @@ static void proc_log(struct message *msg, const char *head, const char *quaranti
 	long long ms = 0;
 
 	buf_printf(&b, "%s,", head);
+	if (proc_bank.path && *proc_bank.path)
+		buf_printf(&b, " %s", proc_bank.path);
+	if (proc_bank.mynets)
+		buf_puts(&b, " LOCAL");
 	if (msg->xf.addr) {
 		ip = proc_ip(msg->arena, msg->xf.addr, 0);
 		port = msg->xf.port;
@@ -422,13 +453,25 @@ static int proc_send_notice(struct worker *w, struct message *msg, struct notify
 	const char *err;
 	int accepted;
 
-	if (proc_ntf.cfg != cfg) {
-		proc_ntf.cfg = cfg;
-		proc_ntf.ok = method_parse(cfg_str(cfg, P_NOTIFY_METHOD), &proc_ntf.m, &err) == 0;
-		if (!proc_ntf.ok)
+	const struct fwd_method *nmeth = NULL;
+	struct tls_policy tls;
+
+	memset(&tls, 0, sizeof(tls));
+	if (w->policy && w->policy->route) {
+		if (route_notify_method(w->policy->route, msg->arena, NULL, &nmeth, &tls, &err) < 0) {
 			log_error("notify_method: %s", err);
+			return 0;
+		}
+	} else {
+		if (proc_ntf.cfg != cfg) {
+			proc_ntf.cfg = cfg;
+			proc_ntf.ok = method_parse(cfg_str(cfg, P_NOTIFY_METHOD), &proc_ntf.m, &err) == 0;
+			if (!proc_ntf.ok)
+				log_error("notify_method: %s", err);
+		}
+		nmeth = proc_ntf.ok ? &proc_ntf.m : NULL;
 	}
-	if (!proc_ntf.ok || nm->nrcpts == 0)
+	if (nmeth == NULL || nm->nrcpts == 0)
 		return 0;
 	/* a message of our own: same arena, no XFORWARD of the original client */
 	n = arena_alloc(msg->arena, sizeof(*n));
@@ -450,7 +493,7 @@ static int proc_send_notice(struct worker *w, struct message *msg, struct notify
 		(void)message_add_rcpt(n, nm->rcpts[i]);
 		idx[i] = i;
 	}
-	accepted = deliver(w->dcache, o, &proc_ntf.m, n, idx, nm->nrcpts, "", 0, 0);
+	accepted = deliver_tls(w->dcache, o, nmeth, &tls, n, idx, nm->nrcpts, "", 0, 0);
 	for (i = 0; i < n->nrcpts; i++)
 		log_info("id=%s: notification (%s) to <%.200s>: %s", msg->am_id, *n->sender ? "admin" : "DSN",
 		    n->rcpts[i].addr, n->rcpts[i].reply ? n->rcpts[i].reply : "-");
@@ -467,6 +510,56 @@ static int proc_bulk(struct message *msg)
 }
 
 /*
+ * proc_spam - score the message with spamd or rspamd when configured.
+ * A failure or a skipped (too large) message leaves it unscored and is
+ * logged: amavisd passes mail unscored when its spam scanner fails.
+ */
+static void proc_spam(struct worker *w, struct message *msg, const char *data, size_t len,
+    struct decide_facts *f)
+{
+	const struct cfg *cfg = proc_cfg(w);
+	struct spam_opts so;
+	struct spam_result r;
+	int rc;
+
+	memset(&so, 0, sizeof(so));
+	so.spamd_address = cfg_str(cfg, P_SPAMD_ADDRESS);
+	so.rspamd_url = cfg_str(cfg, P_RSPAMD_ADDRESS);
+	so.timeout_ms = (int)cfg_int(cfg, P_SPAM_TIMEOUT) * 1000;
+	so.max_size = (size_t)cfg_int(cfg, P_SPAM_MAX_SIZE);
+	memset(&r, 0, sizeof(r));
+	if (w->policy->spam_scanner == 1) {
+		rc = spamd_check(&so, data, len, msg->nrcpts == 1 ? msg->rcpts[0].addr : NULL, msg->arena, &r);
+	} else {
+		struct spam_envelope env;
+		const char **rcpts = arena_allocarray(msg->arena, msg->nrcpts ? msg->nrcpts : 1, sizeof(*rcpts));
+		size_t i;
+
+		for (i = 0; i < msg->nrcpts; i++)
+			rcpts[i] = msg->rcpts[i].addr;
+		memset(&env, 0, sizeof(env));
+		env.from = msg->sender;
+		env.rcpts = rcpts;
+		env.n_rcpts = (unsigned)msg->nrcpts;
+		env.client_ip = msg->xf.addr ? msg->xf.addr : msg->client_addr;
+		env.helo = msg->xf.helo ? msg->xf.helo : msg->helo;
+		env.queue_id = msg->xf.ident ? msg->xf.ident : msg->am_id;
+		env.deliver_to = msg->nrcpts == 1 ? msg->rcpts[0].addr : NULL;
+		rc = rspamd_check(&so, data, len, &env, msg->arena, &r);
+	}
+	if (rc < 0) {
+		log_warning("id=%s: spam check failed, passed unscored: %s", msg->am_id, r.error ? r.error : "?");
+		return;
+	}
+	if (!r.scored)
+		return;
+	f->spam_scored = 1;
+	f->spam_score = r.score;
+	f->spam_tests = r.tests;
+	f->spam_autolearn = r.autolearn;
+}
+
+/*
  * proc_scan - the content facts: MIME structure (bad header, file names),
  * ClamAV, banned names and types. -1 when the virus scanner failed: the
  * message must be tempfailed (reason in *error_r), never passed as if
@@ -476,7 +569,7 @@ static int proc_scan(struct worker *w, struct message *msg, const char *data, si
     struct decide_facts *f, const char **error_r)
 {
 	const struct cfg *cfg = proc_cfg(w);
-	const struct policy *pol = w->env->policy;
+	const struct policy *pol = w->policy;
 	struct arena *a = msg->arena;
 	struct mime_limits lim;
 	struct mime_msg *mm = NULL;
@@ -515,6 +608,8 @@ static int proc_scan(struct worker *w, struct message *msg, const char *data, si
 	}
 	if (mm)
 		f->badh = decide_badh_from_mime(a, mm, &f->badh_minor, &f->badh_text);
+	if (pol && pol->spam_scanner)
+		proc_spam(w, msg, data, len, f);
 	return 0;
 }
 
@@ -526,16 +621,8 @@ static void proc_forward(struct worker *w, struct message *msg, struct decide_re
 	const struct cfg *cfg = proc_cfg(w);
 	struct decide_hdr_opts ho;
 	struct decide_group *groups = NULL;
-	const struct fwd_method *def;
-	const char *err;
 	size_t ng, g, k;
 
-	def = proc_method(w, &err);
-	if (def == NULL) {
-		proc_set_all(msg, arena_printf(msg->arena, "451 4.3.5 Error in processing, id=%s: %s",
-		    msg->am_id, err));
-		return;
-	}
 	memset(&ho, 0, sizeof(ho));
 	if (w->env->clamav) {	/* "scanned" only when it was */
 		ho.x_header_tag = cfg_str(cfg, P_X_HEADER_TAG);
@@ -557,9 +644,9 @@ static void proc_forward(struct worker *w, struct message *msg, struct decide_re
 		edits[groups[g].nedits].name = "Received";
 		edits[groups[g].nedits].value = proc_received(w, msg);
 		decide_edits_apply(msg->arena, data, len, edits, groups[g].nedits + 1, &out, &outlen, &skip);
-		nm = proc_route(msg, groups[g].idx, groups[g].n, def, &mg);
+		nm = proc_route(w, msg, groups[g].idx, groups[g].n, &mg);
 		for (k = 0; k < nm; k++)
-			(void)deliver(w->dcache, o, mg[k].m, msg, mg[k].idx, mg[k].n, out, outlen, skip);
+			(void)deliver_tls(w->dcache, o, mg[k].m, &mg[k].tls, msg, mg[k].idx, mg[k].n, out, outlen, skip);
 	}
 }
 
@@ -573,9 +660,57 @@ static void proc_forward(struct worker *w, struct message *msg, struct decide_re
  * DSN (451 for the recipients whose DSN could not be sent), admin
  * notice (best effort), the replies, and the log line last.
  */
+static void process_message_banked(struct worker *w, struct message *msg);
+
+/* proc_count - the message's outcome in the scoreboard counters (for
+ * tollgate stats and the metrics endpoint) */
+static void proc_count(struct worker *w, struct message *msg, unsigned major, int blocked)
+{
+	size_t i;
+	int temp = msg->smtp_reply && msg->smtp_reply[0] == '4';
+
+	for (i = 0; i < msg->nrcpts && !temp; i++)
+		temp = msg->rcpts[i].code / 100 == 4;
+	scoreboard_count(w->env->sb, w->env->slot, major, temp ? SB_TEMPFAILED : blocked ? SB_BLOCKED : SB_PASSED,
+	    msg->spool ? spool_size(msg->spool) : 0);
+}
+
+/*
+ * process_message - choose the policy banks (routing/banks.h), run the
+ * message with their configuration and policy, then put the worker's
+ * own back. A failed bank lookup tempfails the message.
+ */
 void process_message(struct worker *w, struct message *msg)
 {
-	const struct policy *pol = w->env->policy;
+	const struct cfg *saved = w->cfg;
+	const char *err = NULL;
+
+	memset(&proc_bank, 0, sizeof(proc_bank));
+	w->policy = w->env->policy;
+	if (w->env->banks) {
+		const struct cfg *cfg = NULL;
+		const struct policy *pol = NULL;
+
+		if (banks_choose(w->env->banks, msg, &proc_bank, &err) < 0 ||
+		    banks_get(w->env->banks, proc_bank.path, &cfg, &pol, &err) < 0) {
+			log_error("id=%s: policy bank: %s", msg->am_id, err);
+			proc_set_all(msg, arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: "
+			    "policy bank lookup failed", msg->am_id));
+			proc_log(msg, proc_head_mta(msg), NULL);
+			proc_count(w, msg, 0, 0);
+			return;
+		}
+		w->cfg = cfg;
+		w->policy = pol;
+	}
+	process_message_banked(w, msg);
+	w->cfg = saved;
+	w->policy = w->env->policy;
+}
+
+static void process_message_banked(struct worker *w, struct message *msg)
+{
+	const struct policy *pol = w->policy;
 	const char *qid = msg->xf.ident && *msg->xf.ident ? msg->xf.ident : msg->am_id;
 	struct decide_policy **pols;
 	struct decide_facts facts;
@@ -583,6 +718,7 @@ void process_message(struct worker *w, struct message *msg)
 	struct deliver_opts opts;
 	struct notify_opts nopts;
 	struct notify_msg nm;
+	struct timespec t_stage;
 	const char *data, *err = NULL, *head;
 	size_t len, i;
 	int maj;
@@ -595,12 +731,16 @@ void process_message(struct worker *w, struct message *msg)
 		proc_set_all(msg, arena_printf(msg->arena, "451 4.3.0 Error in processing, id=%s: %s",
 		    msg->am_id, err));
 		proc_log(msg, proc_head_mta(msg), NULL);
+		proc_count(w, msg, 0, 0);
 		return;
 	}
+	scoreboard_observe(w->env->sb, w->env->slot, SB_STAGE_RECEIVE, scoreboard_usec_since(&msg->t_start));
+	clock_gettime(CLOCK_MONOTONIC, &t_stage);
 	if (proc_hops(data, len, PROC_MAX_HOPS) > PROC_MAX_HOPS) {
 		log_warning("id=%s: more than %d Received headers: mail loop", msg->am_id, PROC_MAX_HOPS);
 		proc_set_all(msg, "554 5.4.6 Too many hops");
 		proc_log(msg, proc_head_mta(msg), NULL);
+		proc_count(w, msg, 0, 1);
 		return;
 	}
 	if (proc_scan(w, msg, data, len, &facts, &err) < 0) {
@@ -608,6 +748,7 @@ void process_message(struct worker *w, struct message *msg)
 		proc_set_all(msg, arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: "
 		    "virus scanner failure", msg->am_id));
 		proc_log(msg, proc_head_mta(msg), NULL);
+		proc_count(w, msg, 0, 0);
 		return;
 	}
 
@@ -622,6 +763,21 @@ void process_message(struct worker *w, struct message *msg)
 			    "lookup failed", msg->am_id);
 			pols[i] = NULL;
 		}
+	}
+	facts.originating = proc_bank.originating;
+	for (i = 0; i < msg->nrcpts; i++) {
+		int local;
+
+		if (pols[i] == NULL || w->env->banks == NULL)
+			continue;
+		local = banks_is_local(w->env->banks, w->cfg, msg, msg->rcpts[i].addr);
+		if (local < 0) {
+			msg->rcpts[i].code = 451;
+			msg->rcpts[i].reply = arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: "
+			    "local_domains_maps lookup failed", msg->am_id);
+			continue;
+		}
+		pols[i]->is_local = local;
 	}
 	(void)decide_recipients(msg, &facts, (const struct decide_policy *const *)pols, &res);
 
@@ -638,17 +794,21 @@ void process_message(struct worker *w, struct message *msg)
 				    "451 4.5.0 Error in processing, id=%s: quarantine failed", msg->am_id);
 			}
 			proc_log(msg, proc_head_mta(msg), NULL);
+			proc_count(w, msg, 0, 0);
 			return;
 		}
 		res.quarantine_id = ref.id;
 	}
 
+	scoreboard_observe(w->env->sb, w->env->slot, SB_STAGE_SCAN, scoreboard_usec_since(&t_stage));
+	clock_gettime(CLOCK_MONOTONIC, &t_stage);
 	worker_set_state(w, SB_FORWARDING, qid);
 	proc_opts(w, &opts);
 	if (w->dcache == NULL)
 		w->dcache = deliver_cache_create();
 	deliver_cache_expire(w->dcache, &opts, time(NULL));
 	proc_forward(w, msg, &res, data, len, &opts);
+	scoreboard_observe(w->env->sb, w->env->slot, SB_STAGE_FORWARD, scoreboard_usec_since(&t_stage));
 	/* nobody may leave without an outcome; an undecided one is ours to retry */
 	proc_set_all(msg, arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: not delivered",
 	    msg->am_id));
@@ -683,4 +843,5 @@ void process_message(struct worker *w, struct message *msg)
 	head = arena_printf(msg->arena, "%s %s %s", decide_log_blocked(msg, &res) ? "Blocked" : "Passed",
 	    decide_log_verdict(msg, &res), decide_log_actions(msg, &res));
 	proc_log(msg, head, res.quarantine_id);
+	proc_count(w, msg, CCAT_MAJOR(res.blocked ? res.blocking_ccat : (res.nccat ? res.ccat[0] : 0)), res.blocked);
 }

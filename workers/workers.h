@@ -32,6 +32,7 @@ struct conn;
 struct deliver_cache;
 struct clamav_engine;
 struct policy;
+struct banks;
 
 enum listener_proto { LISTEN_SMTP, LISTEN_LMTP };
 
@@ -59,12 +60,14 @@ struct worker_env {
 	const char *mydomain;
 	struct clamav_engine *clamav;	/* NULL: virus scanning off */
 	const struct policy *policy;	/* content policy of this configuration */
+	struct banks *banks;		/* policy banks of this configuration */
 };
 
 struct worker {
 	const struct worker_env *env;
 	const struct cfg *cfg;
 	struct deliver_cache *dcache;	/* cached re-injection connections */
+	const struct policy *policy;	/* of the banks chosen for this message */
 	unsigned long sessions;		/* sessions served, for am_id "PID-NN" */
 	unsigned long messages;		/* messages served */
 	volatile int draining;		/* set by SIGTERM: finish this session, exit */

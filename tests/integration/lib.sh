@@ -761,3 +761,180 @@ lmtp_deliver() {
 # after_dot - the server lines after the final dot of a dialogue (stdin),
 # up to the QUIT, without the "S: " prefix: the per-recipient replies
 after_dot() { sed -n '/^C: \.$/,/^C: QUIT$/p' | sed -n 's/^S: //p'; }
+
+# ---------------------------------------------------------------- TLS sink
+
+# tls_test_cert - a throwaway self-signed certificate (CN and SAN localhost,
+# SAN IP 127.0.0.1), made once per test with the openssl CLI; prints the
+# path of the PEM certificate (the key is beside it, .key for .pem). The
+# certificate is its own CA: use it as a CAfile to verify the sink.
+tls_test_cert() {
+	local crt=$TG_TMP/tls-cert.pem key=$TG_TMP/tls-cert.key
+	if [ ! -s "$crt" ]; then
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+			-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+			-keyout "$key" -out "$crt" >"$TG_TMP/openssl.log" 2>&1 || return 1
+		chmod 644 "$crt" "$key"    # test key, read by workers running as nobody
+	fi
+	echo "$crt"
+}
+
+# start_tlssink MODE - a python SMTP server for TLS towards the next hop.
+# MODE: "tls" offers STARTTLS (certificate from tls_test_cert); "plain"
+# never offers it (STARTTLS gets 502); "refuse" offers it and answers 454.
+# Every command is recorded in TLSSINK_EVENTS as "cmd CONN plain|tls VERB"
+# (so a test can prove that no MAIL/RCPT/DATA arrived in plaintext), plus
+# "conn CONN", "starttls CONN ok|failed REASON" and "saved N CONN SENDER
+# tls=yes|no". Each message is saved to TLSSINK_DIR/N.eml (temporary name,
+# then renamed) with X-Mail-Args, X-Rcpt-Args and X-TLS (yes CIPHER, or
+# no) lines in front. Sets TLSSINK_PORT, TLSSINK_DIR, TLSSINK_EVENTS,
+# TLSSINK_PID (tracked: the cleanup trap stops it) and TLSSINK_CERT. Each
+# call starts another sink with its own directory and events file.
+start_tlssink() {
+	local mode=${1:-tls}
+	TLSSINK_CERT=$(tls_test_cert) || bail_out "openssl could not make a test certificate"
+	TLSSINK_PORT=$(free_port) || bail_out "no free port"
+	TLSSINK_DIR=$TG_TMP/tlssink.$TLSSINK_PORT
+	TLSSINK_EVENTS=$TG_TMP/tlssink.$TLSSINK_PORT.events
+	mkdir -p "$TLSSINK_DIR"
+	: >"$TLSSINK_EVENTS"
+	[ -f "$TG_TMP/tlssink.py" ] || cat >"$TG_TMP/tlssink.py" <<'EOF'
+import os, socketserver, ssl, sys, threading
+port, outdir, events, mode, cert = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+key = cert[:-4] + ".key"
+lock = threading.Lock()
+counter = {"conn": 0, "msg": 0}
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+
+def event(text):
+    with lock, open(events, "a") as f:
+        f.write(text + "\n")
+
+def nextnum(what):
+    with lock:
+        counter[what] += 1
+        return counter[what]
+
+class Handler(socketserver.BaseRequestHandler):
+    def setup(self):
+        self.sock = self.request
+        self.sock.settimeout(120)
+        self.rfile = self.sock.makefile("rb")
+        self.tls = None
+    def say(self, text):
+        self.sock.sendall(text.encode() + b"\r\n")
+    def handle(self):
+        self.conn = nextnum("conn")
+        event("conn %d" % self.conn)
+        try:
+            self.session()
+        except (OSError, ValueError) as e:
+            event("lost %d %s" % (self.conn, e))
+    def ehlo(self):
+        caps = ["tlssink", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SIZE"]
+        if self.tls is None and mode in ("tls", "refuse"):
+            caps.append("STARTTLS")
+        self.say("\r\n".join("250%s%s" % ("-" if i < len(caps) - 1 else " ", c) for i, c in enumerate(caps)))
+    def session(self):
+        self.say("220 tlssink ESMTP")
+        sender, rcpts = None, []
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                event("eof %d" % self.conn)
+                return
+            cmd = line.decode("utf-8", "replace").rstrip("\r\n")
+            verb = cmd.split(" ", 1)[0].upper()
+            event("cmd %d %s %s" % (self.conn, "tls" if self.tls else "plain", verb))
+            if verb in ("EHLO", "LHLO"):
+                sender, rcpts = None, []
+                self.ehlo()
+            elif verb == "HELO":
+                self.say("250 tlssink")
+            elif verb == "STARTTLS":
+                if self.tls is not None or mode == "plain":
+                    self.say("502 5.5.1 STARTTLS not available")
+                elif mode == "refuse":
+                    self.say("454 4.7.0 TLS not available due to temporary reason")
+                else:
+                    self.say("220 2.0.0 Ready to start TLS")
+                    try:
+                        self.sock = ctx.wrap_socket(self.sock, server_side=True)
+                    except (OSError, ssl.SSLError) as e:
+                        event("starttls %d failed %s" % (self.conn, e))
+                        return
+                    self.rfile = self.sock.makefile("rb")
+                    self.tls = self.sock.cipher()[0]
+                    sender, rcpts = None, []
+                    event("starttls %d ok %s %s" % (self.conn, self.sock.version(), self.tls))
+            elif verb == "MAIL":
+                sender, rcpts = cmd[10:].strip(), []
+                self.say("250 2.1.0 Ok")
+            elif verb == "RCPT":
+                rcpts.append(cmd[8:].strip())
+                self.say("250 2.1.5 Ok")
+            elif verb == "DATA":
+                n = nextnum("msg")
+                self.say("354 End data with <CR><LF>.<CR><LF>")
+                body = []
+                while True:
+                    l = self.rfile.readline()
+                    if not l:
+                        event("eof %d" % self.conn)
+                        return
+                    if l in (b".\r\n", b".\n"):
+                        break
+                    body.append(l[1:] if l.startswith(b"..") else l)
+                tmp = os.path.join(outdir, ".%d.tmp" % n)
+                with open(tmp, "wb") as f:
+                    f.write(("X-Mail-Args: %s\r\n" % sender).encode())
+                    for r in rcpts:
+                        f.write(("X-Rcpt-Args: %s\r\n" % r).encode())
+                    f.write(("X-TLS: %s\r\n" % (("yes " + self.tls) if self.tls else "no")).encode())
+                    f.write(b"".join(body))
+                os.rename(tmp, os.path.join(outdir, "%d.eml" % n))
+                event("saved %d %d %s tls=%s" % (n, self.conn, sender, "yes" if self.tls else "no"))
+                self.say("250 2.0.0 Ok: queued as TLS%d" % n)
+            elif verb == "RSET":
+                sender, rcpts = None, []
+                self.say("250 2.0.0 Ok")
+            elif verb == "QUIT":
+                self.say("221 2.0.0 Bye")
+                return
+            else:
+                self.say("250 2.0.0 Ok")
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+Server(("127.0.0.1", port), Handler).serve_forever()
+EOF
+	"$PYTHON" "$TG_TMP/tlssink.py" "$TLSSINK_PORT" "$TLSSINK_DIR" "$TLSSINK_EVENTS" "$mode" "$TLSSINK_CERT" \
+		>>"$TG_TMP/tlssink.log" 2>&1 &
+	TLSSINK_PID=$!
+	tg_track "$TLSSINK_PID"
+	wait_port 127.0.0.1 "$TLSSINK_PORT" 10 || bail_out "TLS sink did not listen on $TLSSINK_PORT"
+}
+
+# start_sink_named - another smtp-sink, dumping into its own directory
+# $TG_TMP/sink-NAME: start_sink_named NAME [EXTRA-OPTIONS...]. Sets
+# NSINK_PORT, NSINK_DIR and NSINK_PID (tracked); SINK_* are left alone.
+start_sink_named() {
+	local name=$1; shift
+	NSINK_PORT=$(free_port) || bail_out "no free port"
+	NSINK_DIR=$TG_TMP/sink-$name
+	mkdir -p "$NSINK_DIR"
+	chown postfix "$NSINK_DIR"
+	"$PF_SBIN/smtp-sink" -u postfix "$@" -d "$NSINK_DIR/%Y%m%d%H%M%S." "127.0.0.1:$NSINK_PORT" 256 \
+		>>"$TG_TMP/smtp-sink-$name.log" 2>&1 &
+	NSINK_PID=$!
+	tg_track "$NSINK_PID"
+	wait_port 127.0.0.1 "$NSINK_PORT" 10 || bail_out "smtp-sink $name did not listen on $NSINK_PORT"
+}
+
+# dir_count_grep - messages under DIR (a named smtp-sink's or a TLS sink's)
+# with a line matching ERE; temporary dot files are left out:
+# dir_count_grep DIR ERE
+dir_count_grep() { find "$1" -type f ! -name '.*' -print0 2>/dev/null | xargs -0 -r grep -lE -- "$2" | wc -l; }

@@ -60,6 +60,6 @@ like "$pfline" "status=sent \\(250 2\\.0\\.0 from MTA\\(smtp:\\[127\\.0\\.0\\.1\
 # tollgate's one line per message
 wait_until 'grep -q "Passed CLEAN" "$TG_LOG"' 5
 tgline=$(grep 'Passed CLEAN' "$TG_LOG" | tail -n 1)
-like "$tgline" "Passed CLEAN \\{RelayedInbound\\}, \\[127\\.0\\.0\\.1\\]:[0-9]+ .*<sender@example\\.net> -> <user1@example\\.com>.*Queue-ID: $qid" \
+like "$tgline" "Passed CLEAN \\{RelayedInbound\\},( [A-Z][A-Za-z0-9_,]*)?( LOCAL)? \\[127\\.0\\.0\\.1\\]:[0-9]+ .*<sender@example\\.net> -> <user1@example\\.com>.*Queue-ID: $qid" \
 	"tollgated logged Passed CLEAN with Queue-ID: $qid"
 like "$tgline" "queued_as: ${reinj_qid:-NONE}, [0-9]+ ms" "the log line names the re-injection queue id and the time"
