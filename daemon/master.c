@@ -759,8 +759,8 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 	if (*cfg_str(m.cfg, P_PID_FILE))
 		(void)unlink(cfg_str(m.cfg, P_PID_FILE));
 	for (i = 0; i < m.nlisteners; i++)
-		if (strncmp(m.listeners[i].spec + 5, "unix:", 5) == 0)
-			(void)unlink(m.listeners[i].spec + 10);
+		if (strstr(m.listeners[i].spec, ":unix:") != NULL)
+			(void)unlink(strstr(m.listeners[i].spec, ":unix:") + 6);
 	log_info("tollgated stopped");
 	clamav_engine_free(&m.clam);
 	banks_free(&m.banks);

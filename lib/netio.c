@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -665,4 +666,62 @@ int conn_tls_active(const struct conn *c)
 const char *conn_tls_cipher(const struct conn *c)
 {
 	return c->ssl ? SSL_get_cipher_name(c->ssl) : NULL;
+}
+
+/* cidr_parse - "10.0.0.0/8", "[2001:db8::]/32", "192.0.2.1", "::1" */
+int cidr_parse(const char *s, struct cidr *n)
+{
+	char tmp[128], *slash, *a = tmp;
+	size_t len;
+
+	if (strlcpy(tmp, s, sizeof(tmp)) >= sizeof(tmp))
+		return -1;
+	slash = strchr(tmp, '/');
+	if (slash)
+		*slash = 0;
+	if (*a == '[') {
+		a++;
+		len = strlen(a);
+		if (len == 0 || a[len - 1] != ']')
+			return -1;
+		a[len - 1] = 0;
+	}
+	memset(n, 0, sizeof(*n));
+	if (inet_pton(AF_INET, a, n->addr) == 1) {
+		n->family = AF_INET;
+		n->bits = 32;
+	} else if (inet_pton(AF_INET6, a, n->addr) == 1) {
+		n->family = AF_INET6;
+		n->bits = 128;
+	} else {
+		return -1;
+	}
+	if (slash) {
+		char *end;
+		long b = strtol(slash + 1, &end, 10);
+
+		if (end == slash + 1 || *end || b < 0 || b > n->bits)
+			return -1;
+		n->bits = (int)b;
+	}
+	return 0;
+}
+
+/* cidr_match - addr (text) inside n */
+int cidr_match(const struct cidr *n, const char *addr)
+{
+	unsigned char a[16];
+	int full, rest;
+
+	if (strncasecmp(addr, "IPv6:", 5) == 0)
+		addr += 5;
+	if (n->family == AF_INET ? inet_pton(AF_INET, addr, a) != 1 : inet_pton(AF_INET6, addr, a) != 1)
+		return 0;
+	full = n->bits / 8;
+	rest = n->bits % 8;
+	if (memcmp(a, n->addr, (size_t)full) != 0)
+		return 0;
+	if (rest && ((a[full] ^ n->addr[full]) & (0xff << (8 - rest))))
+		return 0;
+	return 1;
 }

@@ -48,6 +48,18 @@ void net_peer(int fd, char *addr, size_t addrsz, char *port, size_t portsz);
 /* net_local - numeric local address of a socket */
 void net_local(int fd, char *addr, size_t addrsz, char *port, size_t portsz);
 
+/* an address or network: "10.0.0.0/8", "[2001:db8::]/32", "192.0.2.1", "::1" */
+struct cidr {
+	int family;
+	unsigned char addr[16];
+	int bits;
+};
+
+/* cidr_parse - 0, or -1 when s is not an address or network */
+int cidr_parse(const char *s, struct cidr *n);
+/* cidr_match - 1 when the numeric address addr ("IPv6:" prefix allowed) is inside n */
+int cidr_match(const struct cidr *n, const char *addr);
+
 enum { CONN_LINE = 1, CONN_PART = 2, CONN_EOF = -1, CONN_TIMEOUT = -2, CONN_ERROR = -3 };
 
 struct conn;

@@ -2,8 +2,8 @@
  * banks.c - choosing policy banks per message and building the merged
  * configuration and policy of a bank path (see banks.h).
  *
- * mynetworks is matched here with a small CIDR list of its own (it is a
- * plain list setting, as in Postfix's main.cf); interface_policy,
+ * mynetworks is a plain list setting, as in Postfix's main.cf, matched
+ * with lib/netio.h's cidr_match(); interface_policy,
  * client_ipaddr_policy and local_domains_maps are lookup tables.
  *
  * Limits: BANKS_MAX_PATHS merged paths are kept per process; a further
@@ -20,6 +20,7 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "lib/netio.h"
 #include "routing/banks.h"
 #include "routing/policy.h"
 #include "routing/table.h"
@@ -27,12 +28,6 @@
 #define BANKS_MAX_PATHS 64
 #define BANKS_MAX_NETS 256
 #define BANKS_MAX_DEPTH 4	/* banks in one path */
-
-struct net {
-	int family;
-	unsigned char addr[16];
-	int bits;
-};
 
 struct bank_path {
 	char *path;
@@ -44,7 +39,7 @@ struct bank_path {
 struct banks {
 	const struct cfg *base;
 	const struct policy *base_pol;
-	struct net nets[BANKS_MAX_NETS];
+	struct cidr nets[BANKS_MAX_NETS];
 	int nnets;
 	struct maps *interface_policy;
 	struct maps *client_policy;
@@ -56,64 +51,6 @@ struct banks {
 };
 
 static char banks_err[600];
-
-/* net_parse - "10.0.0.0/8", "[2001:db8::]/32", "192.0.2.1", "::1" */
-static int net_parse(const char *s, struct net *n)
-{
-	char tmp[128], *slash, *a = tmp;
-	size_t len;
-
-	if (strlcpy(tmp, s, sizeof(tmp)) >= sizeof(tmp))
-		return -1;
-	slash = strchr(tmp, '/');
-	if (slash)
-		*slash = 0;
-	if (*a == '[') {
-		a++;
-		len = strlen(a);
-		if (len == 0 || a[len - 1] != ']')
-			return -1;
-		a[len - 1] = 0;
-	}
-	memset(n, 0, sizeof(*n));
-	if (inet_pton(AF_INET, a, n->addr) == 1) {
-		n->family = AF_INET;
-		n->bits = 32;
-	} else if (inet_pton(AF_INET6, a, n->addr) == 1) {
-		n->family = AF_INET6;
-		n->bits = 128;
-	} else {
-		return -1;
-	}
-	if (slash) {
-		char *end;
-		long b = strtol(slash + 1, &end, 10);
-
-		if (end == slash + 1 || *end || b < 0 || b > n->bits)
-			return -1;
-		n->bits = (int)b;
-	}
-	return 0;
-}
-
-/* net_match - addr (text) inside n */
-static int net_match(const struct net *n, const char *addr)
-{
-	unsigned char a[16];
-	int full, rest;
-
-	if (strncasecmp(addr, "IPv6:", 5) == 0)
-		addr += 5;
-	if (n->family == AF_INET ? inet_pton(AF_INET, addr, a) != 1 : inet_pton(AF_INET6, addr, a) != 1)
-		return 0;
-	full = n->bits / 8;
-	rest = n->bits % 8;
-	if (memcmp(a, n->addr, (size_t)full) != 0)
-		return 0;
-	if (rest && ((a[full] ^ n->addr[full]) & (0xff << (8 - rest))))
-		return 0;
-	return 1;
-}
 
 static int banks_defined(const struct banks *b, const char *name)
 {
@@ -168,7 +105,7 @@ int banks_build(const struct cfg *cfg, const struct policy *base_policy, struct 
 	b->base_pol = base_policy;
 	nets = cfg_list(cfg, P_MYNETWORKS, &n);
 	for (i = 0; i < n; i++) {
-		if (b->nnets >= BANKS_MAX_NETS || net_parse(nets[i], &b->nets[b->nnets]) < 0) {
+		if (b->nnets >= BANKS_MAX_NETS || cidr_parse(nets[i], &b->nets[b->nnets]) < 0) {
 			snprintf(banks_err, sizeof(banks_err), "mynetworks: \"%.60s\" is not an address or network "
 			    "(or more than %d entries)", nets[i], BANKS_MAX_NETS);
 			goto fail;
@@ -270,7 +207,7 @@ int banks_choose(struct banks *b, struct message *msg, struct bank_choice *c_r, 
 	/* 2. MYNETS */
 	if (client && *client) {
 		for (i = 0; i < b->nnets; i++)
-			if (net_match(&b->nets[i], client)) {
+			if (cidr_match(&b->nets[i], client)) {
 				c_r->mynets = 1;
 				banks_add(b, &path, &depth, "MYNETS");
 				break;

@@ -18,8 +18,10 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "lib/netio.h"
 #include "routing/policy.h"
 #include "routing/route.h"
+#include "routing/state.h"
 #include "routing/table.h"
 
 #define POLICY_MAX_PATTERNS 1000	/* rules in a banned_filename_re file */
@@ -225,6 +227,19 @@ int policy_build(const struct cfg *cfg, struct policy **p_r, const char **error_
 			goto fail;
 		}
 	}
+	{
+		char *const *acl;
+		int nacl, k;
+		struct cidr c;
+
+		acl = cfg_list(cfg, P_INET_ACL, &nacl);
+		for (k = 0; k < nacl; k++)
+			if (cidr_parse(acl[k], &c) < 0) {
+				snprintf(policy_err, sizeof(policy_err), "inet_acl: \"%.60s\" is not an address or network", acl[k]);
+				*error_r = policy_err;
+				goto fail;
+			}
+	}
 	p->defaults.soft_bounce = (int)cfg_int(cfg, P_SOFT_BOUNCE);
 	p->quarantine_dir = cfg_str(cfg, P_QUARANTINE_DIR);
 	p->virus_admin = cfg_str(cfg, P_VIRUS_ADMIN);
@@ -247,6 +262,46 @@ int policy_build(const struct cfg *cfg, struct policy **p_r, const char **error_
 		rc.table_flags = 0;
 		if (route_create(&rc, &p->route, error_r) < 0)
 			goto fail;
+	}
+	if (*cfg_str(cfg, P_STATE_REDIS_SERVER)) {
+		struct state_opts so;
+		const char *err = NULL;
+
+		state_opts_init(&so);
+		so.server = cfg_str(cfg, P_STATE_REDIS_SERVER);
+		so.key_prefix = cfg_str(cfg, P_STATE_KEY_PREFIX);
+		so.timeout_ms = (int)cfg_int(cfg, P_STATE_REDIS_TIMEOUT) * 1000;
+		so.penpals_ttl = (unsigned)cfg_int(cfg, P_PENPALS_TTL);
+		so.delivered_ttl = (unsigned)cfg_int(cfg, P_DELIVERED_TTL);
+		if (state_create(&p->state, &so, &err) < 0) {
+			snprintf(policy_err, sizeof(policy_err), "state_redis_server: %s", err);
+			*error_r = policy_err;
+			goto fail;
+		}
+	}
+	{
+		const char *err = NULL, *fa = cfg_str(cfg, P_RATE_LIMIT_FAILURE_ACTION);
+		double bonus = 0;
+
+		if (maps_create(&p->rate_limits, "rate_limit_maps", cfg_str(cfg, P_RATE_LIMIT_MAPS), &topts, 0, &err) < 0) {
+			snprintf(policy_err, sizeof(policy_err), "rate_limit_maps: %s", err);
+			*error_r = policy_err;
+			goto fail;
+		}
+		if (strcmp(fa, "tempfail") == 0)
+			p->rate_fail_tempfail = 1;
+		else if (strcmp(fa, "continue") != 0) {
+			snprintf(policy_err, sizeof(policy_err), "rate_limit_failure_action: \"%.40s\" is not continue or tempfail", fa);
+			*error_r = policy_err;
+			goto fail;
+		}
+		if (*cfg_str(cfg, P_PENPALS_BONUS_SCORE) && policy_level(cfg, P_PENPALS_BONUS_SCORE, &bonus, error_r) < 0)
+			goto fail;
+		p->penpals_bonus = bonus;
+		if ((*cfg_str(cfg, P_RATE_LIMIT_MAPS) || bonus != 0) && p->state == NULL) {
+			*error_r = "rate_limit_maps and penpals_bonus_score need state_redis_server";
+			goto fail;
+		}
 	}
 	for (i = 0; i < PM__COUNT; i++) {
 		const char *err = NULL;
@@ -275,6 +330,8 @@ void policy_free(struct policy **pp)
 	for (i = 0; i < PM__COUNT; i++)
 		maps_free(&p->maps[i]);
 	route_free(&p->route);
+	state_free(&p->state);
+	maps_free(&p->rate_limits);
 	decide_banned_free(&p->banned);
 	free(p);
 	*pp = NULL;

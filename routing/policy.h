@@ -20,6 +20,7 @@
 
 struct maps;
 struct route_ctx;
+struct state;
 
 enum policy_map {
 	PM_BYPASS_VIRUS, PM_BYPASS_BANNED, PM_BYPASS_HEADER,
@@ -38,6 +39,10 @@ struct policy {
 	const char *delim;			/* recipient_delimiter */
 	struct route_ctx *route;		/* forward and notify methods per recipient */
 	int spam_scanner;			/* 0 none, 1 spamd, 2 rspamd */
+	struct state *state;			/* shared state in Redis, NULL: none */
+	struct maps *rate_limits;		/* rate_limit_maps */
+	int rate_fail_tempfail;			/* rate_limit_failure_action = tempfail */
+	double penpals_bonus;			/* 0: pen pals off */
 };
 
 /* policy_build - from cfg (which must outlive it); 0, or -1 with a

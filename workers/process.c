@@ -36,6 +36,8 @@
 #include "routing/policy.h"
 #include "routing/route.h"
 #include "routing/routing.h"
+#include "routing/state.h"
+#include "routing/table.h"
 #include "scanners/mime.h"
 #include "scanners/scanners.h"
 #include "scanners/spam.h"
@@ -616,7 +618,7 @@ static int proc_scan(struct worker *w, struct message *msg, const char *data, si
 /* proc_forward - deliver the passed recipients: one transaction per
  * (identical header edits × forward method), amavisd's forwarding loop */
 static void proc_forward(struct worker *w, struct message *msg, struct decide_result *res,
-    const char *data, size_t len, const struct deliver_opts *o)
+    const char *data, size_t len, const struct deliver_opts *o, struct milter_verdict *mv)
 {
 	const struct cfg *cfg = proc_cfg(w);
 	struct decide_hdr_opts ho;
@@ -630,7 +632,28 @@ static void proc_forward(struct worker *w, struct message *msg, struct decide_re
 	}
 	ho.quarantine_id = res->quarantine_id ? msg->mail_id : NULL;
 	ng = decide_header_groups(msg, res, &ho, &groups);
+	if (mv) {
+		/* before the queue: the largest group stays in the client's
+		 * message (its edits go back to the MTA); only the others are
+		 * delivered here, as personalised copies */
+		size_t gmax = 0;
+
+		for (g = 1; g < ng; g++)
+			if (groups[g].n > groups[gmax].n)
+				gmax = g;
+		if (ng) {
+			mv->edits = groups[gmax].edits;
+			mv->nedits = groups[gmax].nedits;
+			for (k = 0; k < groups[gmax].n; k++) {
+				msg->rcpts[groups[gmax].idx[k]].code = 250;
+				msg->rcpts[groups[gmax].idx[k]].reply = "250 2.0.0 Ok, accepted by the client MTA";
+			}
+			groups[gmax].n = 0;
+		}
+	}
 	for (g = 0; g < ng; g++) {
+		if (groups[g].n == 0)
+			continue;
 		struct hdr_edit *edits = arena_allocarray(msg->arena, groups[g].nedits + 1, sizeof(*edits));
 		struct proc_group *mg = NULL;
 		const char *out = NULL;
@@ -650,6 +673,189 @@ static void proc_forward(struct worker *w, struct message *msg, struct decide_re
 	}
 }
 
+/* proc_rcpt_list - the addresses of the recipients selected by want
+ * (code equal to want, or any code when want < 0), in the arena */
+static const char **proc_rcpt_list(struct message *msg, int want2xx, size_t *n_r)
+{
+	const char **l = arena_allocarray(msg->arena, msg->nrcpts ? msg->nrcpts : 1, sizeof(*l));
+	size_t i, n = 0;
+
+	for (i = 0; i < msg->nrcpts; i++)
+		if (want2xx ? msg->rcpts[i].code / 100 == 2 : msg->rcpts[i].code == 0)
+			l[n++] = msg->rcpts[i].addr;
+	*n_r = n;
+	return l;
+}
+
+/*
+ * proc_rate - rate_limit_maps (shared in Redis, so every worker and node
+ * counts together), looked up with "sender:ADDRESS", "sender:@DOMAIN"
+ * and "client:IP"; each value is "COUNT/WINDOW ACTION". Returns 0 (go
+ * on), 1 (tempfail the message) or 2 (quarantine it instead of
+ * delivering); *why_r names the limit.
+ */
+static int proc_rate(struct worker *w, struct message *msg, const char **why_r)
+{
+	const struct policy *pol = w->policy;
+	const char *client = msg->xf.addr ? msg->xf.addr : msg->client_addr;
+	const char *at = msg->sender ? strrchr(msg->sender, '@') : NULL;
+	const char *keys[3][2];
+	size_t nk = 0, k;
+	int result = 0;
+
+	if (pol == NULL || pol->state == NULL || pol->rate_limits == NULL || *cfg_str(w->cfg, P_RATE_LIMIT_MAPS) == 0)
+		return 0;
+	if (msg->sender && *msg->sender) {
+		keys[nk][0] = "sender";
+		keys[nk++][1] = msg->sender;
+		if (at) {
+			keys[nk][0] = "sender";
+			keys[nk++][1] = at;
+		}
+	}
+	if (client && *client) {
+		keys[nk][0] = "client";
+		keys[nk++][1] = client;
+	}
+	for (k = 0; k < nk; k++) {
+		const char *v = NULL, *err = NULL;
+		struct state_rate_spec spec;
+		unsigned long count = 0;
+		int rc = maps_lookup(pol->rate_limits, arena_printf(msg->arena, "%s:%s", keys[k][0], keys[k][1]),
+		    msg->arena, &v, &err);
+
+		if (rc == TABLE_FAIL) {
+			log_warning("id=%s: rate_limit_maps lookup failed: %s", msg->am_id, err);
+			if (pol->rate_fail_tempfail) {
+				*why_r = "rate limit lookup failed";
+				return 1;
+			}
+			continue;
+		}
+		if (rc != TABLE_FOUND || strcasecmp(v, "DUNNO") == 0)
+			continue;
+		if (state_rate_spec_parse(v, &spec, &err) < 0) {
+			log_warning("id=%s: rate_limit_maps %s:%s: %s", msg->am_id, keys[k][0], keys[k][1], err);
+			continue;
+		}
+		if (state_rate_hit(pol->state, keys[k][0], keys[k][1], spec.window_s, time(NULL), &count, &err) < 0) {
+			log_warning("id=%s: rate limit not counted (Redis: %s): %s", msg->am_id, err,
+			    pol->rate_fail_tempfail ? "tempfail" : "continue without it");
+			if (pol->rate_fail_tempfail) {
+				*why_r = "rate limit state unavailable";
+				return 1;
+			}
+			continue;
+		}
+		if (count > spec.count) {
+			*why_r = arena_printf(msg->arena, "rate limit %s for %s:%.200s (%lu in %us)", v, keys[k][0],
+			    keys[k][1], count, spec.window_s);
+			log_warning("id=%s: %s", msg->am_id, *why_r);
+			if (spec.action == STATE_RATE_TEMPFAIL)
+				return 1;
+			result = 2;
+		}
+	}
+	return result;
+}
+
+/* proc_penpals - a reply to someone our users wrote to gets
+ * penpals_bonus_score off its spam score */
+static void proc_penpals(struct worker *w, struct message *msg, struct decide_facts *f)
+{
+	const struct policy *pol = w->policy;
+	const char **rcpts;
+	int *seen;
+	size_t n, i;
+	const char *err = NULL;
+
+	if (pol == NULL || pol->state == NULL || pol->penpals_bonus == 0 || !f->spam_scored ||
+	    msg->sender == NULL || *msg->sender == 0)
+		return;
+	rcpts = proc_rcpt_list(msg, 0, &n);
+	seen = arena_allocarray(msg->arena, n ? n : 1, sizeof(*seen));
+	if (state_penpals_seen(pol->state, msg->sender, rcpts, n, seen, &err) < 0) {
+		log_warning("id=%s: pen pals unavailable (Redis: %s): continuing without", msg->am_id, err);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if (seen[i]) {
+			log_info("id=%s: pen pals: <%.200s> wrote to <%.200s>, score %.3f - %.3f", msg->am_id,
+			    rcpts[i], msg->sender, f->spam_score, pol->penpals_bonus);
+			f->spam_score -= pol->penpals_bonus;
+			return;
+		}
+}
+
+/*
+ * proc_already_delivered - exactly once under partial failure: when
+ * Postfix retries a message (same queue id, same content) some of whose
+ * recipients were delivered on an earlier try, those are answered 250
+ * without delivering again. Keyed by XFORWARD IDENT and the content's
+ * digest; without a queue id there is nothing to match. A Redis failure
+ * delivers to all (a possible duplicate, never a loss).
+ */
+static void proc_already_delivered(struct worker *w, struct message *msg, const char *digest)
+{
+	const struct policy *pol = w->policy;
+	const char **rcpts, **done, *err = NULL;
+	size_t n, i, j;
+
+	if (pol == NULL || pol->state == NULL || msg->xf.ident == NULL || *msg->xf.ident == 0)
+		return;
+	rcpts = proc_rcpt_list(msg, 0, &n);
+	if (n == 0)
+		return;
+	done = arena_allocarray(msg->arena, n, sizeof(*done));
+	if (state_delivered_get(pol->state, msg->xf.ident, digest, rcpts, n, msg->arena, done, &err) < 0) {
+		log_warning("id=%s: delivered records unavailable (Redis: %s): delivering to all", msg->am_id, err);
+		return;
+	}
+	for (i = 0, j = 0; i < msg->nrcpts && j < n; i++) {
+		if (msg->rcpts[i].code != 0)
+			continue;
+		if (done[j]) {
+			msg->rcpts[i].code = 250;
+			msg->rcpts[i].reply = arena_printf(msg->arena, "250 2.0.0 Ok, id=%s, delivered on an earlier "
+			    "try (%.100s)", msg->am_id, done[j]);
+			log_info("id=%s: <%.200s> was delivered on an earlier try of %s: not again", msg->am_id,
+			    msg->rcpts[i].addr, msg->xf.ident);
+		}
+		j++;
+	}
+}
+
+/* proc_state_after - record the deliveries done now, the pen pals of
+ * originating mail, and the counters */
+static void proc_state_after(struct worker *w, struct message *msg, const char *digest,
+    const char **before, size_t nbefore, unsigned ccat)
+{
+	const struct policy *pol = w->policy;
+	const char *err = NULL;
+	const char **now;
+	size_t n, i, k, m = 0;
+
+	if (pol == NULL || pol->state == NULL)
+		return;
+	now = proc_rcpt_list(msg, 1, &n);
+	/* only those that were undecided before delivery: delivered now */
+	for (i = 0; i < n; i++)
+		for (k = 0; k < nbefore; k++)
+			if (before[k] == now[i]) {
+				now[m++] = now[i];
+				break;
+			}
+	if (m && msg->xf.ident && *msg->xf.ident &&
+	    state_delivered_set(pol->state, msg->xf.ident, digest, now, m, msg->am_id, time(NULL), &err) < 0)
+		log_warning("id=%s: delivery not recorded (Redis: %s): a retry may deliver again", msg->am_id, err);
+	if (m && proc_bank.originating && msg->sender && *msg->sender &&
+	    state_penpals_record(pol->state, msg->sender, now, m, time(NULL), &err) < 0)
+		log_warning("id=%s: pen pals not recorded (Redis: %s)", msg->am_id, err);
+	if (state_count_message(pol->state, proc_bank.path && *proc_bank.path ? proc_bank.path : "default",
+	    decide_ccat_name(ccat), msg->spool ? spool_size(msg->spool) : 0, time(NULL), &err) < 0)
+		log_debug(LOG_DBG_ROUTE, "id=%s: not counted (Redis: %s)", msg->am_id, err);
+}
+
 /*
  * process_message - the message path after receive (see workers.h).
  *
@@ -660,7 +866,7 @@ static void proc_forward(struct worker *w, struct message *msg, struct decide_re
  * DSN (451 for the recipients whose DSN could not be sent), admin
  * notice (best effort), the replies, and the log line last.
  */
-static void process_message_banked(struct worker *w, struct message *msg);
+static void process_message_banked(struct worker *w, struct message *msg, struct milter_verdict *mv);
 
 /* proc_count - the message's outcome in the scoreboard counters (for
  * tollgate stats and the metrics endpoint) */
@@ -680,7 +886,68 @@ static void proc_count(struct worker *w, struct message *msg, unsigned major, in
  * message with their configuration and policy, then put the worker's
  * own back. A failed bank lookup tempfails the message.
  */
+static void process_common(struct worker *w, struct message *msg, struct milter_verdict *mv);
+
 void process_message(struct worker *w, struct message *msg)
+{
+	process_common(w, msg, NULL);
+}
+
+/* process_milter_verdict - the before-queue outcome from every
+ * recipient's (see workers.h) */
+static void process_milter_verdict(struct message *msg, struct milter_verdict *v)
+{
+	size_t i, n4 = 0, n5rej = 0, ndisc = 0, npass = 0, nd = 0;
+	const char *first4 = NULL, *first5 = NULL;
+
+	v->delrcpt = arena_allocarray(msg->arena, msg->nrcpts ? msg->nrcpts : 1, sizeof(*v->delrcpt));
+	for (i = 0; i < msg->nrcpts; i++) {
+		const struct rcpt *r = &msg->rcpts[i];
+		int cls = r->code / 100;
+
+		if (r->reply && strstr(r->reply, "accepted by the client MTA")) {
+			npass++;
+		} else if (cls == 4 || r->code == 0) {
+			n4++;
+			if (!first4)
+				first4 = r->reply ? r->reply : "451 4.5.0 Error in processing";
+		} else if (cls == 5 && strstr(r->reply, " Reject")) {
+			n5rej++;
+			if (!first5)
+				first5 = r->reply;
+			v->delrcpt[nd++] = r->addr;
+		} else {
+			/* discarded, bounced (DSN from us) or delivered here */
+			ndisc++;
+			v->delrcpt[nd++] = r->addr;
+		}
+	}
+	v->ndelrcpt = nd;
+	if (n4) {
+		v->action = MV_TEMPFAIL;
+		v->reply = first4;
+	} else if (npass) {
+		v->action = MV_ACCEPT;
+	} else if (n5rej == msg->nrcpts && n5rej) {
+		v->action = MV_REJECT;
+		v->reply = first5;
+	} else {
+		v->action = MV_DISCARD;
+	}
+	if (v->action != MV_ACCEPT) {
+		v->edits = NULL;
+		v->nedits = 0;
+	}
+}
+
+void process_milter(struct worker *w, struct message *msg, struct milter_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	process_common(w, msg, v);
+	process_milter_verdict(msg, v);
+}
+
+static void process_common(struct worker *w, struct message *msg, struct milter_verdict *mv)
 {
 	const struct cfg *saved = w->cfg;
 	const char *err = NULL;
@@ -703,12 +970,12 @@ void process_message(struct worker *w, struct message *msg)
 		w->cfg = cfg;
 		w->policy = pol;
 	}
-	process_message_banked(w, msg);
+	process_message_banked(w, msg, mv);
 	w->cfg = saved;
 	w->policy = w->env->policy;
 }
 
-static void process_message_banked(struct worker *w, struct message *msg)
+static void process_message_banked(struct worker *w, struct message *msg, struct milter_verdict *mv)
 {
 	const struct policy *pol = w->policy;
 	const char *qid = msg->xf.ident && *msg->xf.ident ? msg->xf.ident : msg->am_id;
@@ -719,6 +986,10 @@ static void process_message_banked(struct worker *w, struct message *msg)
 	struct notify_opts nopts;
 	struct notify_msg nm;
 	struct timespec t_stage;
+	char digest[STATE_DIGEST_HEX] = "";
+	const char *rate_why = NULL;
+	const char **before = NULL;
+	size_t nbefore = 0;
 	const char *data, *err = NULL, *head;
 	size_t len, i;
 	int maj;
@@ -765,6 +1036,20 @@ static void process_message_banked(struct worker *w, struct message *msg)
 		}
 	}
 	facts.originating = proc_bank.originating;
+	proc_penpals(w, msg, &facts);
+	{
+		const char *why = NULL;
+		int rl = proc_rate(w, msg, &why);
+
+		if (rl == 1) {
+			proc_set_all(msg, arena_printf(msg->arena, "451 4.7.1 Try again later, id=%s: %s", msg->am_id, why));
+			proc_log(msg, proc_head_mta(msg), NULL);
+			proc_count(w, msg, 0, 0);
+			return;
+		}
+		if (rl == 2)
+			rate_why = why;
+	}
 	for (i = 0; i < msg->nrcpts; i++) {
 		int local;
 
@@ -780,8 +1065,18 @@ static void process_message_banked(struct worker *w, struct message *msg)
 		pols[i]->is_local = local;
 	}
 	(void)decide_recipients(msg, &facts, (const struct decide_policy *const *)pols, &res);
+	if (rate_why) {
+		/* rate limit with action quarantine: held in the quarantine, not delivered */
+		for (i = 0; i < msg->nrcpts; i++)
+			if (msg->rcpts[i].code == 0) {
+				msg->rcpts[i].code = 250;
+				msg->rcpts[i].reply = arena_printf(msg->arena, "250 2.7.0 Ok, discarded, id=%s - "
+				    "quarantined: %s", msg->am_id, rate_why);
+			}
+	}
 
-	if (pol && *pol->quarantine_dir && (maj = decide_quarantine_ccat(&res, pol->quarantine_mask)) >= 0) {
+	maj = rate_why ? (int)CC_CATCHALL : -1;
+	if (pol && *pol->quarantine_dir && (maj >= 0 || (maj = decide_quarantine_ccat(&res, pol->quarantine_mask)) >= 0)) {
 		struct quarantine_ref ref;
 		size_t qlen;
 		const char *qp = quarantine_prepend(msg, &res, &qlen);
@@ -798,6 +1093,24 @@ static void process_message_banked(struct worker *w, struct message *msg)
 			return;
 		}
 		res.quarantine_id = ref.id;
+		if (pol->state) {
+			struct state_qentry qe;
+			size_t nq;
+
+			memset(&qe, 0, sizeof(qe));
+			qe.mail_id = msg->mail_id;
+			qe.secret_id = msg->secret_id;
+			qe.category = quarantine_prefix((unsigned)maj);
+			qe.sender = msg->sender;
+			qe.location = ref.path;
+			qe.rcpts = arena_allocarray(msg->arena, msg->nrcpts ? msg->nrcpts : 1, sizeof(*qe.rcpts));
+			for (nq = 0; nq < msg->nrcpts; nq++)
+				qe.rcpts[nq] = msg->rcpts[nq].addr;
+			qe.nrcpts = nq;
+			if (state_quarantine_put(pol->state, &qe, time(NULL), &err) < 0)
+				log_error("id=%s: quarantine index in Redis not written (%s): %s is at %s; release it "
+				    "from this node", msg->am_id, err, msg->mail_id, ref.path);
+		}
 	}
 
 	scoreboard_observe(w->env->sb, w->env->slot, SB_STAGE_SCAN, scoreboard_usec_since(&t_stage));
@@ -807,7 +1120,12 @@ static void process_message_banked(struct worker *w, struct message *msg)
 	if (w->dcache == NULL)
 		w->dcache = deliver_cache_create();
 	deliver_cache_expire(w->dcache, &opts, time(NULL));
-	proc_forward(w, msg, &res, data, len, &opts);
+	if (pol && pol->state) {
+		state_digest(data, len, digest);
+		proc_already_delivered(w, msg, digest);
+		before = proc_rcpt_list(msg, 0, &nbefore);
+	}
+	proc_forward(w, msg, &res, data, len, &opts, mv);
 	scoreboard_observe(w->env->sb, w->env->slot, SB_STAGE_FORWARD, scoreboard_usec_since(&t_stage));
 	/* nobody may leave without an outcome; an undecided one is ours to retry */
 	proc_set_all(msg, arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: not delivered",
@@ -840,8 +1158,13 @@ static void process_message_banked(struct worker *w, struct message *msg)
 	} else {
 		msg->smtp_reply = decide_smtp_reply(msg, &res, NULL);
 	}
+	if (mv) {
+		mv->quarantine_id = res.quarantine_id;
+		mv->log_verdict = decide_log_verdict(msg, &res);
+	}
 	head = arena_printf(msg->arena, "%s %s %s", decide_log_blocked(msg, &res) ? "Blocked" : "Passed",
 	    decide_log_verdict(msg, &res), decide_log_actions(msg, &res));
 	proc_log(msg, head, res.quarantine_id);
 	proc_count(w, msg, CCAT_MAJOR(res.blocked ? res.blocking_ccat : (res.nccat ? res.ccat[0] : 0)), res.blocked);
+	proc_state_after(w, msg, digest, before, nbefore, res.blocked ? res.blocking_ccat : (res.nccat ? res.ccat[0] : 0));
 }

@@ -27,6 +27,7 @@
 #endif
 
 #include "lib/log.h"
+#include "lib/netio.h"
 #include "routing/routing.h"
 #include "workers/workers.h"
 
@@ -101,6 +102,50 @@ void worker_set_state(struct worker *w, enum sb_state st, const char *queue_id)
 		setproctitle("-tollgated: worker %s", scoreboard_state_name(st));
 }
 
+#define WORKER_MAX_ACL 256
+
+static struct cidr worker_acl[WORKER_MAX_ACL];
+static int worker_nacl;
+
+/* worker_acl_load - inet_acl, parsed once per worker (the master already
+ * refused a configuration whose list does not parse) */
+static void worker_acl_load(const struct cfg *cfg)
+{
+	char *const *l;
+	int n, i;
+
+	l = cfg_list(cfg, P_INET_ACL, &n);
+	for (i = 0; i < n && worker_nacl < WORKER_MAX_ACL; i++)
+		if (cidr_parse(l[i], &worker_acl[worker_nacl]) == 0)
+			worker_nacl++;
+}
+
+/*
+ * worker_allowed - inet_acl for an inet listener's client, as amavisd's
+ * @inet_acl: anyone else gets "554 5.7.1" (SMTP/LMTP) or just the close
+ * (milter, AM.PDP), and a DENIED ACCESS log line. Unix sockets are
+ * guarded by their file permissions instead.
+ */
+static int worker_allowed(int fd, const struct listener *l)
+{
+	char addr[64], port[16];
+	int i;
+
+	net_peer(fd, addr, sizeof(addr), port, sizeof(port));
+	if (addr[0] == 0)
+		return 1;	/* a unix socket */
+	for (i = 0; i < worker_nacl; i++)
+		if (cidr_match(&worker_acl[i], addr))
+			return 1;
+	log_warning("DENIED ACCESS from IP %s, listener %s", addr, l->spec);
+	if (l->proto == LISTEN_SMTP || l->proto == LISTEN_LMTP) {
+		static const char deny[] = "554 5.7.1 Access denied\r\n";
+
+		(void)!write(fd, deny, sizeof(deny) - 1);
+	}
+	return 0;
+}
+
 /* worker_accept - one connection from whichever listener is ready; -1 when
  * there is none (lost the race, timeout, or a signal) */
 static int worker_accept(struct worker *w, const struct listener **l_r, int *master_gone)
@@ -158,6 +203,7 @@ void worker_main(const struct worker_env *env)
 	close(STDIN_FILENO);
 	worker_drop_privileges(cfg);
 	w.dcache = deliver_cache_create();
+	worker_acl_load(cfg);
 	memset(&dopts, 0, sizeof(dopts));
 	dopts.cache_time = (int)cfg_int(cfg, P_FORWARD_CONNECTION_CACHE_TIME);
 	worker_set_state(&w, SB_IDLE, NULL);
@@ -169,6 +215,10 @@ void worker_main(const struct worker_env *env)
 
 		if (fd < 0) {
 			deliver_cache_expire(w.dcache, &dopts, time(NULL));
+			continue;
+		}
+		if (!worker_allowed(fd, l)) {
+			close(fd);
 			continue;
 		}
 		w.sessions++;

@@ -34,7 +34,7 @@ struct clamav_engine;
 struct policy;
 struct banks;
 
-enum listener_proto { LISTEN_SMTP, LISTEN_LMTP };
+enum listener_proto { LISTEN_SMTP, LISTEN_LMTP, LISTEN_MILTER, LISTEN_AMPDP };
 
 struct listener {
 	int fd;
@@ -80,6 +80,11 @@ void worker_main(const struct worker_env *env) __attribute__((noreturn));
  * "tollgated: worker scanning 4ABC123" */
 void worker_set_state(struct worker *w, enum sb_state st, const char *queue_id);
 
+/* milter_session - serve one milter connection (workers/milter.c) */
+void milter_session(struct worker *w, int fd, const struct listener *l);
+/* ampdp_session - serve one AM.PDP connection (workers/ampdp.c) */
+void ampdp_session(struct worker *w, int fd, const struct listener *l);
+
 /* smtpd_session - serve one accepted connection until QUIT, EOF,
  * timeout or a fatal protocol error; closes fd */
 void smtpd_session(struct worker *w, int fd, const struct listener *l);
@@ -91,5 +96,40 @@ void smtpd_session(struct worker *w, int fd, const struct listener *l);
  * (reply_one_for_all in routing/). Never acknowledges anything that is
  * not safely downstream: every failure of ours is a 4xx. */
 void process_message(struct worker *w, struct message *msg);
+
+/*
+ * Before the queue (milter, AM.PDP): the same scan and decision, but the
+ * client MTA keeps the message. process_milter() fills a verdict:
+ *   ACCEPT    with header edits for the message as accepted, and the
+ *             recipients to remove from it (SMFIR_DELRCPT): those that
+ *             were blocked (discarded, or bounced/rejected with a DSN
+ *             from us) and those whose copy needed other headers and
+ *             was delivered here through forward_method, with the usual
+ *             data-done safety, before this returns;
+ *   REJECT    every recipient's destiny is reject (reply is the 5xx);
+ *   DISCARD   every recipient was discarded (or blocked with a DSN);
+ *   TEMPFAIL  something of ours failed, or a recipient is to be
+ *             tempfailed: the client answers 4xx and keeps nothing.
+ * There is no per-recipient routing before the queue except for those
+ * personalised copies: the accepted message goes where the MTA sends it.
+ */
+enum milter_action { MV_ACCEPT, MV_REJECT, MV_TEMPFAIL, MV_DISCARD };
+
+struct hdr_edit;
+
+struct milter_verdict {
+	enum milter_action action;
+	const char *reply;		/* REJECT/TEMPFAIL: "554 5.7.0 ...", else NULL */
+	const struct hdr_edit *edits;	/* ACCEPT: edits to apply (routing/decide.h) */
+	size_t nedits;
+	const char **delrcpt;		/* ACCEPT: recipients to remove */
+	size_t ndelrcpt;
+	const char *quarantine_id;	/* quarantined under this id, or NULL */
+	const char *log_verdict;	/* "CLEAN", "INFECTED (...)" for the caller's log */
+};
+
+/* process_milter - scan and decide msg for a before-queue client; msg
+ * is built by the milter or AM.PDP session as for the LMTP path */
+void process_milter(struct worker *w, struct message *msg, struct milter_verdict *v);
 
 #endif

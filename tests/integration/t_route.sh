@@ -28,6 +28,7 @@ command -v openssl >/dev/null || skip_all "openssl CLI is missing"
 
 plan 83
 
+# shellcheck disable=SC2119
 start_sink                      # sink A: global method, and Postfix's relayhost
 A_PORT=$SINK_PORT A_DIR=$SINK_DIR
 start_sink_named b              # sink B: plaintext smtp-sink
@@ -128,7 +129,7 @@ r=$(printf '%s\n' "$out" | replies)
 like "$(printf '%s\n' "$r" | nth 1)" "$OK_A" "1c: forward_tls_security_level = encrypt, but the policy map says none for A: delivered to plaintext A"
 like "$(printf '%s\n' "$r" | nth 2)" "^450 4\\.7\\.4 TLS is required but was not available: STARTTLS not offered by $RX_B\$" \
 	"1c: B, not in the policy map, takes the global level encrypt: 450 4.7.4"
-like "$(printf '%s\n' "$r" | nth 3)" "^250 2\\.0\\.0 from MTA\\($RX_T[^)]*\\): 250 2\\.0\\.0 Ok: queued as TLS[0-9]+\$" \
+like "$(printf '%s\n' "$r" | nth 3)" "^250 2\\.0\\.0 from MTA\\(${RX_T}[^)]*\\): 250 2\\.0\\.0 Ok: queued as TLS[0-9]+\$" \
 	"1c: {@t.example = smtp:[...]:T tls=encrypt}: delivered"
 is "$(rcpt_at "$T_DIR" s4b@example.net c@t.example)/$(grep -l '^X-Rcpt-Args: <c@t.example>' "$T_DIR"/*.eml 2>/dev/null | xargs -r grep -c '^X-TLS: yes ')/$(from "$B_DIR" s4b@example.net)" "1/1/0" \
 	"1c: c@t.example arrived at the TLS sink under TLS; nothing at B"
@@ -147,7 +148,7 @@ like "$(printf '%s\n' "$r" | nth 1)" "^450 4\\.7\\.4 TLS is required but was not
 	"1d: plaintext server at encrypt: 450 4.7.4 ... STARTTLS not offered"
 like "$(printf '%s\n' "$r" | nth 2)" "^450 4\\.7\\.4 TLS is required but was not available: STARTTLS refused: 454 4\\.7\\.0 TLS not available" \
 	"1d: server refusing STARTTLS (454) at encrypt: 450 4.7.4 ... STARTTLS refused: 454 ..."
-like "$(printf '%s\n' "$r" | nth 3)" "^250 2\\.0\\.0 from MTA\\(smtp:\\[127\\.0\\.0\\.1\\]:$Y_PORT[^)]*\\): 250 2\\.0\\.0 Ok: queued as TLS[0-9]+\$" \
+like "$(printf '%s\n' "$r" | nth 3)" "^250 2\\.0\\.0 from MTA\\(smtp:\\[127\\.0\\.0\\.1\\]:${Y_PORT}[^)]*\\): 250 2\\.0\\.0 Ok: queued as TLS[0-9]+\$" \
 	"1d: the method's own tls=may beats forward_tls_policy_maps (encrypt): delivered in plaintext"
 like "$(printf '%s\n' "$r" | nth 4)" "$OK_A" "1d: a1 to A"
 is "$(events_count "$P_EV" '^cmd [0-9]+ plain EHLO')/$(events_count "$P_EV" '^cmd [0-9]+ [a-z]+ (MAIL|RCPT|DATA|BDAT)')/$(dir_count_grep "$P_DIR" .)" "1/0/0" \
@@ -168,7 +169,7 @@ forward_method_maps = inline:{ {@v-ok.example = $T tls=verify tls_CAfile=$CERT},
 : >"$T_EV"
 out=$(lmtp_deliver "$M" s6@example.net u@v-ok.example v@v-bad.example w@s-ok.example x@s-bad.example)
 r=$(printf '%s\n' "$out" | replies)
-OK_T="^250 2\\.0\\.0 from MTA\\($RX_T[^)]*\\): 250 2\\.0\\.0 Ok: queued as TLS[0-9]+\$"
+OK_T="^250 2\\.0\\.0 from MTA\\(${RX_T}[^)]*\\): 250 2\\.0\\.0 Ok: queued as TLS[0-9]+\$"
 like "$(printf '%s\n' "$r" | nth 1)" "$OK_T" "1e: verify with the certificate as CAfile: delivered"
 like "$(printf '%s\n' "$r" | nth 2)" "^450 4\\.7\\.4 TLS is required but was not available: certificate verification failed: self-signed certificate" \
 	"1e: verify against the system trust store: 450 4.7.4 ... certificate verification failed: self-signed certificate"
@@ -292,7 +293,7 @@ like "$(pf_sent pb@tls.example "$RX_B")" . "4: maillog: pb@tls.example sent via 
 like "$(pf_sent pc@example.org "$R4")" . "4: maillog: pc@example.org sent via amavisfeed: 250 2.0.0 from MTA(smtp:[...]:REINJECT)"
 rq=$(pf_sent pa@example.com "$R4" | sed 's/.*queued as \([0-9A-Za-z]*\)).*/\1/')
 wait_until '[ "$(rcpt_at "$A_DIR" s9@example.net pc@example.org)" -ge 1 ]' 30
-like "$(grep -E "$rq: to=<p[ac]@example\\.(com|org)>, relay=127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:$A_PORT,.*status=sent" "$PF_DIR/maillog" | wc -l)" '^2$' \
+like "$(grep -cE "$rq: to=<p[ac]@example\\.(com|org)>, relay=127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:$A_PORT,.*status=sent" "$PF_DIR/maillog")" '^2$' \
 	"4: the re-injected copy ($rq) went on to the relayhost (sink A) for pa@ and pc@"
 is "$(from "$A_DIR" s9@example.net)/$(rcpt_at "$A_DIR" s9@example.net pa@example.com)/$(rcpt_at "$A_DIR" s9@example.net pc@example.org)/$(rcpt_at "$A_DIR" s9@example.net pb@tls.example)" "1/1/1/0" \
 	"4: sink A: one message, for pa@ and pc@, not pb@"
