@@ -6,7 +6,9 @@
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/buf.h"
 #include "lib/message.h"
@@ -93,4 +95,25 @@ const char *message_header(struct message *msg, const char *name)
 		p = eol ? eol + 1 : end;
 	}
 	return NULL;
+}
+
+/* message_date - "Sat, 21 Nov 2026 16:19:55 +0000 (UTC)", locale-independent */
+void message_date(char *out, size_t outsz, time_t t)
+{
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
+		"Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+	long off;
+	char sign = '+';
+
+	localtime_r(&t, &tm);
+	off = tm.tm_gmtoff;
+	if (off < 0) {
+		sign = '-';
+		off = -off;
+	}
+	snprintf(out, outsz, "%s, %02d %s %d %02d:%02d:%02d %c%02ld%02ld (%s)", days[tm.tm_wday % 7],
+	    tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    sign, off / 3600, (off % 3600) / 60, tm.tm_zone ? tm.tm_zone : "UTC");
 }

@@ -51,6 +51,8 @@ struct message {
 	const char *helo;		/* EHLO/LHLO/HELO argument */
 	int tls;			/* session under TLS */
 	struct xforward xf;
+	const char *sasl_login;		/* milter {auth_authen}: SASL login, or NULL */
+	const char *daemon_name;	/* milter {daemon_name}: the MTA's smtpd, or NULL */
 	const char *sender;		/* "" for the null sender */
 	const char *envid;		/* ENVID= as received (xtext), or NULL */
 	enum dsn_ret ret;
@@ -68,6 +70,7 @@ struct message {
 	const char *smtp_reply;		/* SMTP input: the single reply, when
 					 * processing decided it (else the server
 					 * derives it with reply_one_for_all) */
+	const char *requested_banks;	/* AM.PDP policy_bank=: "A,B" to load after MYNETS, or NULL */
 };
 
 /* message_add_rcpt - append a recipient (grows the array in the arena) */
@@ -77,5 +80,9 @@ void message_new_ids(struct message *msg);
 /* message_header - the first header named name (case-insensitive),
  * unfolded, in the arena; NULL when absent */
 const char *message_header(struct message *msg, const char *name);
+
+/* message_date - RFC 5322 date in local time, "Sat, 21 Nov 2026
+ * 16:19:55 +0000 (UTC)", independent of the locale */
+void message_date(char *out, size_t outsz, time_t t);
 
 #endif

@@ -72,27 +72,6 @@ static char *xtext_decode(struct arena *a, const char *s)
 	return out;
 }
 
-/* rfc5322_date - "Sat, 21 Nov 2026 16:19:55 +0000 (UTC)", locale-independent */
-static void rfc5322_date(char *out, size_t outsz, time_t t)
-{
-	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
-		"Sep", "Oct", "Nov", "Dec" };
-	struct tm tm;
-	long off;
-	char sign = '+';
-
-	localtime_r(&t, &tm);
-	off = tm.tm_gmtoff;
-	if (off < 0) {
-		sign = '-';
-		off = -off;
-	}
-	snprintf(out, outsz, "%s, %02d %s %d %02d:%02d:%02d %c%02ld%02ld (%s)", days[tm.tm_wday % 7],
-	    tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    sign, off / 3600, (off % 3600) / 60, tm.tm_zone ? tm.tm_zone : "UTC");
-}
-
 /* fold_header - "Name: value" CRLF, folded at spaces past NOTIFY_FOLD */
 static void fold_header(struct buf *b, const char *name, const char *value)
 {
@@ -359,7 +338,7 @@ int notify_dsn(struct message *msg, struct decide_result *res, const struct noti
 
 	memset(n_r, 0, sizeof(*n_r));
 	buf_init(b);
-	rfc5322_date(date, sizeof(date), now);
+	message_date(date, sizeof(date), now);
 	snprintf(boundary, sizeof(boundary), "----------=_%lld-%s-%s", (long long)now, msg->am_id, msg->mail_id);
 
 	/* header */
@@ -500,7 +479,7 @@ void notify_admin(struct message *msg, const struct decide_result *res, const st
 
 	memset(n_r, 0, sizeof(*n_r));
 	buf_init(b);
-	rfc5322_date(date, sizeof(date), now);
+	message_date(date, sizeof(date), now);
 	snprintf(boundary, sizeof(boundary), "----------=_%lld-%s-%s", (long long)now, msg->am_id, msg->mail_id);
 
 	buf_puts(b, "MIME-Version: 1.0\r\n");

@@ -138,28 +138,6 @@ static const char *proc_ip(struct arena *a, const char *addr, int tag)
 	return addr;
 }
 
-/* proc_date - RFC 5322 date in local time, "Sat, 21 Nov 2026 16:19:55
- * +0000 (UTC)", independent of the locale */
-static void proc_date(char *out, size_t outsz, time_t t)
-{
-	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
-		"Sep", "Oct", "Nov", "Dec" };
-	struct tm tm;
-	long off;
-	char sign = '+';
-
-	localtime_r(&t, &tm);
-	off = tm.tm_gmtoff;
-	if (off < 0) {
-		sign = '-';
-		off = -off;
-	}
-	snprintf(out, outsz, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld (%s)", days[tm.tm_wday % 7],
-	    tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    sign, off / 3600, (off % 3600) / 60, tm.tm_zone ? tm.tm_zone : "UTC");
-}
-
 /*
  * proc_received - the value of our Received header, unfolded (the edit
  * code folds it), in amavisd's shape:
@@ -208,7 +186,7 @@ static const char *proc_received(struct worker *w, struct message *msg)
 	buf_printf(&b, " id %s", msg->mail_id);
 	if (msg->nrcpts == 1)
 		buf_printf(&b, " for <%s>", proc_token(a, msg->rcpts[0].addr, 512));
-	proc_date(date, sizeof(date), time(NULL));
+	message_date(date, sizeof(date), time(NULL));
 	buf_printf(&b, "; %s", date);
 	out = arena_strndup(a, b.data, b.len);
 	buf_free(&b);
