@@ -22,6 +22,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -171,6 +173,21 @@ static int tls_server_context(const struct cfg *cfg, struct ssl_ctx_st **ctx_r, 
 	return 0;
 }
 
+/* unix_socket_owner - a unix listener belongs to daemon_user and
+ * daemon_group (mode 0660), so the local clients that run as that user
+ * (amavisd-milter, amavisd-release) can connect */
+static void unix_socket_owner(const struct cfg *cfg, const char *path)
+{
+	const char *user = cfg_str(cfg, P_DAEMON_USER), *group = cfg_str(cfg, P_DAEMON_GROUP);
+	struct passwd *pw = *user ? getpwnam(user) : NULL;
+	struct group *gr = *group ? getgrnam(group) : NULL;
+
+	if (geteuid() != 0 || (pw == NULL && gr == NULL))
+		return;
+	if (chown(path, pw ? pw->pw_uid : (uid_t)-1, gr ? gr->gr_gid : pw ? pw->pw_gid : (gid_t)-1) < 0)
+		log_warning("cannot give %s to %s:%s: %m", path, user, group);
+}
+
 /* bind_listeners - open every "listen" entry, reusing sockets of old
  * that have the same spec; on failure nothing new stays open */
 static int bind_listeners(const struct cfg *cfg, struct listener *old, int nold,
@@ -198,9 +215,13 @@ static int bind_listeners(const struct cfg *cfg, struct listener *old, int nold,
 		for (j = 0; j < nold; j++)
 			if (old[j].fd >= 0 && strcmp(old[j].spec, ls[i].spec) == 0)
 				ls[i].fd = old[j].fd;
-		if (ls[i].fd < 0 && (ls[i].fd = net_listen(&ep, 1024, &e)) < 0) {
-			snprintf(err, sizeof(err), "cannot listen on %.300s: %s", specs[i], e);
-			goto fail;
+		if (ls[i].fd < 0) {
+			if ((ls[i].fd = net_listen(&ep, 1024, &e)) < 0) {
+				snprintf(err, sizeof(err), "cannot listen on %.300s: %s", specs[i], e);
+				goto fail;
+			}
+			if (ep.is_unix)
+				unix_socket_owner(cfg, ep.path);
 		}
 	}
 	*new_r = ls;

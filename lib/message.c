@@ -45,9 +45,16 @@ static void random_id(char *out, size_t nchars)
 	out[nchars] = 0;
 }
 
+/* message_new_ids - fresh ids; a mail_id starts and ends with a letter or
+ * digit, as amavisd's do (amavisd-release splits quarantine file names
+ * on '-' and relies on it) */
 void message_new_ids(struct message *msg)
 {
+	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
 	random_id(msg->mail_id, 12);
+	msg->mail_id[0] = alnum[arc4random_uniform(sizeof(alnum) - 1)];
+	msg->mail_id[11] = alnum[arc4random_uniform(sizeof(alnum) - 1)];
 	random_id(msg->secret_id, 12);
 }
 

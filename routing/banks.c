@@ -194,6 +194,9 @@ int banks_choose(struct banks *b, struct message *msg, struct bank_choice *c_r, 
 		const char *port = strrchr(msg->listener, ':');
 
 		rc = maps_lookup(b->interface_policy, msg->listener, msg->arena, &v, &err);
+		if (rc == TABLE_NOTFOUND && msg->daemon_name && *msg->daemon_name)
+			rc = maps_lookup(b->interface_policy, arena_printf(msg->arena, "milter:%s", msg->daemon_name),
+			    msg->arena, &v, &err);
 		if (rc == TABLE_NOTFOUND && port && port[1])
 			rc = maps_lookup(b->interface_policy, port + 1, msg->arena, &v, &err);
 		if (rc == TABLE_FAIL)
@@ -223,6 +226,20 @@ int banks_choose(struct banks *b, struct message *msg, struct bank_choice *c_r, 
 			banks_add(b, &path, &depth, v);
 		}
 	}
+	/* 3b. banks the client asked for: AM.PDP policy_bank=A,B (undefined
+	 * names are skipped, as amavisd does); a milter SASL login selects
+	 * sasl_policy_bank */
+	if (msg->requested_banks) {
+		char tmp[256], *tok, *save = NULL;
+
+		strlcpy(tmp, msg->requested_banks, sizeof(tmp));
+		for (tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+			banks_add(b, &path, &depth, tok);
+	}
+	if (msg->sasl_login && *msg->sasl_login && *cfg_str(b->base, P_SASL_POLICY_BANK)) {
+		banks_add(b, &path, &depth, cfg_str(b->base, P_SASL_POLICY_BANK));
+		c_r->originating = 1;
+	}
 	/* a bank declares its mail originating (amavisd's originating => 1) */
 	if (path.len) {
 		const struct cfg *cfg;
@@ -230,7 +247,7 @@ int banks_choose(struct banks *b, struct message *msg, struct bank_choice *c_r, 
 
 		if (banks_get(b, path.data, &cfg, &pol, &err) < 0)
 			goto failed;
-		c_r->originating = (int)cfg_int(cfg, P_ORIGINATING);
+		c_r->originating |= (int)cfg_int(cfg, P_ORIGINATING);
 	}
 	/* 4. ORIGINATING */
 	if (c_r->originating)

@@ -6,12 +6,16 @@
  * Which banks apply, in this order (each later one overrides the
  * earlier ones where both set something):
  *   1. interface_policy: the listener the message came in on, looked up
- *      by its spec ("lmtp:127.0.0.1:10026") and then by its port
- *      ("10026") - amavisd's %interface_policy;
+ *      by its spec ("lmtp:127.0.0.1:10026"), then for milter sessions by
+ *      "milter:" and the MTA's {daemon_name}, then by the port ("10026")
+ *      - amavisd's %interface_policy;
  *   2. MYNETS: the client (XFORWARD ADDR, else the TCP peer) is in
  *      mynetworks ("LOCAL" in the log line, as amavisd);
  *   3. client_ipaddr_policy: lookup tables keyed by the client address
- *      (cidr: typically) whose value names a bank;
+ *      (cidr: typically) whose value names a bank; then the banks an
+ *      AM.PDP client asks for (policy_bank=A,B), and sasl_policy_bank
+ *      when the milter reports a SASL login (which also makes the mail
+ *      originating);
  *   4. ORIGINATING: when the mail is originating (a bank chosen above
  *      sets originating = yes, as amavisd's MYNETS bank usually does)
  *      and a bank of that name is defined.

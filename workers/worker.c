@@ -223,7 +223,12 @@ void worker_main(const struct worker_env *env)
 		}
 		w.sessions++;
 		worker_set_state(&w, SB_SESSION, NULL);
-		smtpd_session(&w, fd, l);
+		if (l->proto == LISTEN_MILTER)
+			milter_session(&w, fd, l);
+		else if (l->proto == LISTEN_AMPDP)
+			ampdp_session(&w, fd, l);
+		else
+			smtpd_session(&w, fd, l);
 		log_set_session(NULL);
 		worker_set_state(&w, SB_IDLE, NULL);
 	}

@@ -938,3 +938,28 @@ start_sink_named() {
 # with a line matching ERE; temporary dot files are left out:
 # dir_count_grep DIR ERE
 dir_count_grep() { find "$1" -type f ! -name '.*' -print0 2>/dev/null | xargs -0 -r grep -lE -- "$2" | wc -l; }
+
+# ---------------------------------------------------------------- before-queue
+
+# postfix_inject_opts - restart the private Postfix with the injection
+# smtpd's "-o content_filter=amavisfeed:..." replaced by the given
+# name=value options (one -o each), e.g. for a before-queue milter:
+#   postfix_inject_opts content_filter= smtpd_milters=inet:127.0.0.1:$P milter_default_action=tempfail
+# Without arguments the integration-guide master.cf is restored. A full
+# stop and start, so that no smtpd with the old options is left.
+postfix_inject_opts() {
+	local o lines=
+	pf_write_master_cf 1
+	if [ $# -gt 0 ]; then
+		for o in "$@"; do lines="$lines  -o $o
+"; done
+		awk -v repl="$lines" '!done && /^  -o content_filter=amavisfeed:/ { printf "%s", repl; done = 1; next } { print }' \
+			"$PF_DIR/master.cf" >"$PF_DIR/master.cf.new" && mv "$PF_DIR/master.cf.new" "$PF_DIR/master.cf"
+	fi
+	postfix_stop_dir "$PF_DIR"
+	if ! "$PF_SBIN/postfix" -c "$PF_DIR" start >>"$TG_TMP/postfix-start.log" 2>&1 ||
+	   ! wait_port 127.0.0.1 "$PF_INJECT_PORT" 15; then
+		diag_file "$TG_TMP/postfix-start.log" 20
+		bail_out "private Postfix did not come back with the new injection options"
+	fi
+}
