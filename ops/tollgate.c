@@ -45,6 +45,7 @@ static const struct command commands[] = {
 	{ "stop", cmd_stop, "drain and stop tollgated (as SIGTERM)" },
 	{ "version", cmd_version, "the version of the running tollgated" },
 	{ "check-config", cmd_check_config, "check a configuration file (tollgated -t)" },
+	{ "config", cmd_config, "print settings: -n set in the file, -a all effective, -d defaults (like postconf)" },
 	{ "postfix-config", cmd_postfix_config, "print or --check the Postfix master.cf/main.cf lines" },
 	{ "map", cmd_map, "look a key up in lookup tables, like postmap -q" },
 };
@@ -70,6 +71,10 @@ static void usage(FILE *fp)
 	    "tollgate check-config [-c FILE]\n"
 	    "  runs tollgated -t (found via $TOLLGATED, next to tollgate, or PATH):\n"
 	    "  exit 1 with file:line: reason on an error\n"
+	    "\n"
+	    "tollgate config -n | -a | -d [-c FILE]\n"
+	    "  the settings as postconf -n (set in the file), postconf (all\n"
+	    "  effective) and postconf -d (built-in defaults) print them\n"
 	    "\n"
 	    "tollgate postfix-config [-c FILE] [--mode global|service|milter] [--check [--postfix-dir DIR]]\n"
 	    "  prints the master.cf services (the amavisfeed transport with maxproc =\n"

@@ -19,6 +19,7 @@ int cmd_reload(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 int cmd_postfix_config(int argc, char **argv);
 
 /* tollgate_default_config - $(sysconfdir)/tollgate/tollgate.conf when it

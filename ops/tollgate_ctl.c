@@ -362,17 +362,19 @@ static const char *find_tollgated(void)
 	return "tollgated";
 }
 
-int cmd_check_config(int argc, char **argv)
+/* run_tollgated - exec tollgated [-c FILE] FLAG: the daemon's own
+ * configuration code answers, so the tool can never disagree with it */
+static int run_tollgated(const char *usage, const char *flag, int argc, char **argv, int first)
 {
 	const char *conf = NULL, *bin = find_tollgated();
 	char *args[5];
 	int i, k = 0;
 
-	for (i = 1; i < argc; i++) {
+	for (i = first; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
 			conf = argv[++i];
 		} else {
-			fprintf(stderr, "usage: tollgate check-config [-c FILE]\n");
+			fprintf(stderr, "usage: %s\n", usage);
 			return 2;
 		}
 	}
@@ -383,10 +385,28 @@ int cmd_check_config(int argc, char **argv)
 		args[k++] = "-c";
 		args[k++] = (char *)conf;
 	}
-	args[k++] = "-t";
+	args[k++] = (char *)flag;
 	args[k] = NULL;
 	fflush(stdout);
 	execvp(bin, args);
 	fprintf(stderr, "tollgate: cannot run %s: %s (set TOLLGATED=/path/to/tollgated)\n", bin, strerror(errno));
 	return 2;
+}
+
+int cmd_check_config(int argc, char **argv)
+{
+	return run_tollgated("tollgate check-config [-c FILE]", "-t", argc, argv, 1);
+}
+
+/* cmd_config - "tollgate config -n|-a|-d [-c FILE]": the settings, like
+ * postconf -n (set in the file), postconf (all effective), postconf -d */
+int cmd_config(int argc, char **argv)
+{
+	const char *usage = "tollgate config -n | -a | -d [-c FILE]";
+
+	if (argc < 2 || (strcmp(argv[1], "-n") != 0 && strcmp(argv[1], "-a") != 0 && strcmp(argv[1], "-d") != 0)) {
+		fprintf(stderr, "usage: %s\n", usage);
+		return 2;
+	}
+	return run_tollgated(usage, argv[1], argc, argv, 2);
 }

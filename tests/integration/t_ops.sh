@@ -12,7 +12,7 @@ require_tollgated
 TOLLGATE=${TOLLGATE:-$top_builddir/tollgate}
 [ -x "$TOLLGATE" ] || skip_all "tollgate not built ($TOLLGATE)"
 
-plan 45
+plan 47
 TG() { "$TOLLGATE" "$@"; }
 
 # a datagram socket standing in for systemd's $NOTIFY_SOCKET
@@ -177,6 +177,9 @@ err=$(TG check-config -c "$TG_TMP/bad.conf" 2>&1); rc=$?
 like "$rc $err" "^1 .*$TG_TMP/bad.conf:3: child_timeout" "check-config: exit 1 with file:line on a broken file"
 err=$(TG check-config -c "$TG_CONF" 2>&1); rc=$?
 is "$rc" 0 "check-config: exit 0 on the running configuration"
+# --- config -n / -d, like postconf -n / -d
+like "$(TG config -n -c "$TG_CONF")" "^max_servers = " "config -n prints the settings the file sets"
+is "$(TG config -d -c "$TG_CONF" | grep -c '^forward_method = smtp:\[127.0.0.1\]:10025$')" 1 "config -d prints the built-in defaults"
 
 # --- reload changes the generation
 gen() { TG status -s "$CTL" | sed -n 's/.*generation \([0-9]*\),.*/\1/p'; }
