@@ -40,6 +40,7 @@
 
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "scanners/mime.h"
 #include "scanners/scanners.h"
 
 struct clamav_engine {
@@ -47,7 +48,11 @@ struct clamav_engine {
 	struct clamav_engine_info info;
 	char *db_path;
 	int alert_encrypted;
-	unsigned long long max_filesize;	/* effective value, for truncation */
+	unsigned long long max_filesize;	/* effective values: truncation, */
+	unsigned long long max_scansize;	/* and the per-message budgets */
+	unsigned max_recursion;			/* of clamav_scan_mime */
+	unsigned max_files;
+	unsigned max_scantime_ms;
 };
 
 /* per-scan state handed to libclamav callbacks as their context */
@@ -61,6 +66,15 @@ struct scan_ctx {
 	int truncated;			/* one was: only its head was scanned */
 	const char *data;		/* virtual-prefix reader (scan_pread) */
 	size_t len;
+	/* clamav_scan_mime only */
+	int mime;			/* one call per MIME leaf: depths offset */
+	int record;			/* files[] entries wanted (not in the frame pass) */
+	const char *leaf_name;		/* MIME file name of the leaf being scanned */
+	unsigned leaf_depth;		/* its depth as a file (1 = in the message) */
+	unsigned max_recursion;		/* 0: none */
+	const char *limit;		/* first per-message limit hit, or NULL */
+	unsigned long long bytes;	/* bytes of every file met (scansize budget) */
+	unsigned long long nfiles;	/* files met (max_files budget) */
 };
 
 /* an embedded file within this many bytes of max_filesize may have been cut */
@@ -86,6 +100,8 @@ static cl_error_t file_inspect_cb(int fd, const char *type, const char **ancesto
 				  uint32_t recursion_level, uint32_t layer_attributes,
 				  void *context);
 static void virus_found_cb(int fd, const char *virname, void *context);
+static cl_error_t record_file(struct scan_ctx *c, const char *file_name, const char *type,
+			      unsigned depth, size_t file_size);
 
 static int clamav_initialised;
 static char clamav_errbuf[1024];
@@ -244,6 +260,10 @@ int clamav_engine_load(const struct clamav_opts *o, struct clamav_engine **eng_r
 	e->db_path = xstrdup(o->db_path);
 	e->alert_encrypted = o->alert_encrypted;
 	e->max_filesize = (unsigned long long)cl_engine_get_num(cl, CL_ENGINE_MAX_FILESIZE, NULL);
+	e->max_scansize = (unsigned long long)cl_engine_get_num(cl, CL_ENGINE_MAX_SCANSIZE, NULL);
+	e->max_recursion = (unsigned)cl_engine_get_num(cl, CL_ENGINE_MAX_RECURSION, NULL);
+	e->max_files = (unsigned)cl_engine_get_num(cl, CL_ENGINE_MAX_FILES, NULL);
+	e->max_scantime_ms = (unsigned)cl_engine_get_num(cl, CL_ENGINE_MAX_SCANTIME, NULL);
 	e->info.db_path = e->db_path;
 	e->info.signatures = sigs;
 	e->info.load_ms = ms_since(&t0);
@@ -303,12 +323,28 @@ static cl_error_t file_inspect_cb(int fd, const char *type, const char **ancesto
 				  void *context)
 {
 	struct scan_ctx *c = context;
-	struct scan_verdict *v;
-	struct scan_file *f;
 
 	if (c == NULL)
 		return CL_CLEAN;
-	v = c->v;
+	if (c->mime) {
+		unsigned depth = c->leaf_depth + recursion_level;
+
+		c->bytes += file_size;
+		c->nfiles++;
+		if (recursion_level > 0 && c->trunc_at && file_size >= c->trunc_at)
+			c->truncated = 1;
+		if (!c->record)
+			return CL_CLEAN;	/* frame pass: the leaves list their files */
+		/* libclamav counts recursion from the leaf; the message's
+		 * limit counts from the message */
+		if (c->max_recursion && depth > c->max_recursion) {
+			if (c->limit == NULL)
+				c->limit = "limit exceeded: max_recursion";
+			return CL_BREAK;	/* not scanned: the verdict says so */
+		}
+		return record_file(c, recursion_level == 0 ? c->leaf_name : file_name, type,
+				   depth, file_size);
+	}
 	if (recursion_level == 0) {
 		/* MHTML is what libclamav calls a message whose first lines
 		 * carry MIME-Version: it is mail-parsed all the same */
@@ -318,6 +354,16 @@ static cl_error_t file_inspect_cb(int fd, const char *type, const char **ancesto
 	}
 	if (c->trunc_at && file_size >= c->trunc_at)
 		c->truncated = 1;
+	return record_file(c, file_name, type, recursion_level, file_size);
+}
+
+/* record_file - add one entry to the verdict's files[] (CL_CLEAN, for the callback) */
+static cl_error_t record_file(struct scan_ctx *c, const char *file_name, const char *type,
+			      unsigned depth, size_t file_size)
+{
+	struct scan_verdict *v = c->v;
+	struct scan_file *f;
+
 	if (v->n_files >= SCAN_MAX_FILES) {
 		v->files_dropped++;
 		return CL_CLEAN;
@@ -339,7 +385,7 @@ static cl_error_t file_inspect_cb(int fd, const char *type, const char **ancesto
 	f->name = file_name && !is_clamav_tmpname(file_name) ?
 	    arena_strndup(c->arena, file_name, SCAN_NAME_MAX) : NULL;
 	f->type = arena_strdup(c->arena, type ? type : "CL_TYPE_ANY");
-	f->depth = recursion_level;
+	f->depth = depth;
 	f->size = file_size;
 	if (log_debug_mask & LOG_DBG_SCAN) {
 		char name[128];
@@ -538,6 +584,326 @@ int clamav_scan_buffer(struct clamav_engine *e, const char *data, size_t len,
 		verdict_unchecked(v_r, "not recognised as a mail message");
 	v_r->elapsed_us = us_since(&t0);
 	log_debug(LOG_DBG_SCAN, "clamav: %s%s%s files=%u %u us",
+		  scan_status_name(v_r->status),
+		  v_r->n_names ? " " : v_r->reason ? " " : "",
+		  v_r->n_names ? v_r->names[0] : v_r->reason ? v_r->reason : "",
+		  v_r->n_files, v_r->elapsed_us);
+	return ret;
+}
+
+/* ---- clamav_scan_mime: one scan per leaf of our own MIME tree ---- */
+
+/* Findings after which our tree may not be what a mail client (or
+ * libclamav) sees: the parts were not all split, a body is not decoded
+ * the way it claims, or a header section is ambiguous. Such a message is
+ * scanned the old way, whole, with libclamav's own MIME parser. */
+#define MIME_UNTRUSTED (MIME_FBIT(MIME_F_MISSING_BOUNDARY) | MIME_FBIT(MIME_F_DEPTH_LIMIT) | \
+			MIME_FBIT(MIME_F_PARTS_LIMIT) | MIME_FBIT(MIME_F_BAD_CTE) | \
+			MIME_FBIT(MIME_F_DECODED_LIMIT) | MIME_FBIT(MIME_F_UNTERMINATED_HEADER) | \
+			MIME_FBIT(MIME_F_HEADER_LIMIT) | MIME_FBIT(MIME_F_BAD_HEADER_SYNTAX) | \
+			MIME_FBIT(MIME_F_CONTROL_CHAR) | MIME_FBIT(MIME_F_NUL) | \
+			MIME_FBIT(MIME_F_BAD_BASE64) | MIME_FBIT(MIME_F_BAD_QP))
+
+/* mime_ambiguous - a part with two Content-Type or Content-Transfer-Encoding fields */
+static int mime_ambiguous(const struct mime_msg *m)
+{
+	const struct mime_header *h;
+	unsigned i;
+
+	if (!(m->findings & MIME_FBIT(MIME_F_DUPLICATE_HEADER)))
+		return 0;
+	for (i = 0; i < m->nparts; i++) {
+		h = mime_header_first(m->parts[i], "content-type");
+		if (h && mime_header_next(h))
+			return 1;
+		h = mime_header_first(m->parts[i], "content-transfer-encoding");
+		if (h && mime_header_next(h))
+			return 1;
+	}
+	return 0;
+}
+
+/* line_prefix - s[0..n) starts with the NUL-terminated pfx, ASCII case ignored */
+static int line_prefix(const char *s, size_t n, const char *pfx)
+{
+	size_t k = strlen(pfx);
+
+	return n >= k && strncasecmp(s, pfx, k) == 0;
+}
+
+/* inline_encoded - text that libclamav's mail parser would decode inside a
+ * body part: uuencode ("begin 644 name"), yEnc, BinHex 4.0, or a header
+ * section (a bounce or an inline forward carrying its own attachments).
+ * Scanned as a plain file such text would only be matched as it is. */
+static int inline_encoded(const char *s, size_t n)
+{
+	const char *p = s, *end = s + n, *nl;
+	size_t l;
+
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		l = (size_t)((nl ? nl : end) - p);
+		if (l >= 7 && (*p == 'b' || *p == 'B') && line_prefix(p, l, "begin ") &&
+		    p[6] >= '0' && p[6] <= '7')
+			return 1;
+		if (*p == '=' && line_prefix(p, l, "=ybegin"))
+			return 1;
+		if (*p == '(' && line_prefix(p, l, "(This file must be converted with BinHex"))
+			return 1;
+		if ((*p == 'c' || *p == 'C') && (line_prefix(p, l, "content-type:") ||
+						 line_prefix(p, l, "content-transfer-encoding:")))
+			return 1;
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+/* leaf_depth - depth of a part as a file: 1 in the message, + 1 per
+ * enclosing message/rfc822 (libclamav's numbering for the same message) */
+static unsigned leaf_depth(const struct mime_part *p)
+{
+	unsigned d = 1;
+
+	for (p = p->parent; p; p = p->parent)
+		if (p->flags & MIME_PART_RFC822)
+			d++;
+	return d;
+}
+
+/* scan_one - one cl_scanmap_callback over map, folded into the verdict:
+ * 1 a virus (v INFECTED), 0 go on (*reason_r set to the first limit,
+ * "encrypted" or "undecipherable" met), -1 scanner failure (v UNCHECKED) */
+static int scan_one(struct clamav_engine *e, cl_fmap_t *map, struct cl_scan_options *opts,
+		    struct scan_ctx *c, const char **reason_r)
+{
+	const char *virname = NULL, *why = NULL;
+	unsigned long scanned = 0;
+	cl_error_t rc;
+
+	c->found = NULL;
+	rc = cl_scanmap_callback(map, NULL, &virname, &scanned, e->cl, opts, c);
+	switch (rc) {
+	case CL_CLEAN:
+		return 0;
+	case CL_VIRUS:
+		if (virname == NULL)
+			virname = c->found;
+		if (virname == NULL)
+			virname = "Unknown";
+		if ((why = limit_reason(virname)) == NULL) {
+			if (strncmp(virname, "Heuristics.Encrypted.", 21) == 0) {
+				why = "encrypted";
+			} else {
+				c->v->status = SCAN_INFECTED;
+				c->v->reason = NULL;
+				c->v->names[c->v->n_names++] = arena_strndup(c->arena, virname, SCAN_NAME_MAX);
+				return 1;
+			}
+		}
+		break;
+	case CL_EMAXSIZE:
+		why = "limit exceeded: max_scansize";
+		break;
+	case CL_EMAXFILES:
+		why = "limit exceeded: max_files";
+		break;
+	case CL_EMAXREC:
+		why = "limit exceeded: max_recursion";
+		break;
+	case CL_ETIMEOUT:
+		why = "limit exceeded: max_scantime";
+		break;
+	case CL_EFORMAT:
+	case CL_EPARSE:
+	case CL_EUNPACK:
+		why = arena_printf(c->arena, "undecipherable: %s", cl_strerror(rc));
+		break;
+	default:
+		verdict_unchecked(c->v, arena_printf(c->arena, "scanner failure: %s", cl_strerror(rc)));
+		log_error("clamav: scanning a part failed: %s", cl_strerror(rc));
+		return -1;
+	}
+	if (*reason_r == NULL)
+		*reason_r = why;
+	return 0;
+}
+
+/* scan_whole - the fallback: clamav_scan_buffer, with why in the debug log */
+static int scan_whole(struct clamav_engine *e, const char *data, size_t len, struct arena *a,
+		      struct scan_verdict *v_r, const char *why)
+{
+	log_debug(LOG_DBG_SCAN, "clamav: whole-message scan: %s", why);
+	return clamav_scan_buffer(e, data, len, a, v_r);
+}
+
+int clamav_scan_mime(struct clamav_engine *e, const char *data, size_t len,
+		     const struct mime_msg *m, struct arena *a, struct scan_verdict *v_r)
+{
+	struct mime_msg mc;
+	struct cl_scan_options opts;
+	struct arena *scratch = NULL;
+	struct scan_ctx c;
+	struct timespec t0;
+	const char *reason = NULL, *fallback = NULL;
+	cl_fmap_t *map;
+	unsigned i;
+	int ret = 0, r;
+
+	if (m == NULL || m->data != data || m->len != len || len == 0)
+		return scan_whole(e, data, len, a, v_r, "no MIME tree");
+	if (m->findings & MIME_UNTRUSTED)
+		return scan_whole(e, data, len, a, v_r, "MIME structure not trusted");
+	if (mime_ambiguous(m))
+		return scan_whole(e, data, len, a, v_r, "two Content-Type or -Transfer-Encoding fields");
+
+	memset(v_r, 0, sizeof(*v_r));
+	v_r->scanner = "clamav";
+	memset(&c, 0, sizeof(c));
+	c.arena = a;
+	c.v = v_r;
+	c.data = data;
+	c.len = len;
+	c.mime = 1;
+	c.max_recursion = e->max_recursion;
+	if (e->max_filesize > TRUNC_SLACK)
+		c.trunc_at = e->max_filesize - TRUNC_SLACK;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(&opts, 0, sizeof(opts));
+	opts.general = CL_SCAN_GENERAL_HEURISTICS;
+	opts.heuristic = CL_SCAN_HEURISTIC_EXCEEDS_MAX;
+
+	/* 1. the frame: the whole message as it is, matched raw, nothing
+	 * parsed (header-, mail- and body-text signatures, preambles and
+	 * epilogues); its parts come next, decoded */
+	map = looks_like_mail(data, len) ? cl_fmap_open_memory(data, len) :
+	    cl_fmap_open_handle(&c, 0, PREFIX_LEN + len, scan_pread, 0);
+	if (map == NULL) {
+		verdict_unchecked(v_r, "scanner failure: cannot map message (out of memory)");
+		log_error("clamav: cannot map a %zu-byte message", len);
+		return -1;
+	}
+	opts.parse = 0;
+	r = scan_one(e, map, &opts, &c, &reason);
+	cl_fmap_close(map);
+	if (r != 0)
+		goto done;
+	c.bytes = 0;
+	c.nfiles = 0;
+
+	/* 2. every leaf, transfer-decoded, as a file of its own; mail
+	 * parsing stays on for a leaf that is itself mail (an attached .eml
+	 * sent as application/octet-stream, TNEF) */
+	opts.parse = ~0u;
+	if (e->alert_encrypted)
+		opts.heuristic |= CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE | CL_SCAN_HEURISTIC_ENCRYPTED_DOC;
+	c.record = 1;
+	mc = *m;	/* decode on a copy: the caller's budget and findings stay as they are */
+	for (i = 0; i < m->nparts && r == 0; i++) {
+		struct mime_part *p = m->parts[i];
+		size_t bound = e->max_filesize ? (size_t)e->max_filesize : SIZE_MAX;
+		size_t eff = bound, olen = 0;
+		uint32_t fnd = 0;
+		const char *out = NULL;
+		int cut;
+
+		if (!mime_part_is_leaf(p)) {
+			if (p->flags & MIME_PART_RFC822)
+				(void)record_file(&c, p->filename, "CL_TYPE_MAIL", leaf_depth(p),
+						  p->body_len);
+			continue;
+		}
+		if (eff > mc.limits.max_decoded_size)
+			eff = mc.limits.max_decoded_size;
+		if (mc.limits.max_decoded_total) {
+			size_t left = mc.limits.max_decoded_total > mc.decoded_total ?
+			    mc.limits.max_decoded_total - mc.decoded_total : 0;
+
+			if (eff > left)
+				eff = left;
+		}
+		if (scratch == NULL && (p->cte == MIME_CTE_BASE64 || p->cte == MIME_CTE_QP ||
+					p->body_len > eff))
+			scratch = arena_create(0);
+		cut = mime_part_decode(scratch ? scratch : a, &mc, p, bound, &out, &olen, &fnd);
+		if (fnd & MIME_UNTRUSTED & ~MIME_FBIT(MIME_F_DECODED_LIMIT)) {
+			fallback = "MIME part not decodable as declared";
+			break;
+		}
+		if (cut) {
+			if (eff < bound) {
+				fallback = "MIME decoding limit below max_filesize";
+				break;
+			}
+			/* libclamav does not scan a file over max_filesize either */
+			if (reason == NULL)
+				reason = "limit exceeded: max_filesize";
+			goto next;
+		}
+		if ((p->cte != MIME_CTE_BASE64 || strcmp(p->type, "text") == 0) &&
+		    inline_encoded(out, olen)) {
+			fallback = "encoded data inside a text part";
+			break;
+		}
+		if (olen == 0)
+			goto next;
+		if (e->max_scansize && c.bytes + olen > e->max_scansize) {
+			if (reason == NULL)
+				reason = "limit exceeded: max_scansize";
+			break;
+		}
+		if ((map = cl_fmap_open_memory(out, olen)) == NULL) {
+			verdict_unchecked(v_r, "scanner failure: cannot map a part (out of memory)");
+			log_error("clamav: cannot map a %zu-byte part", olen);
+			r = -1;
+			break;
+		}
+		c.leaf_name = p->filename;
+		c.leaf_depth = leaf_depth(p);
+		r = scan_one(e, map, &opts, &c, &reason);
+		cl_fmap_close(map);
+		if (r != 0)
+			break;
+		if (e->max_scansize && c.bytes > e->max_scansize) {
+			if (reason == NULL)
+				reason = "limit exceeded: max_scansize";
+			break;
+		}
+		if (e->max_files && c.nfiles > e->max_files) {
+			if (reason == NULL)
+				reason = "limit exceeded: max_files";
+			break;
+		}
+		if (e->max_scantime_ms && ms_since(&t0) > e->max_scantime_ms) {
+			if (reason == NULL)
+				reason = "limit exceeded: max_scantime";
+			break;
+		}
+next:
+		if (scratch)
+			arena_reset(scratch);
+	}
+	if (scratch)
+		arena_free(&scratch);
+	if (fallback)
+		return scan_whole(e, data, len, a, v_r, fallback);
+
+done:
+	if (r < 0) {
+		ret = -1;
+	} else if (r == 0) {
+		if (reason == NULL)
+			reason = c.limit;
+		if (reason == NULL && c.truncated)
+			reason = "limit exceeded: max_filesize";
+		if (reason)
+			verdict_unchecked(v_r, reason);
+		else
+			v_r->status = SCAN_CLEAN;
+	}
+	v_r->elapsed_us = us_since(&t0);
+	log_debug(LOG_DBG_SCAN, "clamav: %s%s%s files=%u %u us (by MIME part)",
 		  scan_status_name(v_r->status),
 		  v_r->n_names ? " " : v_r->reason ? " " : "",
 		  v_r->n_names ? v_r->names[0] : v_r->reason ? v_r->reason : "",

@@ -23,7 +23,8 @@
  *   master:  clamav_engine_load() once, BEFORE forking the workers; the
  *            compiled engine (hundreds of MB with a full database) is
  *            then shared copy-on-write by every worker;
- *   workers: only clamav_scan_buffer() (and clamav_engine_info()).
+ *   workers: only clamav_scan_buffer() / clamav_scan_mime() (and
+ *            clamav_engine_info()).
  *            They never load, compile, change or free the engine;
  *   reload:  the master polls clamav_db_signature() (or reloads on
  *            SIGHUP), builds a NEW engine with clamav_engine_load()
@@ -178,6 +179,54 @@ const struct clamav_engine_info *clamav_engine_info(const struct clamav_engine *
  */
 int clamav_scan_buffer(struct clamav_engine *e, const char *data, size_t len,
 		       struct arena *a, struct scan_verdict *v_r);
+
+/*
+ * clamav_scan_mime - scan a message by the parts of our own MIME tree
+ *
+ * m is mime_parse()'s tree of exactly (data, len). Same verdict, return
+ * values, names and files[] as clamav_scan_buffer(), at a fraction of the
+ * cost: libclamav is not asked to parse the mail (that writes every part
+ * to a temp file); instead
+ *   1. the whole raw message is matched once as it is, nothing parsed
+ *      (signatures on headers, mail text, preamble and epilogue);
+ *   2. every leaf part is transfer-decoded (mime_part_decode, at most
+ *      max_filesize bytes) and scanned from memory as a file of its own,
+ *      every libclamav parser on (archives, documents, executables, and
+ *      mail for a leaf that is itself a message); a single-part message
+ *      is one leaf, its decoded body. message/rfc822 parts are already
+ *      opened by the parser: their leaves are in the tree.
+ * files[] lists each leaf with its MIME file name (NULL if none) and
+ * libclamav's type, each message/rfc822 part as "CL_TYPE_MAIL", and what
+ * libclamav finds inside a leaf, depths counted from the message (a leaf
+ * is at 1, plus 1 per enclosing message/rfc822).
+ * The engine's limits hold for the message as a whole: max_scansize and
+ * max_files over all parts, max_recursion from the message, a leaf over
+ * max_filesize is not scanned (UNCHECKED), max_scantime over all calls.
+ * libclamav applies each limit per call as well, so one message may cost
+ * up to twice max_scansize / max_scantime of work before it stops.
+ *
+ * Fallback rule: the message is scanned whole with clamav_scan_buffer()
+ * instead (libclamav's own MIME parser, the slow path) whenever the tree
+ * may not show what a mail client would see - malformed MIME must never
+ * be a way around the scanner:
+ *   - m is NULL or not of (data, len);
+ *   - any of the findings MISSING_BOUNDARY, DEPTH_LIMIT, PARTS_LIMIT,
+ *     BAD_CTE, DECODED_LIMIT, UNTERMINATED_HEADER, HEADER_LIMIT,
+ *     BAD_HEADER_SYNTAX, CONTROL_CHAR, NUL, BAD_BASE64, BAD_QP (also when
+ *     found while decoding a leaf here);
+ *   - a part with two Content-Type or Content-Transfer-Encoding fields;
+ *   - a leaf cut by the parser's decoded-size limits below max_filesize;
+ *   - a textual leaf holding what libclamav's mail parser would decode
+ *     inside a body: uuencode, yEnc, BinHex, or a line starting with
+ *     Content-Type: / Content-Transfer-Encoding: (bounce, inline forward).
+ * The tree is not changed, except that findings met while decoding are
+ * ORed into the parts' own findings (mime_part_decode); m's decoded-size
+ * budget is not spent. Decoded parts live in a scratch arena, one part
+ * at a time. Read-only on the engine, like clamav_scan_buffer().
+ */
+struct mime_msg;
+int clamav_scan_mime(struct clamav_engine *e, const char *data, size_t len,
+		     const struct mime_msg *m, struct arena *a, struct scan_verdict *v_r);
 
 /* clamav_scanner - the generic handle for an engine (e must outlive s) */
 void clamav_scanner(struct clamav_engine *e, struct scanner *s_r);

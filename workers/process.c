@@ -566,7 +566,8 @@ static int proc_scan(struct worker *w, struct message *msg, const char *data, si
 		mm = NULL;
 	if (w->env->clamav) {
 		v = arena_alloc(a, sizeof(*v));
-		if (clamav_scan_buffer(w->env->clamav, data, len, a, v) < 0) {
+		if ((mm ? clamav_scan_mime(w->env->clamav, data, len, mm, a, v) :
+			  clamav_scan_buffer(w->env->clamav, data, len, a, v)) < 0) {
 			*error_r = v->reason ? v->reason : "virus scanner failure";
 			return -1;
 		}

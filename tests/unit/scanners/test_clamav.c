@@ -9,6 +9,8 @@
  * never stored whole in this file). Without make-sigdb.sh the whole test
  * is skipped (TAP "1..0 # SKIP"); without clamav-testfiles the two
  * test-file cases are left out with a "#" note.
+ * Detection, limit and files[] cases run twice (loop tests, _i): 0 with
+ * clamav_scan_buffer, 1 with clamav_scan_mime over mime_parse's tree.
  * Not covered here: reload in the master and sharing across fork (see
  * bench/scan_pss.c), libclamav's own log hook.
  */
@@ -26,6 +28,7 @@
 
 #include "lib/log.h"
 #include "lib/mem.h"
+#include "scanners/mime.h"
 #include "scanners/scanners.h"
 #include "tests/unit/check_tap.h"
 
@@ -53,10 +56,10 @@ static const char gen_py[] =
 	"    return b.getvalue()\n"
 	"def b64(data):\n"
 	"    return NL.join(base64.encodebytes(data).decode().split()) + NL\n"
-	"def multipart(parts, hdr):\n"
-	"    s = hdr + 'MIME-Version: 1.0' + NL + 'Content-Type: multipart/mixed; boundary=BOUNDARY' + NL + NL + 'preamble' + NL\n"
+	"def multipart(parts, hdr, bd='BOUNDARY'):\n"
+	"    s = hdr + 'MIME-Version: 1.0' + NL + 'Content-Type: multipart/mixed; boundary=' + bd + NL + NL + 'preamble' + NL\n"
 	"    for ct, name, data in parts:\n"
-	"        s += '--BOUNDARY' + NL + 'Content-Type: ' + ct + ('; name=' + chr(34) + name + chr(34) if name else '') + NL\n"
+	"        s += '--' + bd + NL + 'Content-Type: ' + ct + ('; name=' + chr(34) + name + chr(34) if name else '') + NL\n"
 	"        if isinstance(data, bytes):\n"
 	"            s += 'Content-Transfer-Encoding: base64' + NL\n"
 	"            if name:\n"
@@ -64,7 +67,7 @@ static const char gen_py[] =
 	"            s += NL + b64(data)\n"
 	"        else:\n"
 	"            s += NL + data + NL\n"
-	"    return s + '--BOUNDARY--' + NL\n"
+	"    return s + '--' + bd + '--' + NL\n"
 	"def put(name, text):\n"
 	"    with open(os.path.join(out, name), 'wb') as f:\n"
 	"        f.write(text.encode('latin-1'))\n"
@@ -74,7 +77,7 @@ static const char gen_py[] =
 	"put('plain.eml', HDR + NL + E.decode() + NL)\n"
 	"put('b64.eml', multipart([TXT, ('application/octet-stream', 'eicar.com', E)], HDR))\n"
 	"put('sender-first.eml', 'Sender: x@example.org' + NL + 'X-Other: 1' + NL + 'Content-Type: multipart/mixed; boundary=BOUNDARY' + NL + NL + '--BOUNDARY' + NL + 'Content-Type: application/octet-stream' + NL + 'Content-Transfer-Encoding: base64' + NL + NL + b64(E) + '--BOUNDARY--' + NL)\n"
-	"inner = multipart([('application/octet-stream', 'eicar.com', E)], 'From: c@example.com' + NL + 'Subject: inner' + NL)\n"
+	"inner = multipart([('application/octet-stream', 'eicar.com', E)], 'From: c@example.com' + NL + 'Subject: inner' + NL, 'INNER')\n"
 	"put('nested.eml', multipart([TXT, ('message/rfc822', None, inner)], HDR))\n"
 	"put('zip.eml', multipart([TXT, ('application/zip', 'docs.zip', zipb([('readme.txt', b'hello'), ('eicar.com', E)]))], HDR))\n"
 	"put('xexe.eml', multipart([TXT, ('application/zip', 'tools.zip', zipb([('readme.txt', b'hello world'), ('x.exe', b'MZ' + bytes(62) + b'harmless')]))], HDR))\n"
@@ -87,12 +90,17 @@ static const char gen_py[] =
 	"put('deep.eml', multipart([TXT, ('application/zip', 'deep.zip', z)], HDR))\n"
 	"put('many.eml', multipart([TXT, ('application/zip', 'many.zip', zipb([('f%03d.txt' % i, b'file %d' % i) for i in range(600)]))], HDR))\n"
 	"if os.path.isdir(tf):\n"
-	"    for n in ('clam.exe', 'clam.zip'):\n"
+	"    for n in ('clam.exe', 'clam.zip', 'clam.pdf', 'clam.ole.doc'):\n"
 	"        p = os.path.join(tf, n)\n"
 	"        if os.path.exists(p):\n"
 	"            with open(p, 'rb') as f:\n"
 	"                d = f.read()\n"
 	"            put('tf-' + n + '.eml', multipart([TXT, ('application/octet-stream', n, d)], HDR))\n"
+	"import binascii\n"
+	"uu = 'begin 644 eicar.com' + NL + binascii.b2a_uu(E[:45]).decode().rstrip(chr(10)) + NL + binascii.b2a_uu(E[45:]).decode().rstrip(chr(10)) + NL + '`' + NL + 'end' + NL\n"
+	"put('uu.eml', HDR + 'MIME-Version: 1.0' + NL + 'Content-Type: text/plain' + NL + NL + 'see below' + NL + uu)\n"
+	"put('nofinal.eml', multipart([TXT, ('application/octet-stream', 'eicar.com', E)], HDR).replace('--BOUNDARY--' + NL, ''))\n"
+	"put('nested-clean.eml', multipart([TXT, ('message/rfc822', None, multipart([('application/zip', 'inner.zip', zipb([('run.exe', b'MZ' + bytes(62) + b'harmless')]))], 'From: c@example.com' + NL + 'Subject: inner' + NL, 'INNER'))], HDR))\n"
 	"b = io.BytesIO()\n"
 	"with zipfile.ZipFile(b, 'w', zipfile.ZIP_STORED) as z:\n"
 	"    z.writestr('secret.exe', bytes(12) + b'MZ encrypted payload' * 10)\n"
@@ -125,14 +133,23 @@ static char *read_mail(struct arena *a, const char *name, size_t *len_r)
 	return data;
 }
 
+/* how scan_file_with scans: 0 clamav_scan_buffer, 1 clamav_scan_mime
+ * (loop tests run once each way: _i) */
+static int scan_way;
+
 /* scan_file_with - scan a generated message with engine e; returns rc */
 static int scan_file_with(struct clamav_engine *e, struct arena *a, const char *name,
 			  struct scan_verdict *v)
 {
+	struct mime_msg *m = NULL;
+	const char *err = NULL;
 	size_t len;
 	char *data = read_mail(a, name, &len);
 
-	return clamav_scan_buffer(e, data, len, a, v);
+	if (scan_way == 0)
+		return clamav_scan_buffer(e, data, len, a, v);
+	ck_assert_msg(mime_parse(a, data, len, NULL, &m, &err) == 0, "mime_parse: %s", err);
+	return clamav_scan_mime(e, data, len, m, a, v);
 }
 
 /* find_file - the verdict's entry for name, or NULL */
@@ -208,6 +225,7 @@ START_TEST(t_clean_plain)
 {
 	struct arena *a = arena_create(0);
 	struct scan_verdict v;
+	scan_way = _i;
 
 	ck_assert_int_eq(scan_file_with(engine, a, "clean.eml", &v), 0);
 	ck_assert_int_eq(v.status, SCAN_CLEAN);
@@ -222,6 +240,7 @@ START_TEST(t_clean_mime)
 	struct arena *a = arena_create(0);
 	const struct scan_file *f;
 	struct scan_verdict v;
+	scan_way = _i;
 
 	ck_assert_int_eq(scan_file_with(engine, a, "clean-mime.eml", &v), 0);
 	ck_assert_int_eq(v.status, SCAN_CLEAN);
@@ -246,18 +265,21 @@ END_TEST
 
 START_TEST(t_eicar_plain_body)
 {
+	scan_way = _i;
 	expect_infected("plain.eml", "Eicar-");
 }
 END_TEST
 
 START_TEST(t_eicar_base64_attachment)
 {
+	scan_way = _i;
 	expect_infected("b64.eml", "Eicar-");
 }
 END_TEST
 
 START_TEST(t_eicar_nested_rfc822)
 {
+	scan_way = _i;
 	expect_infected("nested.eml", "Eicar-");
 }
 END_TEST
@@ -267,6 +289,7 @@ START_TEST(t_eicar_in_zip)
 	struct arena *a = arena_create(0);
 	const struct scan_file *f;
 	struct scan_verdict v;
+	scan_way = _i;
 
 	expect_infected("zip.eml", "Eicar-");
 	ck_assert_int_eq(scan_file_with(engine, a, "zip.eml", &v), 0);
@@ -280,6 +303,7 @@ END_TEST
 
 START_TEST(t_eicar_unknown_first_header)
 {
+	scan_way = _i;
 	/* "Sender:" first and no MIME-Version: libclamav alone would scan
 	 * this as plain text and miss the base64 attachment */
 	expect_infected("sender-first.eml", "Eicar-");
@@ -288,12 +312,14 @@ END_TEST
 
 START_TEST(t_testfile_clam_exe)
 {
+	scan_way = _i;
 	expect_infected("tf-clam.exe.eml", "ClamAV-Test-File.");
 }
 END_TEST
 
 START_TEST(t_testfile_clam_zip)
 {
+	scan_way = _i;
 	expect_infected("tf-clam.zip.eml", "ClamAV-Test-File.");
 }
 END_TEST
@@ -303,6 +329,7 @@ START_TEST(t_inspect_exe_in_zip)
 	struct arena *a = arena_create(0);
 	const struct scan_file *f;
 	struct scan_verdict v;
+	scan_way = _i;
 
 	ck_assert_int_eq(scan_file_with(engine, a, "xexe.eml", &v), 0);
 	ck_assert_int_eq(v.status, SCAN_CLEAN);
@@ -323,6 +350,7 @@ START_TEST(t_inspect_bounded)
 {
 	struct arena *a = arena_create(0);
 	struct scan_verdict v;
+	scan_way = _i;
 
 	/* 600 members + zip + text part: the list stops at SCAN_MAX_FILES */
 	ck_assert_int_eq(scan_file_with(engine, a, "many.eml", &v), 0);
@@ -336,6 +364,7 @@ END_TEST
 START_TEST(t_limit_scansize)
 {
 	struct clamav_engine *e = load_with((struct clamav_opts){ .max_scansize = 100000 });
+	scan_way = _i;
 
 	expect_unchecked(e, "big.eml", "limit exceeded: max_scansize");
 	clamav_engine_free(&e);
@@ -346,6 +375,7 @@ END_TEST
 START_TEST(t_limit_filesize_message)
 {
 	struct clamav_engine *e = load_with((struct clamav_opts){ .max_filesize = 100000 });
+	scan_way = _i;
 
 	expect_unchecked(e, "big.eml", "limit exceeded: max_filesize");
 	clamav_engine_free(&e);
@@ -357,6 +387,7 @@ START_TEST(t_limit_filesize_member)
 	struct clamav_engine *e = load_with((struct clamav_opts){ .max_filesize = 1000000 });
 	struct arena *a = arena_create(0);
 	struct scan_verdict v;
+	scan_way = _i;
 
 	/* a 2 MiB member in a 3 KiB message: libclamav silently scans
 	 * only its first megabyte */
@@ -378,6 +409,7 @@ START_TEST(t_limit_recursion)
 	struct clamav_engine *e = load_with((struct clamav_opts){ .max_recursion = 3 });
 	struct arena *a = arena_create(0);
 	struct scan_verdict v;
+	scan_way = _i;
 
 	expect_unchecked(e, "deep.eml", "limit exceeded: max_recursion");
 	ck_assert_int_eq(scan_file_with(engine, a, "deep.eml", &v), 0);
@@ -391,6 +423,7 @@ END_TEST
 START_TEST(t_limit_files)
 {
 	struct clamav_engine *e = load_with((struct clamav_opts){ .max_files = 10 });
+	scan_way = _i;
 
 	expect_unchecked(e, "many.eml", "limit exceeded: max_files");
 	clamav_engine_free(&e);
@@ -402,6 +435,7 @@ START_TEST(t_encrypted)
 	struct clamav_engine *e = load_with((struct clamav_opts){ .alert_encrypted = 1 });
 	struct arena *a = arena_create(0);
 	struct scan_verdict v;
+	scan_way = _i;
 
 	expect_unchecked(e, "encrypted.eml", "encrypted");
 	ck_assert_int_eq(scan_file_with(engine, a, "encrypted.eml", &v), 0);
@@ -532,6 +566,7 @@ START_TEST(t_tmp_dir_left_empty)
 	struct dirent *de;
 	int n = 0;
 	DIR *d;
+	scan_way = _i;
 
 	ck_assert_int_eq(scan_file_with(engine, a, "zip.eml", &v), 0);
 	ck_assert_int_eq(scan_file_with(engine, a, "nested.eml", &v), 0);
@@ -542,6 +577,86 @@ START_TEST(t_tmp_dir_left_empty)
 			n++;
 	closedir(d);
 	ck_assert_int_eq(n, 0);
+	arena_free(&a);
+}
+END_TEST
+
+START_TEST(t_testfile_clam_pdf)
+{
+	scan_way = _i;
+	expect_infected("tf-clam.pdf.eml", "ClamAV-Test-File.");
+}
+END_TEST
+
+START_TEST(t_testfile_clam_doc)
+{
+	scan_way = _i;
+	expect_infected("tf-clam.ole.doc.eml", "ClamAV-Test-File.");
+}
+END_TEST
+
+START_TEST(t_mime_fallback_missing_boundary)
+{
+	struct arena *a = arena_create(0);
+	struct mime_msg *m = NULL;
+	const char *err = NULL;
+	struct scan_verdict v;
+	size_t len;
+	char *data = read_mail(a, "nofinal.eml", &len);
+
+	/* no final delimiter: the tree is not trusted, the whole message is
+	 * scanned by libclamav, and the EICAR part is still found */
+	ck_assert_int_eq(mime_parse(a, data, len, NULL, &m, &err), 0);
+	ck_assert(m->findings & MIME_FBIT(MIME_F_MISSING_BOUNDARY));
+	ck_assert_int_eq(clamav_scan_mime(engine, data, len, m, a, &v), 0);
+	ck_assert_int_eq(v.status, SCAN_INFECTED);
+	assert_prefix(v.names[0], "Eicar-");
+	/* and without a tree at all */
+	ck_assert_int_eq(clamav_scan_mime(engine, data, len, NULL, a, &v), 0);
+	ck_assert_int_eq(v.status, SCAN_INFECTED);
+	arena_free(&a);
+}
+END_TEST
+
+START_TEST(t_mime_fallback_uuencode)
+{
+	/* uuencoded inside a text/plain body: our decoder does not do that,
+	 * libclamav's mail parser does */
+	scan_way = _i;
+	expect_infected("uu.eml", "Eicar-");
+}
+END_TEST
+
+START_TEST(t_mime_files_nested)
+{
+	struct arena *a = arena_create(0);
+	const struct scan_file *f;
+	struct scan_verdict v;
+	unsigned i, n_mail = 0;
+
+	scan_way = 1;
+	ck_assert_int_eq(scan_file_with(engine, a, "nested-clean.eml", &v), 0);
+	ck_assert_int_eq(v.status, SCAN_CLEAN);
+	/* the zip sits in a message/rfc822 part: depth 2, its member 3 */
+	f = find_file(&v, "inner.zip");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(f->type, "CL_TYPE_ZIP");
+	ck_assert_uint_eq(f->depth, 2);
+	f = find_file(&v, "run.exe");
+	ck_assert_msg(f != NULL, "run.exe not reported (%u files)", v.n_files);
+	ck_assert_str_eq(f->type, "CL_TYPE_MSEXE");
+	ck_assert_uint_eq(f->depth, 3);
+	for (i = 0; i < v.n_files; i++)
+		if (strcmp(v.files[i].type, "CL_TYPE_MAIL") == 0 && v.files[i].depth == 1)
+			n_mail++;
+	ck_assert_uint_eq(n_mail, 1);
+	/* the same names and types the whole-message scan reports */
+	scan_way = 0;
+	ck_assert_int_eq(scan_file_with(engine, a, "nested-clean.eml", &v), 0);
+	ck_assert_int_eq(v.status, SCAN_CLEAN);
+	f = find_file(&v, "run.exe");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(f->type, "CL_TYPE_MSEXE");
 	arena_free(&a);
 }
 END_TEST
@@ -641,32 +756,39 @@ static Suite *suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, t_load_info);
-	tcase_add_test(tc, t_clean_plain);
-	tcase_add_test(tc, t_clean_mime);
+	tcase_add_loop_test(tc, t_clean_plain, 0, 2);
+	tcase_add_loop_test(tc, t_clean_mime, 0, 2);
 	tcase_add_test(tc, t_empty_message);
-	tcase_add_test(tc, t_eicar_plain_body);
-	tcase_add_test(tc, t_eicar_base64_attachment);
-	tcase_add_test(tc, t_eicar_nested_rfc822);
-	tcase_add_test(tc, t_eicar_in_zip);
-	tcase_add_test(tc, t_eicar_unknown_first_header);
+	tcase_add_loop_test(tc, t_eicar_plain_body, 0, 2);
+	tcase_add_loop_test(tc, t_eicar_base64_attachment, 0, 2);
+	tcase_add_loop_test(tc, t_eicar_nested_rfc822, 0, 2);
+	tcase_add_loop_test(tc, t_eicar_in_zip, 0, 2);
+	tcase_add_loop_test(tc, t_eicar_unknown_first_header, 0, 2);
 	if (have_testfiles) {
-		tcase_add_test(tc, t_testfile_clam_exe);
-		tcase_add_test(tc, t_testfile_clam_zip);
+		tcase_add_loop_test(tc, t_testfile_clam_exe, 0, 2);
+		tcase_add_loop_test(tc, t_testfile_clam_zip, 0, 2);
+		if (access(path_join(mail_dir, "tf-clam.pdf.eml"), R_OK) == 0)
+			tcase_add_loop_test(tc, t_testfile_clam_pdf, 0, 2);
+		if (access(path_join(mail_dir, "tf-clam.ole.doc.eml"), R_OK) == 0)
+			tcase_add_loop_test(tc, t_testfile_clam_doc, 0, 2);
 	} else {
 		printf("# clamav-testfiles not installed: clam.exe/clam.zip cases left out\n");
 	}
-	tcase_add_test(tc, t_inspect_exe_in_zip);
-	tcase_add_test(tc, t_inspect_bounded);
-	tcase_add_test(tc, t_limit_scansize);
-	tcase_add_test(tc, t_limit_filesize_message);
-	tcase_add_test(tc, t_limit_filesize_member);
-	tcase_add_test(tc, t_limit_recursion);
-	tcase_add_test(tc, t_limit_files);
-	tcase_add_test(tc, t_encrypted);
+	tcase_add_loop_test(tc, t_inspect_exe_in_zip, 0, 2);
+	tcase_add_loop_test(tc, t_inspect_bounded, 0, 2);
+	tcase_add_loop_test(tc, t_limit_scansize, 0, 2);
+	tcase_add_loop_test(tc, t_limit_filesize_message, 0, 2);
+	tcase_add_loop_test(tc, t_limit_filesize_member, 0, 2);
+	tcase_add_loop_test(tc, t_limit_recursion, 0, 2);
+	tcase_add_loop_test(tc, t_limit_files, 0, 2);
+	tcase_add_loop_test(tc, t_encrypted, 0, 2);
+	tcase_add_test(tc, t_mime_fallback_missing_boundary);
+	tcase_add_loop_test(tc, t_mime_fallback_uuencode, 0, 2);
+	tcase_add_test(tc, t_mime_files_nested);
 	tcase_add_test(tc, t_broken_db);
 	tcase_add_test(tc, t_db_signature);
 	tcase_add_test(tc, t_scanner_handle);
-	tcase_add_test(tc, t_tmp_dir_left_empty);
+	tcase_add_loop_test(tc, t_tmp_dir_left_empty, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
