@@ -39,6 +39,10 @@ static const struct {
 	[PM_LOVERS_UNCHECKED] = { P_UNCHECKED_LOVERS_MAPS, "unchecked_lovers_maps" },
 	[PM_BYPASS_SPAM] = { P_BYPASS_SPAM_CHECKS_MAPS, "bypass_spam_checks_maps" },
 	[PM_LOVERS_SPAM] = { P_SPAM_LOVERS_MAPS, "spam_lovers_maps" },
+	[PM_SPAM_TAG] = { P_SPAM_TAG_LEVEL_MAPS, "spam_tag_level_maps" },
+	[PM_SPAM_TAG2] = { P_SPAM_TAG2_LEVEL_MAPS, "spam_tag2_level_maps" },
+	[PM_SPAM_KILL] = { P_SPAM_KILL_LEVEL_MAPS, "spam_kill_level_maps" },
+	[PM_SPAM_DSN_CUTOFF] = { P_SPAM_DSN_CUTOFF_LEVEL_MAPS, "spam_dsn_cutoff_level_maps" },
 };
 
 static char policy_err[600];
@@ -381,6 +385,33 @@ int policy_for_rcpt(const struct policy *p, struct message *msg, size_t i,
 				pol->lovers |= bits[k].bit;
 			else
 				pol->bypass |= bits[k].bit;
+		}
+	}
+	/* per-recipient spam levels: a number found overrides the bank's */
+	{
+		static const enum policy_map lv[] = { PM_SPAM_TAG, PM_SPAM_TAG2, PM_SPAM_KILL, PM_SPAM_DSN_CUTOFF };
+		double *dst[] = { &pol->tag_level, &pol->tag2_level, &pol->kill_level, &pol->dsn_cutoff_level };
+
+		for (k = 0; k < sizeof(lv) / sizeof(lv[0]); k++) {
+			const char *v = NULL, *err = NULL;
+			char *end;
+			double d;
+			int rc = maps_lookup_addr(p->maps[lv[k]], msg->rcpts[i].addr, p->delim, msg->arena, &v, NULL, &err);
+
+			if (rc == TABLE_FAIL) {
+				*error_r = arena_printf(msg->arena, "%s: %s", policy_map_params[lv[k]].title,
+				    err ? err : "lookup failed");
+				return -1;
+			}
+			if (rc != TABLE_FOUND || strcasecmp(v, "DUNNO") == 0)
+				continue;
+			d = strtod(v, &end);
+			if (end == v || *end) {
+				log_warning("%s: <%.200s>: \"%.40s\" is not a score; ignored", policy_map_params[lv[k]].title,
+				    msg->rcpts[i].addr, v);
+				continue;
+			}
+			*dst[k] = d;
 		}
 	}
 	*pol_r = pol;
