@@ -12,7 +12,7 @@
  * wins). Exit status: 0 found (with -q -: at least one key found), 1 not
  * found, 2 a table failed to open or a lookup failed (reason on stderr).
  *
- * Deliberately left out until it exists: quarantine release.
+ * stats --redis, quarantine list and release are in tollgate_state.c.
  */
 #include "config.h"
 
@@ -40,7 +40,7 @@ static int cmd_map(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "status", cmd_status, "the workers of a running tollgated, like amavisd-nanny" },
-	{ "stats", cmd_stats, "message counters and rates of a running tollgated" },
+	{ "stats", cmd_stats_any, "message counters and rates of a running tollgated (--redis: of every node)" },
 	{ "reload", cmd_reload, "re-read the configuration and signatures (as SIGHUP)" },
 	{ "stop", cmd_stop, "drain and stop tollgated (as SIGTERM)" },
 	{ "version", cmd_version, "the version of the running tollgated" },
@@ -48,6 +48,8 @@ static const struct command commands[] = {
 	{ "config", cmd_config, "print settings: -n set in the file, -a all effective, -d defaults (like postconf)" },
 	{ "postfix-config", cmd_postfix_config, "print or --check the Postfix master.cf/main.cf lines" },
 	{ "map", cmd_map, "look a key up in lookup tables, like postmap -q" },
+	{ "quarantine", cmd_quarantine, "list the quarantined messages (Redis index or quarantine_dir/index)" },
+	{ "release", cmd_release, "release a message from the quarantine, like amavisd-release" },
 };
 
 /* usage - the whole command line help */
@@ -67,6 +69,23 @@ static void usage(FILE *fp)
 	    "                /run/tollgated.ctl); root or the socket's group only\n"
 	    "  --watch SECS  repeat every SECS seconds (default 2) until interrupted\n"
 	    "  exit status: 0 done, 1 the daemon refused, 2 it cannot be reached\n"
+	    "\n"
+	    "tollgate stats --redis [-c FILE]\n"
+	    "  the counters of every node sharing state_redis_server, per policy bank\n"
+	    "  and category: messages, bytes, msgs/s and bytes/s over 1, 5, 15 minutes;\n"
+	    "  exit 2 when Redis cannot be read or state_redis_server is empty\n"
+	    "\n"
+	    "tollgate quarantine list [-c FILE] [--since SECONDS] [--max N]\n"
+	    "  mail_id, time, category, sender, recipients, location, newest first:\n"
+	    "  from the Redis index when state_redis_server is set, else from\n"
+	    "  quarantine_dir/index\n"
+	    "\n"
+	    "tollgate release MAIL_ID [RECIPIENT...] [-c FILE]\n"
+	    "  like amavisd-release (MAIL_ID or CATEGORY-MAIL_ID): the quarantined file\n"
+	    "  without its envelope lines, to the RECIPIENTs (else the blocked ones,\n"
+	    "  else all) through forward_method; one line per recipient with the\n"
+	    "  downstream reply. Exit 0 all accepted, 1 not found or not accepted,\n"
+	    "  2 failure\n"
 	    "\n"
 	    "tollgate check-config [-c FILE]\n"
 	    "  runs tollgated -t (found via $TOLLGATED, next to tollgate, or PATH):\n"

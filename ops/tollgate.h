@@ -7,6 +7,8 @@
  *   tollgate_ctl.c      status, stats, reload, stop, version (control
  *                       socket), check-config (runs tollgated -t)
  *   tollgate_postfix.c  postfix-config (master.cf/main.cf lines, --check)
+ *   tollgate_state.c    stats --redis, quarantine list, release (shared
+ *                       state in Redis, the quarantine)
  */
 #ifndef TG_OPS_TOLLGATE_H
 #define TG_OPS_TOLLGATE_H
@@ -21,6 +23,10 @@ int cmd_version(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_postfix_config(int argc, char **argv);
+/* tollgate_state.c: stats (--redis there, else cmd_stats), quarantine, release */
+int cmd_stats_any(int argc, char **argv);
+int cmd_quarantine(int argc, char **argv);
+int cmd_release(int argc, char **argv);
 
 /* tollgate_default_config - $(sysconfdir)/tollgate/tollgate.conf when it
  * exists, else NULL (the built-in defaults) */

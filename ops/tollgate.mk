@@ -1,7 +1,8 @@
 # tollgate - the control tool (ops/tollgate*.c): map, status, stats,
-# reload, stop, version, check-config, postfix-config
+# reload, stop, version, check-config, postfix-config, quarantine, release
 bin_PROGRAMS += tollgate
-tollgate_SOURCES = ops/tollgate.c ops/tollgate.h ops/tollgate_ctl.c ops/tollgate_postfix.c
+tollgate_SOURCES = ops/tollgate.c ops/tollgate.h ops/tollgate_ctl.c ops/tollgate_postfix.c \
+	ops/tollgate_state.c
 tollgate_CPPFLAGS = $(AM_CPPFLAGS) -DSBINDIR='"$(sbindir)"'
 tollgate_LDADD = routing/libtgrouting.a lib/libtgbase.a $(BASE_LIBS)
 

@@ -54,6 +54,7 @@
 #include "lib/spool.h"
 #include "routing/decide.h"
 #include "routing/policy.h"
+#include "routing/release.h"
 #include "routing/route.h"
 #include "routing/routing.h"
 #include "workers/ampdp_proto.h"
@@ -61,7 +62,6 @@
 
 #define AMPDP_READ	16384		/* bytes taken off the wire per read */
 #define AMPDP_FILE_READ	65536		/* bytes of the message file per read */
-#define AMPDP_INDEX_LINE 65536		/* longest quarantine index line considered */
 #define AMPDP_ID_MAX	64		/* mail_id / secret_id length accepted */
 
 struct ampdp {
@@ -527,219 +527,16 @@ static void ampdp_check(struct ampdp *s, const struct ampdp_request *r)
 
 /* ---- request=release / requeue ---- */
 
-struct ampdp_quar {
-	const char *mail_id, *secret_id, *category, *path;
-};
-
-/* ampdp_index_find - the index line of mail_id (or of the file called
- * mail_file) in quarantine_dir/index; 1 found, 0 not, -1 unreadable */
-static int ampdp_index_find(struct ampdp *s, const char *dir, const char *mail_id, const char *mail_file,
-    struct ampdp_quar *q_r, const char **why_r)
-{
-	const char *idx = arena_printf(s->a, "%s/index", dir);
-	const char *base = mail_file ? strrchr(mail_file, '/') : NULL;
-	FILE *fp = fopen(idx, "re");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int found = 0;
-
-	base = base ? base + 1 : mail_file;
-	if (fp == NULL) {
-		*why_r = arena_printf(s->a, "quarantine index %s: %s", idx, strerror(errno));
-		return errno == ENOENT ? 0 : -1;
-	}
-	while (!found && (n = getline(&line, &cap, fp)) > 0) {
-		char *f[7], *save = NULL, *tok;
-		int k = 0;
-		const char *fb;
-
-		if (n > AMPDP_INDEX_LINE)
-			continue;
-		/* time mail_id secret_id category sender rcpts path */
-		for (tok = strtok_r(line, " \n", &save); tok && k < 7; tok = strtok_r(NULL, " \n", &save))
-			f[k++] = tok;
-		if (k != 7)
-			continue;
-		fb = strrchr(f[6], '/');
-		fb = fb ? fb + 1 : f[6];
-		if (strcmp(f[1], mail_id) == 0 || (base && *base && strcmp(fb, base) == 0)) {
-			q_r->mail_id = arena_strdup(s->a, f[1]);
-			q_r->secret_id = arena_strdup(s->a, f[2]);
-			q_r->category = arena_strdup(s->a, f[3]);
-			q_r->path = arena_strdup(s->a, f[6]);
-			found = 1;
-		}
-	}
-	if (line)
-		explicit_bzero(line, cap);
-	free(line);
-	fclose(fp);
-	return found;
-}
-
-/* ampdp_addrs - the <...> addresses of an unfolded header value */
-static void ampdp_addrs(struct arena *a, const char *v, const char ***list, size_t *n, size_t *cap)
-{
-	while ((v = strchr(v, '<')) != NULL) {
-		const char *e = strchr(v, '>');
-
-		if (e == NULL)
-			return;
-		if (*n == *cap) {
-			size_t nc = *cap ? *cap * 2 : 8;
-			const char **nl = arena_allocarray(a, nc, sizeof(*nl));
-
-			if (*n)
-				memcpy(nl, *list, *n * sizeof(*nl));
-			*list = nl;
-			*cap = nc;
-		}
-		(*list)[(*n)++] = arena_strndup(a, v + 1, (size_t)(e - v - 1));
-		v = e + 1;
-	}
-}
-
-struct ampdp_env {
-	const char *sender;
-	const char **all, **blocked;
-	size_t nall, nblocked, cap_all, cap_blocked;
-	const char *qid;
-	size_t skip;			/* where the original message starts */
-};
-
-/*
- * ampdp_envelope - the envelope lines quarantine_prepend() put in front
- * (and the fields amavisd skips there too: Delivered-To, our X-Amavis-*
- * and X-Spam-*), read up to the first other field, as amavisd's
- * msg_from_quarantine. data has LF (or CR LF) lines.
- */
-static void ampdp_envelope(struct arena *a, const char *data, size_t len, struct ampdp_env *e)
-{
-	static const char *const skipped[] = {
-		"Delivered-To:", "X-Amavis-Hold:", "X-Amavis-Alert:", "X-Amavis-Modified:",
-		"X-Amavis-PenPals:", "X-Amavis-PolicyBank:", "X-Amavis-OS-Fingerprint:",
-	};
-	const char *p = data, *end = data + len;
-
-	memset(e, 0, sizeof(*e));
-	while (p < end) {
-		const char *q = p, *fe;
-		struct buf v = BUF_INIT;
-		size_t i, known = 0;
-		const char *val;
-
-		/* one field with its continuation lines */
-		for (;;) {
-			const char *nl = memchr(q, '\n', (size_t)(end - q));
-
-			q = nl ? nl + 1 : end;
-			if (q >= end || (*q != ' ' && *q != '\t'))
-				break;
-		}
-		fe = q;
-		for (i = 0; p + i < fe; i++)
-			if (p[i] != '\r' && p[i] != '\n')
-				buf_putc(&v, p[i]);
-		val = strchr(v.data ? v.data : "", ':');
-		if (v.len == 0 || val == NULL) {
-			buf_free(&v);
-			break;
-		}
-		val++;
-		if (strncasecmp(v.data, "Return-Path:", 12) == 0 || strncasecmp(v.data, "X-Envelope-From:", 16) == 0) {
-			if (e->sender == NULL) {
-				const char **l = NULL;
-				size_t n = 0, c = 0;
-
-				ampdp_addrs(a, val, &l, &n, &c);
-				e->sender = n ? l[0] : "";
-			}
-			known = 1;
-		} else if (strncasecmp(v.data, "X-Envelope-To:", 14) == 0) {
-			ampdp_addrs(a, val, &e->all, &e->nall, &e->cap_all);
-			known = 1;
-		} else if (strncasecmp(v.data, "X-Envelope-To-Blocked:", 22) == 0) {
-			ampdp_addrs(a, val, &e->blocked, &e->nblocked, &e->cap_blocked);
-			known = 1;
-		} else if (strncasecmp(v.data, "X-Quarantine-ID:", 16) == 0) {
-			while (*val == ' ' || *val == '\t')
-				val++;
-			e->qid = arena_strdup(a, val);
-			if (e->qid[0] == '<' && e->qid[strlen(e->qid) - 1] == '>')
-				e->qid = arena_strndup(a, e->qid + 1, strlen(e->qid) - 2);
-			known = 1;
-		} else if (strncasecmp(v.data, "X-Spam-", 7) == 0 || strncasecmp(v.data, "X-CRM114-", 9) == 0) {
-			known = 1;
-		}
-		for (i = 0; !known && i < sizeof(skipped) / sizeof(skipped[0]); i++)
-			known = strncasecmp(v.data, skipped[i], strlen(skipped[i])) == 0;
-		buf_free(&v);
-		if (!known)
-			break;
-		p = fe;
-		e->skip = (size_t)(p - data);
-	}
-}
-
 /* ampdp_deliver - the released message to its recipients, one
  * transaction per forward method (routing as for passed mail) */
 static void ampdp_deliver(struct ampdp *s, struct message *msg)
 {
 	struct worker *w = s->w;
-	const struct cfg *cfg = ampdp_cfg(s);
-	const struct policy *pol = w->env->policy;
-	const struct fwd_method **ms = arena_allocarray(s->a, msg->nrcpts, sizeof(*ms));
-	struct tls_policy *tls = arena_allocarray(s->a, msg->nrcpts, sizeof(*tls));
-	size_t *idx = arena_allocarray(s->a, msg->nrcpts, sizeof(*idx));
-	struct fwd_method *fm = NULL;
-	struct deliver_opts o;
-	size_t i, j, n;
 
-	memset(&o, 0, sizeof(o));
-	o.connect_timeout = (int)cfg_int(cfg, P_FORWARD_CONNECT_TIMEOUT);
-	o.command_timeout = (int)cfg_int(cfg, P_FORWARD_COMMAND_TIMEOUT);
-	o.data_done_timeout = (int)cfg_int(cfg, P_FORWARD_DATA_DONE_TIMEOUT);
-	o.cache_time = (int)cfg_int(cfg, P_FORWARD_CONNECTION_CACHE_TIME);
-	o.helo_name = cfg_str(cfg, P_FORWARD_HELO_NAME);
 	if (w->dcache == NULL)
 		w->dcache = deliver_cache_create();
-	for (i = 0; i < msg->nrcpts; i++) {
-		const char *err = NULL;
-
-		memset(&tls[i], 0, sizeof(tls[i]));
-		ms[i] = NULL;
-		if (pol && pol->route) {
-			if (route_method_for(pol->route, msg, i, NULL, &ms[i], &tls[i], &err) < 0)
-				ms[i] = NULL;
-		} else {
-			if (fm == NULL) {
-				fm = arena_alloc(s->a, sizeof(*fm));
-				if (method_parse(cfg_str(cfg, P_FORWARD_METHOD), fm, &err) < 0)
-					fm = NULL;
-			}
-			ms[i] = fm;
-		}
-		if (ms[i] == NULL) {
-			msg->rcpts[i].code = 451;
-			msg->rcpts[i].reply = arena_printf(s->a, "451 4.3.5 Error in processing, id=%s: "
-			    "forward method lookup failed: %s", msg->am_id, err ? err : "?");
-		}
-	}
 	worker_set_state(w, SB_FORWARDING, msg->am_id);
-	for (i = 0; i < msg->nrcpts; i++) {
-		if (ms[i] == NULL || msg->rcpts[i].code != 0)
-			continue;
-		for (n = 0, j = i; j < msg->nrcpts; j++)
-			if (ms[j] == ms[i] && msg->rcpts[j].code == 0)
-				idx[n++] = j;
-		(void)deliver_tls(w->dcache, &o, ms[i], &tls[i], msg, idx, n, "", 0, 0);
-		for (j = 0; j < n; j++)
-			if (msg->rcpts[idx[j]].code == 0) {
-				msg->rcpts[idx[j]].code = 451;
-				msg->rcpts[idx[j]].reply = "451 4.5.0 Error in processing: not delivered";
-			}
-	}
+	release_deliver(w->dcache, ampdp_cfg(s), w->env->policy, msg);
 }
 
 /* ampdp_id_ok - an id as amavisd-release sends it: base64url and the
@@ -775,13 +572,11 @@ static void ampdp_release(struct ampdp *s, const struct ampdp_request *r, const 
 	const char *dir = cfg_str(cfg, P_QUARANTINE_DIR);
 	const char *bad = NULL, *why = NULL, *mail_id, *secret, *quar_type, *mail_file, *sender;
 	struct message *msg;
-	struct ampdp_quar q;
-	struct ampdp_env env;
-	struct stat st;
+	struct release_index q;
+	struct release_env env;
 	char *raw, esc[200];
-	size_t i, len, nr = 0, dl;
-	const char *slash;
-	int fd, rc;
+	size_t i, len, nr = 0;
+	int rc;
 
 	memset(&q, 0, sizeof(q));
 	mail_id = ampdp_val(r, "mail_id", &bad);
@@ -815,7 +610,7 @@ static void ampdp_release(struct ampdp *s, const struct ampdp_request *r, const 
 		ampdp_failure(s, NULL, "quarantine_dir is empty");
 		return;
 	}
-	rc = ampdp_index_find(s, dir, mail_id, mail_file, &q, &why);
+	rc = release_index_find(s->a, dir, mail_id, mail_file, &q, &why);
 	if (rc < 0) {
 		ampdp_failure(s, NULL, why);
 		return;
@@ -834,20 +629,14 @@ static void ampdp_release(struct ampdp *s, const struct ampdp_request *r, const 
 		return;
 	}
 	/* the index names the file; it must be directly in quarantine_dir */
-	slash = strrchr(q.path, '/');
-	dl = strlen(dir);
-	while (dl > 1 && dir[dl - 1] == '/')
-		dl--;
-	if (slash == NULL || (size_t)(slash - q.path) != dl || strncmp(q.path, dir, dl) != 0 ||
-	    slash[1] == '.' || slash[1] == 0) {
+	if (!release_path_ok(q.path, dir, q.mail_id)) {
 		ampdp_failure(s, NULL, "quarantine index names a file outside quarantine_dir");
 		return;
 	}
-	if ((fd = ampdp_open_regular(s, q.path, &st, &why)) < 0) {
+	if (release_load(s->a, q.path, q.mail_id, &raw, &len, &env, &why) < 0) {
 		ampdp_failure(s, NULL, why);
 		return;
 	}
-	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 
 	msg = arena_alloc(s->a, sizeof(*msg));
 	msg->arena = s->a;
@@ -861,29 +650,6 @@ static void ampdp_release(struct ampdp *s, const struct ampdp_request *r, const 
 	msg->client_addr = arena_strdup(s->a, s->client_addr);
 	msg->client_port = arena_strdup(s->a, s->client_port);
 	msg->size_declared = -1;
-
-	/* the file as it is (LF lines), for its envelope lines */
-	raw = arena_alloc(s->a, (size_t)st.st_size + 1);
-	for (len = 0; len < (size_t)st.st_size;) {
-		ssize_t k = read(fd, raw + len, (size_t)st.st_size - len);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		len += (size_t)k;
-	}
-	close(fd);
-	if (len != (size_t)st.st_size) {
-		ampdp_failure(s, NULL, arena_printf(s->a, "reading %s: short read", q.path));
-		return;
-	}
-	ampdp_envelope(s->a, raw, len, &env);
-	if (env.qid == NULL || strcmp(env.qid, q.mail_id) != 0) {
-		ampdp_failure(s, NULL, arena_printf(s->a, "Stored quarantine ID '%.40s' does not match "
-		    "requested ID '%s'", env.qid ? env.qid : "", q.mail_id));
-		return;
-	}
 	msg->sender = sender ? ampdp_unbracket(s->a, sender) : env.sender ? env.sender : "";
 	if (nr) {
 		for (i = 0; i < r->nattrs; i++)
@@ -901,27 +667,9 @@ static void ampdp_release(struct ampdp *s, const struct ampdp_request *r, const 
 		return;
 	}
 	/* the message after the envelope lines, in CR LF */
-	msg->spool = spool_create(s->a, cfg_str(cfg, P_TMP_DIR), (size_t)cfg_int(cfg, P_SPOOL_MEMORY_LIMIT));
-	{
-		struct buf b = BUF_INIT;
-		int prev_cr = 0;
-
-		for (i = env.skip; i < len; i++) {
-			if (raw[i] == '\n' && !prev_cr)
-				buf_putc(&b, '\r');
-			buf_putc(&b, raw[i]);
-			prev_cr = raw[i] == '\r';
-			if (b.len >= AMPDP_FILE_READ) {
-				(void)spool_write(msg->spool, b.data, b.len);
-				b.len = 0;
-			}
-		}
-		if (b.len)
-			(void)spool_write(msg->spool, b.data, b.len);
-		buf_free(&b);
-	}
-	if (spool_finish(msg->spool) < 0) {
-		ampdp_failure(s, NULL, arena_printf(s->a, "spool: %s", spool_error(msg->spool)));
+	if (release_spool(msg, cfg_str(cfg, P_TMP_DIR), (size_t)cfg_int(cfg, P_SPOOL_MEMORY_LIMIT), raw, len, env.skip,
+	    &why) < 0) {
+		ampdp_failure(s, NULL, why);
 		return;
 	}
 	log_info("Quarantined message %s: %s-%s <%.200s> -> %zu recipient(s)%s", req, q.category, q.mail_id,

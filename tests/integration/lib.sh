@@ -963,3 +963,175 @@ postfix_inject_opts() {
 		bail_out "private Postfix did not come back with the new injection options"
 	fi
 }
+
+# ---------------------------------------------------------------- fault sink
+
+# start_faultsink DELAY N - a python SMTP server that misbehaves on purpose
+# for the first N messages of each kind, chosen by the sender's local part:
+#   f421@       MAIL gets "421 4.3.2 Service shutting down" and the
+#               connection is closed
+#   drop-data@  DATA gets 354, then the connection is closed after the
+#               first two lines of the message (closed mid-DATA)
+#   slow-data@  the 354 comes after DELAY seconds
+#   slow-dot@   the message is saved, the 250 comes after DELAY seconds
+# Other mail (and the N+1th of a kind) is answered at once. Each saved
+# message goes to FAULT_DIR/N.eml (temporary name, then renamed) with
+# X-Mail-Args/X-Rcpt-Args lines in front; FAULT_EVENTS gets "KIND N SENDER"
+# lines (mail, 421, data, dropped, saved). SIGSTOP/SIGCONT of FAULT_PID
+# freezes and thaws it. Sets FAULT_PORT, FAULT_DIR, FAULT_EVENTS, FAULT_PID.
+start_faultsink() {
+	FAULT_PORT=$(free_port) || bail_out "no free port"
+	FAULT_DIR=$TG_TMP/faultsink
+	FAULT_EVENTS=$TG_TMP/faultsink.events
+	mkdir -p "$FAULT_DIR"
+	: >"$FAULT_EVENTS"
+	cat >"$TG_TMP/faultsink.py" <<'PYEOF'
+import os, socketserver, sys, threading, time
+port, outdir, events, delay, limit = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+lock = threading.Lock()
+counter = {"msg": 0}
+
+def event(text):
+    with lock, open(events, "a") as f:
+        f.write(text + "\n")
+
+def first(kind):
+    """true for the first `limit` uses of a misbehaviour"""
+    with lock:
+        counter[kind] = counter.get(kind, 0) + 1
+        return counter[kind] <= limit
+
+class Handler(socketserver.StreamRequestHandler):
+    timeout = 300
+    def say(self, text):
+        self.wfile.write(text.encode() + b"\r\n")
+        self.wfile.flush()
+    def handle(self):
+        try:
+            self.session()
+        except (OSError, ValueError):
+            pass
+    def session(self):
+        self.say("220 faultsink ESMTP")
+        sender, rcpts = None, []
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            cmd = line.decode("utf-8", "replace").rstrip("\r\n")
+            verb = cmd.split(" ", 1)[0].upper()
+            if verb in ("EHLO", "LHLO"):
+                self.say("250-faultsink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 SIZE")
+            elif verb == "HELO":
+                self.say("250 faultsink")
+            elif verb == "MAIL":
+                sender, rcpts = cmd[10:].strip().split(" ")[0], []
+                if "<f421@" in sender and first("421"):
+                    event("421 0 %s" % sender)
+                    self.say("421 4.3.2 Service shutting down")
+                    return
+                event("mail 0 %s" % sender)
+                self.say("250 2.1.0 Ok")
+            elif verb == "RCPT":
+                rcpts.append(cmd[8:].strip())
+                self.say("250 2.1.5 Ok")
+            elif verb == "DATA":
+                with lock:
+                    counter["msg"] += 1
+                    n = counter["msg"]
+                event("data %d %s" % (n, sender))
+                if "<slow-data@" in (sender or "") and first("slow-data"):
+                    time.sleep(delay)
+                self.say("354 End data with <CR><LF>.<CR><LF>")
+                drop = "<drop-data@" in (sender or "") and first("drop")
+                body = []
+                while True:
+                    l = self.rfile.readline()
+                    if not l:
+                        return
+                    if l in (b".\r\n", b".\n"):
+                        break
+                    body.append(l[1:] if l.startswith(b"..") else l)
+                    if drop and len(body) >= 2:
+                        event("dropped %d %s" % (n, sender))
+                        return
+                tmp = os.path.join(outdir, ".%d.tmp" % n)
+                with open(tmp, "wb") as f:
+                    f.write(("X-Mail-Args: %s\r\n" % sender).encode())
+                    for r in rcpts:
+                        f.write(("X-Rcpt-Args: %s\r\n" % r).encode())
+                    f.write(b"".join(body))
+                os.rename(tmp, os.path.join(outdir, "%d.eml" % n))
+                event("saved %d %s" % (n, sender))
+                if "<slow-dot@" in (sender or "") and first("slow-dot"):
+                    time.sleep(delay)
+                self.say("250 2.0.0 Ok: queued as FAULT%d" % n)
+            elif verb == "RSET":
+                sender, rcpts = None, []
+                self.say("250 2.0.0 Ok")
+            elif verb == "QUIT":
+                self.say("221 2.0.0 Bye")
+                return
+            else:
+                self.say("250 2.0.0 Ok")
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+Server(("127.0.0.1", port), Handler).serve_forever()
+PYEOF
+	"$PYTHON" "$TG_TMP/faultsink.py" "$FAULT_PORT" "$FAULT_DIR" "$FAULT_EVENTS" "$1" "${2:-1}" \
+		>>"$TG_TMP/faultsink.log" 2>&1 &
+	FAULT_PID=$!
+	tg_track "$FAULT_PID"
+	wait_port 127.0.0.1 "$FAULT_PORT" 10 || bail_out "fault sink did not listen on $FAULT_PORT"
+}
+
+# fault_count_grep - number of messages at the fault sink matching ERE
+fault_count_grep() { find "$FAULT_DIR" -name '*.eml' -print0 | xargs -0 -r grep -lE -- "$1" | wc -l; }
+
+# ---------------------------------------------------------------- exit hooks
+
+TG_EXIT_HOOKS=()
+# tg_at_exit CMD - run CMD (eval) when the script ends, before the usual
+# cleanup (e.g. to unmount a tmpfs); hooks run in the order given
+tg_at_exit() {
+	TG_EXIT_HOOKS+=("$1")
+	trap 'tg_run_exit_hooks' EXIT
+}
+tg_run_exit_hooks() {
+	local rc=$? h
+	for h in "${TG_EXIT_HOOKS[@]}"; do eval "$h" >/dev/null 2>&1; done
+	(exit "$rc")
+	tg_cleanup
+}
+
+# count_sink_msgid ID - number of sink dumps whose Message-ID is <ID>
+count_sink_msgid() { sink_count_grep "^Message-ID: <$1>"; }
+
+# ---------------------------------------------------------------- redis
+
+# start_redis [PORT] - a private redis-server on 127.0.0.1 (a free port, or
+# PORT to bring one back on the same port), no persistence (--save ''
+# --appendonly no), its files in $TG_TMP/redis; pid tracked for the
+# cleanup. Sets REDIS_PORT and REDIS_PID. stop_redis stops it by pid.
+start_redis() {
+	command -v redis-server >/dev/null || skip_all "redis-server is missing (apt-get install redis-server)"
+	REDIS_PORT=${1:-$(free_port)} || bail_out "no free port"
+	mkdir -p "$TG_TMP/redis"
+	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+		--dir "$TG_TMP/redis" --daemonize no --protected-mode yes \
+		>>"$TG_TMP/redis.log" 2>&1 &
+	REDIS_PID=$!
+	tg_track "$REDIS_PID"
+	wait_port 127.0.0.1 "$REDIS_PORT" 10 || bail_out "redis-server did not listen on $REDIS_PORT"
+}
+
+# stop_redis - SIGTERM the private redis-server, wait, forget its pid
+stop_redis() {
+	[ -n "${REDIS_PID:-}" ] || return 0
+	kill_tree "$REDIS_PID" 10
+	tg_untrack "$REDIS_PID"
+	REDIS_PID=
+}

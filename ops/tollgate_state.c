@@ -1,0 +1,472 @@
+/*
+ * tollgate_state.c - the subcommands that work on the shared state
+ * (routing/state.h) and the quarantine rather than on one running
+ * daemon:
+ *
+ *   tollgate stats --redis [-c FILE]
+ *       the counters of every node sharing state_redis_server, per
+ *       policy bank and content category: messages, bytes, and msgs/s
+ *       and bytes/s over the last 1, 5 and 15 minutes (without --redis:
+ *       the local daemon's counters, tollgate_ctl.c)
+ *   tollgate quarantine list [-c FILE] [--since SECONDS] [--max N]
+ *       the quarantined messages, newest first: from the Redis index
+ *       when state_redis_server is set, else from quarantine_dir/index.
+ *       Secrets are never printed.
+ *   tollgate release MAIL_ID [RECIPIENT...] [-c FILE]
+ *       like amavisd-release: the quarantined file (found in the Redis
+ *       index or in quarantine_dir/index; root needs no secret) without
+ *       the envelope lines quarantine_prepend() put on top, in CR LF, to
+ *       the given recipients (else the blocked ones, else all) through
+ *       forward_method / forward_method_maps (routing/release.h, shared
+ *       with the AM.PDP release request). One line per recipient with
+ *       the downstream reply.
+ *
+ * Exit status: 0 done (release: every recipient accepted), 1 the
+ * message was not found or a recipient was not accepted, 2 usage, the
+ * configuration, or Redis / the index could not be read.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/cfg.h"
+#include "lib/log.h"
+#include "lib/mem.h"
+#include "lib/message.h"
+#include "ops/tollgate.h"
+#include "routing/policy.h"
+#include "routing/release.h"
+#include "routing/routing.h"
+#include "routing/state.h"
+
+#define QLIST_MAX_DEFAULT 10000		/* entries listed from Redis without --max */
+
+/* ---- common ---- */
+
+/* state_open - a state object for state_redis_server of cfg; 0, or 2
+ * (printed) when it is empty or wrong */
+static int state_open(const struct cfg *cfg, struct state **st_r)
+{
+	struct state_opts so;
+	const char *err = NULL;
+
+	*st_r = NULL;
+	if (*cfg_str(cfg, P_STATE_REDIS_SERVER) == 0) {
+		fprintf(stderr, "tollgate: state_redis_server is empty in the configuration: no shared state\n");
+		return 2;
+	}
+	state_opts_init(&so);
+	so.server = cfg_str(cfg, P_STATE_REDIS_SERVER);
+	so.key_prefix = cfg_str(cfg, P_STATE_KEY_PREFIX);
+	so.timeout_ms = (int)cfg_int(cfg, P_STATE_REDIS_TIMEOUT) * 1000;
+	so.retry_ms = 0;
+	if (state_create(st_r, &so, &err) < 0) {
+		fprintf(stderr, "tollgate: state_redis_server: %s\n", err);
+		return 2;
+	}
+	return 0;
+}
+
+/* printable - s for a terminal: non-printables escaped, bounded */
+static const char *printable(char *out, size_t outsz, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return log_printable(out, outsz, s ? s : "", n > 320 ? 320 : n);
+}
+
+/* ---- stats --redis ---- */
+
+static int stats_redis(const char *conf)
+{
+	struct cfg *cfg = NULL;
+	struct state *st = NULL;
+	struct arena *a;
+	struct state_stats ss;
+	unsigned long long tm = 0, tb = 0;
+	const char *err = NULL;
+	size_t i;
+	int rc;
+
+	if (tollgate_load_config(conf, &cfg) < 0)
+		return 2;
+	if ((rc = state_open(cfg, &st)) != 0) {
+		cfg_free(&cfg);
+		return rc;
+	}
+	a = arena_create(0);
+	if (state_stats_read(st, time(NULL), a, &ss, &err) < 0) {
+		fprintf(stderr, "tollgate: cannot read the counters from Redis %s: %s\n",
+		    cfg_str(cfg, P_STATE_REDIS_SERVER), err ? err : "?");
+		arena_free(&a);
+		state_free(&st);
+		cfg_free(&cfg);
+		return 2;
+	}
+	for (i = 0; i < ss.n; i++) {
+		tm += ss.rows[i].msgs;
+		tb += ss.rows[i].bytes;
+	}
+	printf("shared state %s (key prefix %s): every node\n", cfg_str(cfg, P_STATE_REDIS_SERVER),
+	    cfg_str(cfg, P_STATE_KEY_PREFIX));
+	printf("messages %llu\nbytes %llu\n\n%-16s %-12s %10s %14s\n", tm, tb, "BANK", "CATEGORY", "MESSAGES", "BYTES");
+	for (i = 0; i < ss.n; i++)
+		printf("%-16s %-12s %10llu %14llu\n", ss.rows[i].bank, ss.rows[i].category, ss.rows[i].msgs,
+		    ss.rows[i].bytes);
+	printf("\n%-16s %-12s %-5s %10s %12s\n", "BANK", "CATEGORY", "RATE", "MSGS/S", "BYTES/S");
+	for (i = 0; i < ss.n; i++) {
+		const struct state_stat_row *r = &ss.rows[i];
+
+		printf("%-16s %-12s %-5s %10.3f %12.1f\n", r->bank, r->category, "1m", r->msgs_1m / 60.0,
+		    r->bytes_1m / 60.0);
+		printf("%-16s %-12s %-5s %10.3f %12.1f\n", r->bank, r->category, "5m", r->msgs_5m / 300.0,
+		    r->bytes_5m / 300.0);
+		printf("%-16s %-12s %-5s %10.3f %12.1f\n", r->bank, r->category, "15m", r->msgs_15m / 900.0,
+		    r->bytes_15m / 900.0);
+	}
+	arena_free(&a);
+	state_free(&st);
+	cfg_free(&cfg);
+	if (fflush(stdout) != 0) {
+		perror("tollgate: stdout");
+		return 2;
+	}
+	return 0;
+}
+
+/* cmd_stats_any - "tollgate stats": --redis here, else the control socket */
+int cmd_stats_any(int argc, char **argv)
+{
+	const char *conf = NULL;
+	int i, redis = 0;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--redis") == 0)
+			redis = 1;
+	if (!redis)
+		return cmd_stats(argc, argv);
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--redis") == 0)
+			continue;
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			conf = argv[++i];
+			continue;
+		}
+		fprintf(stderr, "usage: tollgate stats --redis [-c FILE]\n");
+		return 2;
+	}
+	return stats_redis(conf);
+}
+
+/* ---- quarantine list ---- */
+
+static void qlist_row(const char *mail_id, time_t t, const char *category, const char *sender,
+    const char *const *rcpts, size_t nrcpts, const char *location)
+{
+	char ts[32], e1[400], e2[400], e3[400];
+	struct tm tm;
+	size_t i;
+
+	if (localtime_r(&t, &tm) == NULL || strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(ts, sizeof(ts), "%lld", (long long)t);
+	printf("%-14s %-19s %-10s <%s> ", printable(e1, sizeof(e1), mail_id), ts,
+	    printable(e2, sizeof(e2), category), printable(e3, sizeof(e3), sender));
+	for (i = 0; i < nrcpts; i++)
+		printf("%s<%s>", i ? "," : "", printable(e1, sizeof(e1), rcpts[i]));
+	if (nrcpts == 0)
+		printf("-");
+	printf(" %s\n", printable(e2, sizeof(e2), location));
+}
+
+static int quarantine_list(int argc, char **argv)
+{
+	const char *usage = "usage: tollgate quarantine list [-c FILE] [--since SECONDS] [--max N]\n";
+	const char *conf = NULL, *err = NULL;
+	struct cfg *cfg = NULL;
+	struct arena *a;
+	time_t since = 0, now = time(NULL);
+	size_t max = QLIST_MAX_DEFAULT, n = 0, i;
+	int rc = 0;
+
+	for (i = 2; i < (size_t)argc; i++) {
+		char *end;
+
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < (size_t)argc) {
+			conf = argv[++i];
+		} else if (strcmp(argv[i], "--since") == 0 && i + 1 < (size_t)argc) {
+			long long s = strtoll(argv[++i], &end, 10);
+
+			if (*end || s < 0) {
+				fputs(usage, stderr);
+				return 2;
+			}
+			since = s < now ? now - (time_t)s : 1;
+		} else if (strcmp(argv[i], "--max") == 0 && i + 1 < (size_t)argc) {
+			unsigned long long m = strtoull(argv[++i], &end, 10);
+
+			if (*end || m == 0) {
+				fputs(usage, stderr);
+				return 2;
+			}
+			max = (size_t)m;
+		} else {
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (tollgate_load_config(conf, &cfg) < 0)
+		return 2;
+	a = arena_create(0);
+	if (*cfg_str(cfg, P_STATE_REDIS_SERVER)) {
+		struct state *st = NULL;
+		struct state_qentry *q = NULL;
+
+		if ((rc = state_open(cfg, &st)) == 0) {
+			if (state_quarantine_list(st, since, max, a, &q, &n, &err) < 0) {
+				fprintf(stderr, "tollgate: cannot read the quarantine index from Redis %s: %s\n",
+				    cfg_str(cfg, P_STATE_REDIS_SERVER), err ? err : "?");
+				rc = 2;
+			} else {
+				printf("%-14s %-19s %-10s %s\n", "MAIL_ID", "TIME", "CATEGORY",
+				    "SENDER RECIPIENTS LOCATION");
+				for (i = 0; i < n; i++)
+					qlist_row(q[i].mail_id, q[i].time, q[i].category, q[i].sender,
+					    (const char *const *)q[i].rcpts, q[i].nrcpts, q[i].location);
+			}
+			state_free(&st);
+		}
+	} else if (*cfg_str(cfg, P_QUARANTINE_DIR)) {
+		struct release_index *l = NULL;
+
+		if (release_index_list(a, cfg_str(cfg, P_QUARANTINE_DIR), since, &l, &n, &err) < 0) {
+			fprintf(stderr, "tollgate: %s\n", err);
+			rc = 2;
+		} else {
+			printf("%-14s %-19s %-10s %s\n", "MAIL_ID", "TIME", "CATEGORY", "SENDER RECIPIENTS LOCATION");
+			for (i = 0; i < n && i < max; i++)
+				qlist_row(l[i].mail_id, l[i].time, l[i].category, l[i].sender,
+				    (const char *const *)l[i].rcpts, l[i].nrcpts, l[i].path);
+		}
+	} else {
+		fprintf(stderr, "tollgate: neither state_redis_server nor quarantine_dir is set: no quarantine\n");
+		rc = 2;
+	}
+	arena_free(&a);
+	cfg_free(&cfg);
+	if (rc == 0 && fflush(stdout) != 0) {
+		perror("tollgate: stdout");
+		rc = 2;
+	}
+	return rc;
+}
+
+int cmd_quarantine(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "list") == 0)
+		return quarantine_list(argc, argv);
+	fprintf(stderr, "usage: tollgate quarantine list [-c FILE] [--since SECONDS] [--max N]\n");
+	return 2;
+}
+
+/* ---- release ---- */
+
+/* release_find - the location of mail_id: the Redis index first (when
+ * configured), then quarantine_dir/index. 1 found (*path_r, *dir_r: the
+ * directory the path must lie in, "" for a Redis entry), 0 not found,
+ * -1 neither could be read (printed) */
+static int release_find(const struct cfg *cfg, struct arena *a, const char *mail_id, const char **path_r,
+    const char **dir_r)
+{
+	const char *dir = cfg_str(cfg, P_QUARANTINE_DIR), *err = NULL;
+	int failed = 0, rc;
+
+	if (*cfg_str(cfg, P_STATE_REDIS_SERVER)) {
+		struct state *st = NULL;
+		struct state_qentry q;
+
+		if (state_open(cfg, &st) != 0)
+			return -1;
+		rc = state_quarantine_get(st, mail_id, NULL, a, &q, &err);
+		if (rc == 1) {
+			*path_r = q.location;
+			*dir_r = "";
+		} else if (rc < 0) {
+			fprintf(stderr, "tollgate: cannot read the quarantine index from Redis %s: %s\n",
+			    cfg_str(cfg, P_STATE_REDIS_SERVER), err ? err : "?");
+			failed = 1;
+		}
+		state_free(&st);
+		if (rc == 1)
+			return 1;
+	}
+	if (*dir) {
+		struct release_index e;
+
+		rc = release_index_find(a, dir, mail_id, NULL, &e, &err);
+		if (rc < 0) {
+			fprintf(stderr, "tollgate: %s\n", err);
+			return -1;
+		}
+		if (rc == 1) {
+			*path_r = e.path;
+			*dir_r = dir;
+			return 1;
+		}
+	}
+	return failed ? -1 : 0;
+}
+
+/* release_id - the mail_id of an argument: as given, or without a
+ * category prefix ("virus-ID", the file name amavisd-release accepts) */
+static const char *release_id(const char *arg, int stripped)
+{
+	static const char *const prefixes[] = {
+		"virus-", "banned-", "spam-", "badh-", "unchecked-", "oversized-", "clean-",
+	};
+	size_t i;
+
+	if (!stripped)
+		return arg;
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncmp(arg, prefixes[i], strlen(prefixes[i])) == 0)
+			return arg + strlen(prefixes[i]);
+	return NULL;
+}
+
+int cmd_release(int argc, char **argv)
+{
+	const char *usage = "usage: tollgate release MAIL_ID [RECIPIENT...] [-c FILE]\n";
+	const char *conf = NULL, *arg = NULL, *mail_id = NULL, *path = NULL, *dir = NULL, *why = NULL;
+	const char **given;
+	struct cfg *cfg = NULL;
+	struct policy *pol = NULL;
+	struct deliver_cache *dc;
+	struct arena *a;
+	struct message *msg;
+	struct release_env env;
+	char *raw, e1[400], e2[600];
+	size_t len, ngiven = 0, i, ok = 0;
+	int rc = 0, k;
+
+	given = calloc((size_t)argc, sizeof(*given));
+	if (given == NULL) {
+		perror("tollgate");
+		return 2;
+	}
+	for (k = 1; k < argc; k++) {
+		if (strcmp(argv[k], "-c") == 0 && k + 1 < argc)
+			conf = argv[++k];
+		else if (argv[k][0] == '-' && argv[k][1] != 0)
+			break;
+		else if (arg == NULL)
+			arg = argv[k];
+		else
+			given[ngiven++] = argv[k];
+	}
+	if (k < argc || arg == NULL || *arg == 0) {
+		fputs(usage, stderr);
+		free(given);
+		return 2;
+	}
+	if (tollgate_load_config(conf, &cfg) < 0) {
+		free(given);
+		return 2;
+	}
+	a = arena_create(0);
+	for (k = 0; k < 2 && rc == 0 && path == NULL; k++) {
+		if ((mail_id = release_id(arg, k)) == NULL || *mail_id == 0)
+			break;
+		rc = release_find(cfg, a, mail_id, &path, &dir);
+	}
+	if (rc < 0) {
+		rc = 2;
+		goto out;
+	}
+	if (path == NULL) {
+		if (*cfg_str(cfg, P_STATE_REDIS_SERVER) == 0 && *cfg_str(cfg, P_QUARANTINE_DIR) == 0)
+			fprintf(stderr, "tollgate: neither state_redis_server nor quarantine_dir is set: no quarantine\n");
+		else
+			fprintf(stderr, "tollgate: %s is not in the quarantine index\n", printable(e1, sizeof(e1), arg));
+		rc = 1;
+		goto out;
+	}
+	if (!release_path_ok(path, dir, mail_id)) {
+		fprintf(stderr, "tollgate: the quarantine index names %s for %s: not a quarantine file%s\n",
+		    printable(e2, sizeof(e2), path), mail_id, *dir ? " in quarantine_dir" : "");
+		rc = 2;
+		goto out;
+	}
+	if (release_load(a, path, mail_id, &raw, &len, &env, &why) < 0) {
+		fprintf(stderr, "tollgate: %s%s\n", why, *dir ? "" : " (on this node; the index says it was "
+		    "quarantined there: release it on the node that holds the file)");
+		rc = 2;
+		goto out;
+	}
+	if (policy_build(cfg, &pol, &why) < 0) {
+		fprintf(stderr, "tollgate: configuration: %s\n", why);
+		rc = 2;
+		goto out;
+	}
+
+	msg = arena_alloc(a, sizeof(*msg));
+	msg->arena = a;
+	message_new_ids(msg);
+	(void)snprintf(msg->am_id, sizeof(msg->am_id), "rel-%.20s", mail_id);
+	clock_gettime(CLOCK_MONOTONIC, &msg->t_start);
+	msg->listener = "tollgate release";
+	msg->client_addr = "127.0.0.1";
+	msg->helo = "localhost";
+	msg->size_declared = -1;
+	msg->sender = env.sender ? env.sender : "";
+	if (ngiven) {
+		for (i = 0; i < ngiven; i++) {
+			const char *r = given[i];
+			size_t n = strlen(r);
+
+			if (n >= 2 && r[0] == '<' && r[n - 1] == '>')
+				r = arena_strndup(a, r + 1, n - 2);
+			(void)message_add_rcpt(msg, r);
+		}
+	} else if (env.nblocked) {
+		for (i = 0; i < env.nblocked; i++)
+			(void)message_add_rcpt(msg, env.blocked[i]);
+	} else {
+		for (i = 0; i < env.nall; i++)
+			(void)message_add_rcpt(msg, env.all[i]);
+	}
+	if (msg->nrcpts == 0) {
+		printf("%s: no recipients, nothing to do\n", mail_id);
+		goto out;
+	}
+	if (release_spool(msg, cfg_str(cfg, P_TMP_DIR), (size_t)cfg_int(cfg, P_SPOOL_MEMORY_LIMIT), raw, len,
+	    env.skip, &why) < 0) {
+		fprintf(stderr, "tollgate: %s\n", why);
+		rc = 2;
+		goto out;
+	}
+	dc = deliver_cache_create();
+	release_deliver(dc, cfg, pol, msg);
+	deliver_cache_free(&dc);
+	for (i = 0; i < msg->nrcpts; i++) {
+		const struct rcpt *rp = &msg->rcpts[i];
+
+		printf("<%s>: %s\n", printable(e1, sizeof(e1), rp->addr),
+		    printable(e2, sizeof(e2), rp->reply ? rp->reply : "450 4.5.0 no outcome"));
+		ok += rp->code / 100 == 2;
+	}
+	rc = ok == msg->nrcpts ? 0 : 1;
+out:
+	policy_free(&pol);
+	arena_free(&a);
+	cfg_free(&cfg);
+	free(given);
+	if (fflush(stdout) != 0) {
+		perror("tollgate: stdout");
+		rc = 2;
+	}
+	return rc;
+}
