@@ -344,6 +344,7 @@ static const char *proc_head_mta(struct message *msg)
  * are named, then ",...(N more)".
  */
 static struct bank_choice proc_bank;	/* banks of the message being processed */
+static char proc_hits[32] = "-";	/* its spam score for the log, "-" unscored */
 
 static void proc_log(struct message *msg, const char *head, const char *quarantine_id)
 {
@@ -385,7 +386,9 @@ static void proc_log(struct message *msg, const char *head, const char *quaranti
 		buf_printf(&b, ", Queue-ID: %s", log_printable(pr, 64, msg->xf.ident, strlen(msg->xf.ident)));
 	if ((mid = message_header(msg, "Message-ID")) != NULL && *mid)
 		buf_printf(&b, ", Message-ID: %s", log_printable(pr, sizeof(pr), mid, strlen(mid)));
-	buf_printf(&b, ", mail_id: %s, size: %zu", msg->mail_id, msg->spool ? spool_size(msg->spool) : (size_t)0);
+	/* amavisd always logs Hits ("-" when not scored); log tools key on it */
+	buf_printf(&b, ", mail_id: %s, Hits: %s, size: %zu", msg->mail_id, proc_hits,
+	    msg->spool ? spool_size(msg->spool) : (size_t)0);
 	if (quarantine_id)
 		buf_printf(&b, ", quarantine: %s", quarantine_id);
 	for (i = 0; i < msg->nrcpts; i++) {
@@ -932,6 +935,7 @@ static void process_common(struct worker *w, struct message *msg, struct milter_
 	const char *err = NULL;
 
 	memset(&proc_bank, 0, sizeof(proc_bank));
+	strlcpy(proc_hits, "-", sizeof(proc_hits));
 	w->policy = w->env->policy;
 	if (w->env->banks) {
 		const struct cfg *cfg = NULL;
@@ -1016,6 +1020,8 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 	}
 	facts.originating = proc_bank.originating;
 	proc_penpals(w, msg, &facts);
+	if (facts.spam_scored)
+		snprintf(proc_hits, sizeof(proc_hits), "%.3f", facts.spam_score);
 	{
 		const char *why = NULL;
 		int rl = proc_rate(w, msg, &why);
