@@ -41,6 +41,7 @@ struct conn {
 	int fd;
 	SSL *ssl;
 	int timeout_ms;
+	struct timespec deadline;	/* tv_sec 0: none */
 	char *in;
 	size_t in_start, in_end, in_cap;
 	struct buf out;
@@ -359,6 +360,22 @@ void conn_set_timeout(struct conn *c, int ms)
 	c->timeout_ms = ms;
 }
 
+void conn_set_deadline(struct conn *c, int ms)
+{
+	if (ms <= 0) {
+		c->deadline.tv_sec = 0;
+		c->deadline.tv_nsec = 0;
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &c->deadline);
+	c->deadline.tv_sec += ms / 1000;
+	c->deadline.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (c->deadline.tv_nsec >= 1000000000) {
+		c->deadline.tv_sec++;
+		c->deadline.tv_nsec -= 1000000000;
+	}
+}
+
 const char *conn_error(const struct conn *c)
 {
 	return c->err[0] ? c->err : "no error";
@@ -389,7 +406,21 @@ static int conn_wait(struct conn *c, short events)
 	pfd.fd = c->fd;
 	pfd.events = events;
 	for (;;) {
-		n = poll(&pfd, 1, c->timeout_ms);
+		int wait = c->timeout_ms;
+
+		if (c->deadline.tv_sec) {
+			struct timespec now;
+			long long left;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			left = (long long)(c->deadline.tv_sec - now.tv_sec) * 1000 +
+			    (c->deadline.tv_nsec - now.tv_nsec) / 1000000;
+			if (left <= 0)
+				return CONN_TIMEOUT;
+			if (left < wait)
+				wait = (int)left;
+		}
+		n = poll(&pfd, 1, wait);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)

@@ -69,6 +69,11 @@ void conn_free(struct conn **cp);
 int conn_fd(const struct conn *c);
 /* conn_set_timeout - per-operation timeout in milliseconds */
 void conn_set_timeout(struct conn *c, int ms);
+/* conn_set_deadline - a bound on everything read or written from now on
+ * until the next call (0: none): a peer that trickles a byte at a time
+ * cannot stretch one command past it, as the per-read timeout alone
+ * would allow (Postfix's smtpd_per_record_deadline) */
+void conn_set_deadline(struct conn *c, int ms);
 /* conn_read_line - next line without its LF and CR; *line_r stays
  * valid until the next call on c */
 int conn_read_line(struct conn *c, size_t maxlen, const char **line_r, size_t *len_r);

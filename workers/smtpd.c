@@ -55,6 +55,7 @@ struct smtpd {
 	struct worker *w;
 	const struct listener *l;
 	struct conn *c;
+	int timeout_ms;			/* smtpd_timeout: per read, and per command or data line */
 	struct arena *sess;		/* this struct, for the whole session */
 	struct arena *tx;		/* the current transaction */
 	int lmtp;			/* LHLO seen (or LMTP listener before any hello) */
@@ -325,7 +326,11 @@ static void smtpd_data(struct smtpd *s)
 	for (;;) {
 		const char *line;
 		size_t len;
-		int rc = conn_read_line(s->c, SMTPD_DATA_PIECE, &line, &len);
+		int rc;
+
+		conn_set_deadline(s->c, s->timeout_ms);	/* per record, as Postfix */
+		rc = conn_read_line(s->c, SMTPD_DATA_PIECE, &line, &len);
+		conn_set_deadline(s->c, 0);
 
 		if (rc < 0) {
 			smtpd_lost(s, rc, "in DATA");
@@ -665,7 +670,8 @@ void smtpd_session(struct worker *w, int fd, const struct listener *l)
 	s->state = SMTP_ST_INIT;
 	s->size_limit = cfg_int(w->cfg, P_MESSAGE_SIZE_LIMIT);
 	s->max_rcpts = cfg_int(w->cfg, P_MAX_RECIPIENTS);
-	conn_set_timeout(s->c, (int)cfg_int(w->cfg, P_SMTPD_TIMEOUT) * 1000);
+	s->timeout_ms = (int)cfg_int(w->cfg, P_SMTPD_TIMEOUT) * 1000;
+	conn_set_timeout(s->c, s->timeout_ms);
 	net_local(fd, s->local_addr, sizeof(s->local_addr), s->local_port, sizeof(s->local_port));
 	net_peer(fd, s->client_addr, sizeof(s->client_addr), s->client_port, sizeof(s->client_port));
 	(void)snprintf(s->myname, sizeof(s->myname), "[%s]", s->local_addr[0] ? s->local_addr : "localhost");
@@ -675,9 +681,15 @@ void smtpd_session(struct worker *w, int fd, const struct listener *l)
 	while (!s->done) {
 		const char *line;
 		size_t len;
-		/* + 1: a line of exactly SMTP_LINE_MAX with its CR must still fit;
+		int rc;
+
+		/* a whole command within smtpd_timeout, however slowly it comes;
+		 * + 1: a line of exactly SMTP_LINE_MAX with its CR must still fit,
 		 * one byte more comes back whole and the parser refuses it */
-		int rc = conn_read_line(s->c, SMTP_LINE_MAX + 1, &line, &len);
+		conn_set_deadline(s->c, s->timeout_ms);
+		rc = conn_read_line(s->c, SMTP_LINE_MAX + 1, &line, &len);
+		if (rc != CONN_PART)
+			conn_set_deadline(s->c, 0);
 
 		if (rc == CONN_PART) {
 			if (smtpd_skip_line(s) < 0)
