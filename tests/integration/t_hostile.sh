@@ -412,7 +412,7 @@ MILTER=
 conf ", milter:127.0.0.1:$MPORT" >"$TG_TMP/milter-try.conf"
 "$TOLLGATED" -t -c "$TG_TMP/milter-try.conf" >"$TG_TMP/milter-try.log" 2>&1 && MILTER=", milter:127.0.0.1:$MPORT"
 
-plan 52
+plan 59
 start_tollgated "$(conf "$MILTER")"
 wait_until '[ "$(tollgated_worker_count)" -eq 2 ]' 10
 
@@ -566,6 +566,52 @@ else
 	is "$(H milterok "$MPORT" | field optneg)" O "milter: a valid SMFIC_OPTNEG is still answered afterwards"
 fi
 still_serves "milter garbage"
+
+# --- AM.PDP and control sockets: garbage, an endless line, too many attributes
+stop_tollgated
+start_tollgated "$(conf "$MILTER, ampdp:unix:$TG_TMP/ampdp.sock")"
+wait_until '[ -S "$TG_TMP/ampdp.sock" ] && [ "$(tollgated_worker_count)" -eq 2 ]' 10
+# unixpoke SOCKET MODE - send something hostile, report how it ended
+unixpoke() {
+	"$PYTHON" - "$1" "$2" <<'PY'
+import os, socket, sys, time
+path, mode = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(20)
+s.connect(path)
+if mode == "garbage":
+    data = os.urandom(20000) + b"\0" * 100 + b"\n\n"
+elif mode == "longline":
+    data = b"request=AM.PDP\n" + b"sender=<" + b"x" * 200000
+elif mode == "attrs":
+    data = b"request=AM.PDP\n" + b"".join(b"recipient=<r%d@example.com>\n" % i for i in range(5000)) + b"\n"
+else:
+    data = b"status" + b"x" * 5000 + b"\n"
+t0 = time.time()
+try:
+    s.sendall(data)
+    got = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    print("end eof", round(time.time() - t0, 1), got[:120].replace(b"\n", b" ").decode("latin-1"))
+except socket.timeout:
+    print("end timeout")
+except OSError as e:
+    print("end eof", e)
+PY
+}
+for m in garbage longline attrs; do
+	out=$(unixpoke "$TG_TMP/ampdp.sock" "$m")
+	like "$out" '^end eof' "AM.PDP: $m: answered or closed, no hang ($(printf '%.80s' "$out"))"
+done
+like "$(unixpoke "$TG_TMP/ampdp.sock" attrs)" 'tempfail|Failure|eof' "AM.PDP: a request over the attribute limit is refused (tempfail)"
+out=$(unixpoke "$TG_TMP/tollgated.ctl" ctlgarbage)
+like "$out" '^end eof' "control socket: a 5 KB request line is refused or closed, no hang"
+check "the master is alive after the control socket garbage" pid_alive "$TG_PID"
+still_serves "AM.PDP and control socket garbage"
 
 # --- a client from an address outside inet_acl
 stop_tollgated
