@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/log.h"
 #include "workers/smtp_cmd.h"
 
 #define R_HELO_FIRST "503 5.5.1 Error: send HELO/EHLO first"
@@ -111,25 +112,7 @@ static int hexval(int c)
 /* quote_peer - peer text for a reply: at most max bytes, non-printables as \xNN */
 static const char *quote_peer(char *out, size_t outsz, const char *in, size_t max)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0, i;
-
-	for (i = 0; in[i] != 0 && i < max && o + 1 < outsz; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		if (c >= 0x20 && c < 0x7f && c != '\\') {
-			out[o++] = (char)c;
-		} else {
-			if (o + 5 >= outsz)
-				break;
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = 0;
-	return out;
+	return log_printable(out, outsz, in, strnlen(in, max));
 }
 
 /* fail - record the failure kind and reply; always -1 */
