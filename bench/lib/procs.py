@@ -108,9 +108,10 @@ def tree_cpu_ticks(root):
     """tree_cpu_ticks - CPU ticks of root and all its live descendants
 
     root's own utime+stime plus cutime+cstime (children it already reaped,
-    e.g. recycled workers) plus utime+stime of every live descendant.
-    Differences of two calls are the CPU the tree used in between, even
-    when processes came and went.
+    e.g. recycled workers) plus, for every live descendant, its
+    utime+stime and cutime+cstime (helpers it ran and reaped itself, e.g.
+    amavisd's file(1)). Differences of two calls are the CPU the tree used
+    in between, even when processes came and went.
     """
     st = read_stat(root)
     if st is None:
@@ -119,7 +120,7 @@ def tree_cpu_ticks(root):
     for p in descendants_of(root):
         s = read_stat(p)
         if s:
-            total += s[2]
+            total += s[2] + s[3]
     return total
 
 

@@ -25,7 +25,7 @@ from postfix import amavisfeed_line
 
 POINT_FIELDS = [
     "scenario", "proto", "size", "concurrency", "max_servers", "repeats", "messages_per_run",
-    "msgs_per_s", "msgs_per_s_min", "msgs_per_s_max", "ratio_vs_upper",
+    "msgs_per_s", "msgs_per_s_min", "msgs_per_s_max", "ratio_vs_upper", "ratio_vs_amavisd",
     "cpu_ms_per_msg", "lat_p50_ms", "lat_p99_ms", "lat_source", "lat_samples",
     "pss_total_kib", "pss_master_kib", "pss_per_worker_kib", "workers",
     "host_cpu_pct", "clamav", "status", "note",
@@ -37,6 +37,7 @@ RUN_FIELDS = [
 
 KNEE_FRACTION = 0.95
 TARGET_RATIO = 0.45
+TARGET_VS_AMAVISD = 40.0
 TARGET_CPU_MS = 0.5
 TARGET_PSS_FACTOR = 1.2
 TARGET_P99_SLACK_MS = 10.0
@@ -103,13 +104,18 @@ def find(points, scenario, size, conc):
 
 
 def fill_ratios(points):
-    """fill_ratios - ratio_vs_upper of every non-upper point (same run)"""
+    """fill_ratios - same-run ratios at the same size and concurrency:
+    ratio_vs_upper of every non-upper point, ratio_vs_amavisd of tollgate's"""
     for p in points:
         if p["scenario"] == "upper" or p["status"] != "ok":
             continue
         u = find(points, "upper", p["size"], p["concurrency"])
         if u and u.get("msgs_per_s"):
             p["ratio_vs_upper"] = p["msgs_per_s"] / u["msgs_per_s"]
+        if p["scenario"] == "tollgate":
+            am = find(points, "amavisd", p["size"], p["concurrency"])
+            if am and am.get("msgs_per_s"):
+                p["ratio_vs_amavisd"] = p["msgs_per_s"] / am["msgs_per_s"]
 
 
 def targets(points, sizes):
@@ -136,6 +142,29 @@ def targets(points, sizes):
     else:
         rows.append(("tollgate ÷ upper ≥ %.2f at %s, best concurrency" % (TARGET_RATIO, sl),
                      "not measured (needs upper and tollgate)", "not measured"))
+
+    # 1b. against the amavisd-new peer, at the same points
+    same = sorted((p for p in ok_points(points, "tollgate", size) if p.get("ratio_vs_amavisd")),
+                  key=lambda p: p["concurrency"])
+    abest = max(ok_points(points, "amavisd", size), key=lambda p: p["msgs_per_s"], default=None)
+    if same and abest:
+        lo = min(same, key=lambda p: p["ratio_vs_amavisd"])
+        tbest = max(ok_points(points, "tollgate", size), key=lambda p: p["msgs_per_s"])
+        bb = tbest["msgs_per_s"] / abest["msgs_per_s"]
+        per = ", ".join("%d: %.1f×" % (p["concurrency"], p["ratio_vs_amavisd"]) for p in same)
+        cpu = ""
+        if abest.get("cpu_ms_per_msg") is not None and tbest.get("cpu_ms_per_msg") is not None:
+            cpu = "; CPU per message %.3f ms against amavisd+clamd's %.1f ms" % (
+                tbest["cpu_ms_per_msg"], abest["cpu_ms_per_msg"])
+        rows.append(("tollgate ÷ amavisd ≥ %.0f× msgs/s at the same points (%s)" % (TARGET_VS_AMAVISD, sl),
+                     "%.1f× at the lowest (concurrency %d); by concurrency %s; best ÷ best %.1f× "
+                     "(%.0f ÷ %.0f msgs/s)%s" % (lo["ratio_vs_amavisd"], lo["concurrency"], per, bb,
+                                                 tbest["msgs_per_s"], abest["msgs_per_s"], cpu),
+                     "met" if lo["ratio_vs_amavisd"] >= TARGET_VS_AMAVISD else
+                     ("met best ÷ best only" if bb >= TARGET_VS_AMAVISD else "not met")))
+    else:
+        rows.append(("tollgate ÷ amavisd ≥ %.0f× msgs/s at the same points" % TARGET_VS_AMAVISD,
+                     "not measured (needs tollgate and amavisd: --peer amavisd)", "not measured"))
 
     # 2. CPU per message at the knee
     if kn and kn.get("cpu_ms_per_msg") is not None:
@@ -265,23 +294,29 @@ def summary(outdir, meta, points, scenarios, sizes, pngs, notes):
     L.append("- tollgated: %s" % meta["tollgated"])
     L.append("- source tree: %s" % meta["git"])
     L.append("- ClamAV: %s" % meta["clamav"])
+    if meta.get("amavisd"):
+        L.append("- amavisd peer: %s" % meta["amavisd"])
     L.append("- protocol smtp-source → tollgated: %s; repeats per point: %d (median shown); "
              "target seconds per run: %s" % (meta["proto"], meta["repeat"], meta["seconds"]))
-    L.append("- latency: tollgate/postfix from tollgated's per-message log lines (\", N ms\"); "
+    L.append("- latency: tollgate/postfix from tollgated's per-message log lines (\", N ms\"), "
+             "amavisd from its own (same shape); "
              "upper from a probe client beside the load (connect → reply to the final dot); "
-             "tollgated logs whole milliseconds, so 0 means under 1 ms")
+             "both filters log whole milliseconds, so 0 means under 1 ms")
+    L.append("- CPU ms/msg: the filter's processes from /proc (tollgated: master + workers; "
+             "amavisd: master + children + their helpers + clamd)")
     L.append("")
     L.append("## Results")
     L.append("")
-    L.append("| scenario | size | conc | msgs/s | min–max | ÷ upper | CPU ms/msg | p50 ms | p99 ms "
-             "| lat from | PSS total MiB | PSS/worker MiB | host CPU % | status |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|")
+    L.append("| scenario | size | conc | msgs/s | min–max | ÷ upper | ÷ amavisd | CPU ms/msg | p50 ms "
+             "| p99 ms | lat from | PSS total MiB | PSS/worker MiB | host CPU % | status |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|")
     order = {s: i for i, s in enumerate(scenarios)}
     for p in sorted(points, key=lambda p: (p["size"], order.get(p["scenario"], 99), p["concurrency"])):
-        L.append("| %s | %s | %d | %s | %s–%s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        L.append("| %s | %s | %d | %s | %s–%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             p["scenario"], size_label(p["size"]), p["concurrency"], fmt(p.get("msgs_per_s"), 0),
             fmt(p.get("msgs_per_s_min"), 0), fmt(p.get("msgs_per_s_max"), 0),
-            fmt(p.get("ratio_vs_upper"), 2), fmt(p.get("cpu_ms_per_msg"), 3),
+            fmt(p.get("ratio_vs_upper"), 2), fmt(p.get("ratio_vs_amavisd"), 1),
+            fmt(p.get("cpu_ms_per_msg"), 3),
             fmt(p.get("lat_p50_ms"), 1), fmt(p.get("lat_p99_ms"), 1), p.get("lat_source") or "-",
             fmt(mib(p.get("pss_total_kib")), 1), fmt(mib(p.get("pss_per_worker_kib")), 2),
             fmt(p.get("host_cpu_pct"), 0),
@@ -312,7 +347,7 @@ def summary(outdir, meta, points, scenarios, sizes, pngs, notes):
             if n == top and len(ok_points(points, sc, size)) > 1:
                 L.append("  - the knee is the largest concurrency measured: throughput was still "
                          "rising, so the real knee may lie higher (extend --concurrency)")
-            if size == (4096 if 4096 in sizes else min(sizes)):
+            if size == (4096 if 4096 in sizes else min(sizes)) and sc != "amavisd":
                 if recommend is None or sc == "postfix":
                     recommend = (sc, n)
     if recommend:
