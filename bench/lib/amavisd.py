@@ -8,7 +8,9 @@ concurrency under test) -> smtp-sink ($forward_method).
 Everything is private: one clamd (own clamd.conf, unix socket, log and
 pid file under DIR, started once for the whole sweep) and one amavisd
 per concurrency (own config, $MYHOME, $TEMPBASE, log file, pid and lock
-file), started in the foreground by the Reaper and stopped by pid.
+file), started in the foreground by the Reaper and stopped by pid. With
+scan_tmp (a tmpfs dir) $TEMPBASE and clamd's TemporaryDirectory go
+there, as tollgated's clamav_tmp_dir does.
 
 The amavisd config is the package's own defaults plus Debian's
 01-debian (the paths of the decoders), with only these changes, each of
@@ -104,8 +106,9 @@ def perl_str(s):
 class AmavisdPeer:
     """AmavisdPeer - a private clamd plus one amavisd per concurrency"""
 
-    def __init__(self, dir, sigdb, reaper, log):
+    def __init__(self, dir, sigdb, reaper, log, scan_tmp=None):
         self.dir, self.sigdb, self.reaper, self.log = dir, sigdb, reaper, log
+        self.scan_tmp = scan_tmp      # a tmpfs dir for $TEMPBASE and clamd's temp files, or None
         self.clamd = None
         self.clamd_sock = os.path.join(dir, "clamd.sock")
         self.serial = 0
@@ -126,7 +129,7 @@ class AmavisdPeer:
                     "DatabaseDirectory %s\nForeground yes\nLogFile %s\n"
                     "PidFile %s\nMaxThreads %d\nTemporaryDirectory %s\n"
                     % (self.clamd_sock, self.sigdb, logf, os.path.join(self.dir, "clamd.pid"),
-                       max(10, max_threads), self.dir))
+                       max(10, max_threads), self.scan_tmp or self.dir))
         with open(os.path.join(self.dir, "clamd.out"), "ab") as out:
             p = self.reaper.spawn([CLAMD, "-c", conf], "clamd", grace=10, stdout=out,
                                   stderr=subprocess.STDOUT)
@@ -146,7 +149,7 @@ class AmavisdPeer:
 
     # ------------------------------------------------------------ amavisd
 
-    def config(self, home, port, sink_port, conc, logf):
+    def config(self, home, tempbase, port, sink_port, conc, logf):
         """config - the text of one amavisd.conf"""
         L = ["# amavisd config of a bench run: package defaults + Debian's decoder paths",
              "use strict;"]
@@ -154,7 +157,7 @@ class AmavisdPeer:
             L.append("include_config_files(%s);" % perl_str(DEBIAN_PATHS))
         L += [
             "$MYHOME = %s;" % perl_str(home),
-            "$TEMPBASE = \"$MYHOME/tmp\";",
+            "$TEMPBASE = %s;" % perl_str(tempbase),
             "$db_home = \"$MYHOME/db\";",
             "$helpers_home = \"$MYHOME/var\";",
             "$pid_file = \"$MYHOME/amavisd.pid\";",
@@ -207,9 +210,14 @@ class AmavisdPeer:
         for sub in ("tmp", "db", "var", "quarantine"):
             shutil.chown(os.path.join(home, sub), "amavis", "amavis")
         logf = os.path.join(home, "amavis.log")     # written after the privilege drop
+        tempbase = os.path.join(home, "tmp")
+        if self.scan_tmp:
+            tempbase = os.path.join(self.scan_tmp, os.path.basename(d))
+            os.makedirs(tempbase)
+            shutil.chown(tempbase, "amavis", "amavis")
         conf = os.path.join(d, "amavisd.conf")
         with open(conf, "w") as f:
-            f.write(self.config(home, port, sink_port, conc, logf))
+            f.write(self.config(home, tempbase, port, sink_port, conc, logf))
         out = os.path.join(d, "amavisd.out")
         with open(out, "ab") as f:
             p = self.reaper.spawn([AMAVISD, "-c", conf, "foreground"], "amavisd:%d" % port,

@@ -270,10 +270,10 @@ class Reaper:
         """remove_cleanup - forget a cleanup registered under name"""
         self.cleanups = [c for c in self.cleanups if c[0] != name]
 
-    def mkdtemp(self, prefix):
-        """mkdtemp - a temp dir (mode 755) removed at cleanup"""
+    def mkdtemp(self, prefix, parent=None):
+        """mkdtemp - a temp dir (mode 755, in parent or $TMPDIR) removed at cleanup"""
         import tempfile
-        d = tempfile.mkdtemp(prefix=prefix)
+        d = tempfile.mkdtemp(prefix=prefix, dir=parent)
         os.chmod(d, 0o755)
         self.tmpdirs.append(d)
         return d

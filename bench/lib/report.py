@@ -294,6 +294,8 @@ def summary(outdir, meta, points, scenarios, sizes, pngs, notes):
     L.append("- tollgated: %s" % meta["tollgated"])
     L.append("- source tree: %s" % meta["git"])
     L.append("- ClamAV: %s" % meta["clamav"])
+    if meta.get("scan_tmp"):
+        L.append("- scanners' temp files: %s" % meta["scan_tmp"])
     if meta.get("amavisd"):
         L.append("- amavisd peer: %s" % meta["amavisd"])
     L.append("- protocol smtp-source → tollgated: %s; repeats per point: %d (median shown); "
