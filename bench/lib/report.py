@@ -266,7 +266,15 @@ def plots(outdir, points, scenarios, sizes, log):
                 "set grid",
                 "set offsets graph 0.03, graph 0.03, 0, 0",
                 "set key outside right top",
-                "set yrange [0:*]",
+            ]
+            # amavisd sits two orders of magnitude away from tollgate: a
+            # log y axis keeps both readable (values of 0 are left out)
+            if any(sc == "amavisd" for sc, _ in series):
+                script += ["set logscale y 10", "set yrange [*:*]",
+                           "set ylabel '%s, log scale'" % ylabel]
+            else:
+                script += ["set yrange [0:*]"]
+            script += [
                 "plot " + ", ".join("'%s' using 1:2 with linespoints lw 2 pt 7 title '%s'" % (d, s)
                                     for s, d in series),
             ]
