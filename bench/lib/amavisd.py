@@ -40,6 +40,7 @@ import shutil
 import subprocess
 
 from procs import children_of, port_listening, wait_until
+from procs import tail_lines as tail
 
 PACKAGES = ("amavisd-new", "clamav-daemon")
 AMAVISD = "/usr/sbin/amavisd"
@@ -245,14 +246,3 @@ class AmavisdPeer:
         if inst:
             self.reaper.stop(inst["proc"])
 
-
-def tail(path, n=4):
-    """tail - the last n lines of a file, joined with ' | '"""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - 4000))
-            lines = f.read().decode(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return " | ".join(lines[-n:])

@@ -124,6 +124,18 @@ def tree_cpu_ticks(root):
     return total
 
 
+def tail_lines(path, n=6):
+    """tail_lines - the last n lines of a file joined with ' | ' ("(no log)" when unreadable)"""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 4000))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(lines[-n:])
+
+
 def pss_kib(pid):
     """pss_kib - proportional set size of pid in KiB (None when unreadable)"""
     try:
