@@ -630,10 +630,7 @@ START_TEST(test_redis)
 	int rc, status;
 	pid_t child;
 
-	if (!have_redis()) {
-		printf("# SKIP redis tests: redis-server not installed\n");
-		return;
-	}
+	ck_assert_msg(have_redis(), "redis-server is not installed (apt-get install redis-server)");
 	redis_start();
 	table_opts_init(&o);
 	ck_assert_int_eq(table_opts_set(&o, "redis_server", redis_sock, &err), 0);
