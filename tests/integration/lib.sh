@@ -1135,3 +1135,125 @@ stop_redis() {
 	tg_untrack "$REDIS_PID"
 	REDIS_PID=
 }
+
+# ================================================================ peers
+# Helpers of t_rspamd.sh, t_amavisd_milter.sh and t_bank_selectors.sh:
+# a private rspamd, a private amavisd-milter, a Cyrus sasldb for a
+# private Postfix smtpd, and extra smtpd services in the private Postfix.
+
+# start_rspamd - a private rspamd in the foreground: Debian's
+# /etc/rspamd/rspamd.conf with LOCAL_CONFDIR, DBDIR, RUNDIR and LOGDIR in
+# $TG_TMP/rspamd, the normal, controller and proxy workers on free
+# loopback ports (one process each), its log in RSPAMD_LOG, DNS pointed
+# at a dead local port, no Redis, and a five-line public-suffix list
+# (url_tld) instead of the 9600-entry one rspamd compiles for ~25 s at
+# each start. GTUBE is found by a built-in rule without network. Sets
+# RSPAMD_PORT (the normal worker: what tollgate asks), RSPAMD_DIR,
+# RSPAMD_LOG and RSPAMD_PID (tracked). stop_rspamd stops it by pid.
+start_rspamd() {
+	local r=$TG_TMP/rspamd p2 p3
+	command -v rspamd >/dev/null && id _rspamd >/dev/null 2>&1 ||
+		bail_out "rspamd is not installed (apt-get install rspamd)"
+	RSPAMD_DIR=$r
+	RSPAMD_LOG=$r/log/rspamd.log
+	RSPAMD_PORT=$(free_port) && p2=$(free_port) && p3=$(free_port) || bail_out "no free port"
+	mkdir -p "$r/conf/override.d" "$r/conf/local.d" "$r/db" "$r/run" "$r/log"
+	printf 'bind_socket = "127.0.0.1:%s";\ncount = 1;\n' "$RSPAMD_PORT" >"$r/conf/override.d/worker-normal.inc"
+	printf 'bind_socket = "127.0.0.1:%s";\ncount = 1;\n' "$p2" >"$r/conf/override.d/worker-controller.inc"
+	printf 'bind_socket = "127.0.0.1:%s";\ncount = 1;\n' "$p3" >"$r/conf/override.d/worker-proxy.inc"
+	printf 'type = "file";\nfilename = "%s";\nlevel = "info";\n' "$RSPAMD_LOG" >"$r/conf/override.d/logging.inc"
+	printf 'com\nnet\norg\ntest\nexample\n' >"$r/tld.dat"
+	printf 'dns { nameserver = ["127.0.0.1:1"]; timeout = 0.5s; retransmits = 1; }\nurl_tld = "%s/tld.dat";\n' \
+		"$r" >"$r/conf/local.d/options.inc"
+	chown -R _rspamd:_rspamd "$r"
+	rspamd -f -u _rspamd -g _rspamd -c /etc/rspamd/rspamd.conf --var LOCAL_CONFDIR="$r/conf" \
+		--var DBDIR="$r/db" --var RUNDIR="$r/run" --var LOGDIR="$r/log" -p "$r/run/rspamd.pid" \
+		>>"$r/out" 2>&1 &
+	RSPAMD_PID=$!
+	tg_track "$RSPAMD_PID"
+	if ! wait_until "port_listening 127.0.0.1 $RSPAMD_PORT || ! pid_alive $RSPAMD_PID" 120 ||
+	   ! pid_alive "$RSPAMD_PID"; then
+		diag_file "$r/out" 15 "rspamd output"
+		diag_file "$RSPAMD_LOG" 15 "rspamd log"
+		bail_out "rspamd did not listen on 127.0.0.1:$RSPAMD_PORT"
+	fi
+}
+
+# stop_rspamd - SIGTERM the private rspamd (main process and workers),
+# wait until its port is closed, forget its pid
+stop_rspamd() {
+	[ -n "${RSPAMD_PID:-}" ] || return 0
+	kill_tree "$RSPAMD_PID" 15
+	tg_untrack "$RSPAMD_PID"
+	RSPAMD_PID=
+	wait_until "! port_listening 127.0.0.1 $RSPAMD_PORT" 10
+}
+
+# start_amavisd_milter SOCKET [OPTION...] - Debian's amavisd-milter in the
+# foreground as nobody:nogroup (tollgated's default daemon_user, so the
+# workers can read its files), milter socket on a free loopback port,
+# AM.PDP requests to SOCKET (tollgated's ampdp:unix: listener), working
+# directory $TG_TMP/amavis/tmp/milter (AMAVIS_BASE=$TG_TMP/amavis/tmp is
+# what ampdp_tempdir_base must list), extra OPTIONs as given (e.g. -B).
+# Sets AMILTER_PORT, AMILTER_PID (tracked), AMILTER_LOG, AMAVIS_BASE.
+start_amavisd_milter() {
+	local sock=$1 w
+	shift
+	[ -x /usr/sbin/amavisd-milter ] || bail_out "amavisd-milter is not installed (apt-get install amavisd-milter)"
+	command -v setpriv >/dev/null || bail_out "setpriv (util-linux) is missing"
+	AMAVIS_BASE=$TG_TMP/amavis/tmp
+	w=$AMAVIS_BASE/milter
+	mkdir -p "$w"
+	chmod 0755 "$TG_TMP/amavis"
+	chown nobody:nogroup "$AMAVIS_BASE" "$w"
+	chmod 0750 "$AMAVIS_BASE" "$w"
+	AMILTER_PORT=$(free_port) || bail_out "no free port"
+	AMILTER_LOG=$TG_TMP/amavisd-milter.log
+	setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/sbin/amavisd-milter -f "$@" \
+		-s "inet:$AMILTER_PORT@127.0.0.1" -S "$sock" -w "$w" -p "$TG_TMP/amavisd-milter.pid" \
+		>>"$AMILTER_LOG" 2>&1 &
+	AMILTER_PID=$!
+	tg_track "$AMILTER_PID"
+	wait_port 127.0.0.1 "$AMILTER_PORT" 10 || { diag_file "$AMILTER_LOG" 10; bail_out "amavisd-milter did not listen"; }
+}
+
+# postfix_add_smtpd PORT [NAME=VALUE...] - one more smtpd service in the
+# private Postfix on 127.0.0.1:PORT with the given -o options, then a
+# reload and a wait for the port. master.cf is rewritten by
+# start_postfix, postfix_inject_opts and start/stop_reinjection: call
+# this after them (the added service is lost when they run again).
+postfix_add_smtpd() {
+	local port=$1 o
+	shift
+	{
+		echo "127.0.0.1:$port inet n - n - - smtpd"
+		for o in "$@"; do echo "  -o $o"; done
+	} >>"$PF_DIR/master.cf"
+	postfix_reload
+	wait_port 127.0.0.1 "$port" 15 || { diag_file "$PF_DIR/maillog" 15; bail_out "Postfix did not listen on $port"; }
+}
+
+# sasl_setup USER PASSWORD - a Cyrus SASL configuration for Postfix's
+# smtpd in $TG_TMP/sasl: smtpd.conf (auxprop sasldb, PLAIN and LOGIN)
+# and a sasldb2 with USER@$SASL_REALM (made by saslpasswd2, package
+# sasl2-bin; readable by postfix). Use with the smtpd options in
+# SASL_SMTPD_OPTS. Sets SASL_DIR, SASL_REALM, SASL_SMTPD_OPTS.
+sasl_setup() {
+	command -v saslpasswd2 >/dev/null || bail_out "saslpasswd2 is missing (apt-get install sasl2-bin libsasl2-modules)"
+	SASL_DIR=$TG_TMP/sasl
+	SASL_REALM=example.test
+	mkdir -p "$SASL_DIR"
+	printf 'pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN LOGIN\nsasldb_path: %s/sasldb2\n' \
+		"$SASL_DIR" >"$SASL_DIR/smtpd.conf"
+	printf '%s' "$2" | saslpasswd2 -p -c -f "$SASL_DIR/sasldb2" -u "$SASL_REALM" "$1" ||
+		bail_out "saslpasswd2 could not make $SASL_DIR/sasldb2"
+	chown -R postfix "$SASL_DIR"
+	chmod 0600 "$SASL_DIR/sasldb2"
+	SASL_SMTPD_OPTS=(smtpd_sasl_auth_enable=yes smtpd_sasl_type=cyrus smtpd_sasl_path=smtpd
+		"cyrus_sasl_config_path=$SASL_DIR" "smtpd_sasl_local_domain=$SASL_REALM" smtpd_tls_auth_only=no
+		smtpd_sasl_security_options=noanonymous)
+}
+
+# auth_plain USER PASSWORD - the base64 argument of AUTH PLAIN
+auth_plain() { printf '\0%s\0%s' "$1" "$2" | base64 -w0; }
+# ================================================================ end of peers
