@@ -1193,8 +1193,9 @@ stop_rspamd() {
 # foreground as nobody:nogroup (tollgated's default daemon_user, so the
 # workers can read its files), milter socket on a free loopback port,
 # AM.PDP requests to SOCKET (tollgated's ampdp:unix: listener), working
-# directory $TG_TMP/amavis/tmp/milter (AMAVIS_BASE=$TG_TMP/amavis/tmp is
-# what ampdp_tempdir_base must list), extra OPTIONs as given (e.g. -B).
+# directory and pid file in $TG_TMP/amavis/tmp/milter (AMAVIS_BASE=$TG_TMP/amavis/tmp is
+# what ampdp_tempdir_base must list), extra OPTIONs as given (e.g. -B);
+# its output is line-buffered into AMILTER_LOG.
 # Sets AMILTER_PORT, AMILTER_PID (tracked), AMILTER_LOG, AMAVIS_BASE.
 start_amavisd_milter() {
 	local sock=$1 w
@@ -1209,8 +1210,8 @@ start_amavisd_milter() {
 	chmod 0750 "$AMAVIS_BASE" "$w"
 	AMILTER_PORT=$(free_port) || bail_out "no free port"
 	AMILTER_LOG=$TG_TMP/amavisd-milter.log
-	setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/sbin/amavisd-milter -f "$@" \
-		-s "inet:$AMILTER_PORT@127.0.0.1" -S "$sock" -w "$w" -p "$TG_TMP/amavisd-milter.pid" \
+	setpriv --reuid=nobody --regid=nogroup --clear-groups stdbuf -oL -eL /usr/sbin/amavisd-milter -f "$@" \
+		-s "inet:$AMILTER_PORT@127.0.0.1" -S "$sock" -w "$w" -p "$w/amavisd-milter.pid" \
 		>>"$AMILTER_LOG" 2>&1 &
 	AMILTER_PID=$!
 	tg_track "$AMILTER_PID"
