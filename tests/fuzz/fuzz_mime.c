@@ -4,11 +4,9 @@
  * parameter, RFC 2047-decode every header value. Any crash, sanitizer
  * report, hang or arena blow-up is a bug in the parser.
  *
- * Build by hand (not wired into make):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -I$BUILD \
- *     tests/fuzz/fuzz_mime.c scanners/mime*.c lib/mem.c lib/buf.c lib/log.c \
- *     -lbsd -o /tmp/fuzz_mime
- *   /tmp/fuzz_mime -dict=tests/fuzz/mime.dict tests/fuzz/corpus/mime
+ * Run with tests/fuzz/run mime (built by automake: configure
+ * --enable-fuzzers; corpus tests/fuzz/corpus/mime/, dictionary
+ * tests/fuzz/mime.dict).
  */
 #include "config.h"
 

@@ -6,10 +6,9 @@
  * every parse: an error has a one-line reply starting with a 3-digit
  * code, and every string a success yields lies inside cmd.buf.
  *
- * Build (the lead wires it into the build):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -I<builddir> \
- *     tests/fuzz/fuzz_smtp_cmd.c workers/smtp_cmd.c -o fuzz_smtp_cmd
- * Run: ./fuzz_smtp_cmd -dict=tests/fuzz/smtp_cmd.dict tests/fuzz/corpus/smtp_cmd
+ * Run with tests/fuzz/run smtp_cmd (built by automake: configure
+ * --enable-fuzzers; corpus tests/fuzz/corpus/smtp_cmd/, dictionary
+ * tests/fuzz/smtp_cmd.dict).
  */
 #include "config.h"
 
