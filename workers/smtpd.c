@@ -25,12 +25,24 @@
  * limit on their length), SMTPD_ERROR_LIMIT 5xx replies per session,
  * max_recipients, message_size_limit, smtpd_timeout per read.
  * Left out: AUTH, XCLIENT, per-recipient size limits.
+ *
+ * Draining (SIGTERM: shutdown, reload, signature roll): a transaction in
+ * progress runs to its end; between transactions the next command gets
+ * "421 4.3.2 Service shutting down" (QUIT still gets its 221) and the
+ * session ends. The wait for a command between transactions is a
+ * ppoll() that the signal interrupts, so an idle cached connection (as
+ * Postfix keeps to its content filter) is closed at once rather than
+ * reused for more mail by a worker of the old configuration.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -650,6 +662,105 @@ static int smtpd_skip_line(struct smtpd *s)
 	}
 }
 
+/* smtpd_idle - between transactions: no message, no BDAT in progress */
+static int smtpd_idle(const struct smtpd *s)
+{
+	return s->msg == NULL && (s->state & (SMTP_ST_MAIL | SMTP_ST_RCPT | SMTP_ST_BDAT)) == 0;
+}
+
+/*
+ * smtpd_wait_command - wait for the next command between transactions,
+ * woken by the drain signal: 0 input is there (or draining: look at
+ * w->draining), or CONN_TIMEOUT / CONN_ERROR. SIGTERM and SIGINT are
+ * blocked from the draining check until ppoll() atomically unblocks
+ * them, so a signal cannot slip in between and leave us asleep.
+ */
+static int smtpd_wait_command(struct smtpd *s)
+{
+	struct timespec start, now;
+	sigset_t block, old;
+	int rc = 0;
+
+	if (conn_pending(s->c) > 0)
+		return 0;
+	if (conn_flush(s->c) < 0)
+		return CONN_ERROR;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct pollfd pfd = { .fd = conn_fd(s->c), .events = POLLIN, .revents = 0 };
+		struct timespec left;
+		long long ms;
+		int n;
+
+		if (s->w->draining)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = s->timeout_ms - ((long long)(now.tv_sec - start.tv_sec) * 1000 +
+		    (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (ms <= 0) {
+			rc = CONN_TIMEOUT;
+			break;
+		}
+		left.tv_sec = (time_t)(ms / 1000);
+		left.tv_nsec = (long)(ms % 1000) * 1000000;
+		n = ppoll(&pfd, 1, &left, &old);
+		if (n > 0)
+			break;
+		if (n < 0 && errno != EINTR) {
+			rc = CONN_ERROR;
+			break;
+		}
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+/*
+ * smtpd_drain - the worker is draining and no transaction is open: QUIT
+ * is answered as usual, anything else (MAIL, RSET, ...) gets the 421 and
+ * the session ends. Nothing waiting: the 421 goes out unasked, as
+ * Postfix's smtpd says it, and the client reads it as the reply to its
+ * next command.
+ */
+static void smtpd_drain(struct smtpd *s)
+{
+	const char *line = NULL;
+	size_t len = 0;
+
+	if (conn_pending(s->c) > 0) {
+		int rc;
+
+		conn_set_deadline(s->c, s->timeout_ms);
+		rc = conn_read_line(s->c, SMTP_LINE_MAX + 1, &line, &len);
+		conn_set_deadline(s->c, 0);
+		if (rc < 0) {
+			smtpd_lost(s, rc, "waiting for a command");
+			return;
+		}
+		if (rc == CONN_LINE && len >= 4 && strncasecmp(line, "QUIT", 4) == 0 &&
+		    (len == 4 || line[4] == ' ')) {
+			smtpd_command(s, line, len);
+			s->done = 1;
+			return;
+		}
+	}
+	if (line != NULL) {
+		char esc[120];
+
+		s->commands++;
+		log_info("%s: draining, 421 to [%s] for: %s", smtpd_proto(s), s->client_addr,
+		    log_printable(esc, sizeof(esc), line, len > 100 ? 100 : len));
+	} else {
+		log_info("%s: draining, 421 to [%s] on its idle connection", smtpd_proto(s), s->client_addr);
+	}
+	smtpd_put(s, "421 4.3.2 Service shutting down");
+	s->done = 1;
+}
+
 /*
  * smtpd_session - greet, then one command at a time until QUIT, EOF,
  * timeout or too many errors. Replies are only queued; netio sends them
@@ -677,7 +788,12 @@ void smtpd_session(struct worker *w, int fd, const struct listener *l)
 	(void)snprintf(s->myname, sizeof(s->myname), "[%s]", s->local_addr[0] ? s->local_addr : "localhost");
 	log_debug(LOG_DBG_SMTPD, "connect from [%s]:%s to %s", s->client_addr, s->client_port, l->spec);
 
-	smtpd_putf(s, "220 %s %s tollgate service ready", s->myname, s->lmtp ? "LMTP" : "ESMTP");
+	if (w->draining) {
+		smtpd_put(s, "421 4.3.2 Service shutting down");
+		s->done = 1;
+	} else {
+		smtpd_putf(s, "220 %s %s tollgate service ready", s->myname, s->lmtp ? "LMTP" : "ESMTP");
+	}
 	while (!s->done) {
 		const char *line;
 		size_t len;
@@ -687,6 +803,18 @@ void smtpd_session(struct worker *w, int fd, const struct listener *l)
 		 * + 1: a line of exactly SMTP_LINE_MAX with its CR must still fit,
 		 * one byte more comes back whole and the parser refuses it */
 		conn_set_deadline(s->c, s->timeout_ms);
+		if (smtpd_idle(s)) {
+			if ((rc = smtpd_wait_command(s)) < 0) {
+				conn_set_deadline(s->c, 0);
+				smtpd_lost(s, rc, "waiting for a command");
+				break;
+			}
+			if (w->draining) {
+				conn_set_deadline(s->c, 0);
+				smtpd_drain(s);
+				break;
+			}
+		}
 		rc = conn_read_line(s->c, SMTP_LINE_MAX + 1, &line, &len);
 		if (rc != CONN_PART)
 			conn_set_deadline(s->c, 0);
