@@ -82,7 +82,8 @@ int main(int argc, char **argv)
 
 		struct banks *banks = NULL;
 
-		if (n >= 0 && (policy_build(cfg, &pol, &err) < 0 || banks_build(cfg, pol, &banks, &err) < 0))
+		if (n >= 0 && (policy_build(cfg, &pol, &err) < 0 || banks_build(cfg, pol, &banks, &err) < 0 ||
+			       workdirs_check(cfg, 0, &err) < 0))
 			n = -1;
 		banks_free(&banks);
 		policy_free(&pol);

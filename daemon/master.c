@@ -81,6 +81,7 @@ struct master {
 	time_t clam_checked;		/* last fingerprint check */
 	struct control *ctl;		/* [ops] control socket, metrics (daemon/control.c) */
 	time_t t0;			/* [ops] when the master started */
+	struct workdirs *wd;		/* the workers' private directories */
 };
 
 static volatile sig_atomic_t got_hup, got_term, got_chld;
@@ -368,11 +369,19 @@ static int spawn_worker(struct master *m)
 	}
 	memset(&m->sb->slot[slot], 0, sizeof(m->sb->slot[slot]));
 	m->sb->slot[slot].state = SB_STARTING;
+	/* its private directories first: a worker that could not spool or
+	 * let libclamav write would only tempfail mail */
+	if (workdirs_make(m->wd, m->cfg, slot, &tmp_dir, &clam_dir, &err) < 0) {
+		log_error("not starting a worker: %s", err);
+		m->next_spawn = time(NULL) + 1;
+		return -1;
+	}
 	m->sb->slot[slot].generation = m->generation;
 	if ((pid = fork()) < 0) {
 		log_error("fork: %m");
 		m->sb->slot[slot].state = SB_EMPTY;
 		m->next_spawn = time(NULL) + 1;
+		workdirs_remove(m->wd, slot);
 		return -1;
 	}
 	if (pid == 0) {
@@ -469,6 +478,8 @@ static void reap(struct master *m)
 /* kill_stuck - a worker busy with one message past child_timeout is
  * killed; its client (Postfix) sees the connection drop and keeps the
  * message queued */
+		/* what it spooled or libclamav left, also after a SIGKILL */
+		workdirs_remove(m->wd, i);
 static void kill_stuck(struct master *m)
 {
 	time_t now = time(NULL);
@@ -545,6 +556,7 @@ static void reload(struct master *m)
 			cfg_free(&ncfg);
 			return;
 		}
+	    workdirs_check(ncfg, 1, &err) < 0 ||
 		neng = m->clam;
 		nsig = m->clam_sig;
 		m->clam = NULL;
@@ -719,7 +731,11 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 			log_warning("clamav_database is empty: virus scanning is OFF");
 	}
 	if (bind_listeners(cfg, NULL, 0, &m.listeners, &m.nlisteners, &err) < 0) {
-		log_error("%s", err);
+		log_error("%s", cfg_error(cfg, err));
+		return 1;
+	}
+	if (workdirs_open(cfg, 0, &m.wd, &err) < 0) {
+		log_error("cannot start: %s", err);
 		return 1;
 	}
 	if (!o->foreground)
@@ -790,3 +806,4 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 	free(m.listeners);
 	return 0;
 }
+	workdirs_close(&m.wd);

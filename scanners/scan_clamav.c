@@ -22,6 +22,10 @@
  * An archive member libclamav cut at max_filesize (it does so silently)
  * is recognised only by its size being within TRUNC_SLACK of the limit,
  * so a file of just under max_filesize also makes a message UNCHECKED.
+ * Fail closed: libclamav reports some failures of its own (a temp
+ * directory or file it cannot make, a full disk) only through its log
+ * callback and then answers CL_CLEAN; such a line during a scan makes
+ * the scan a scanner failure (-1, the caller tempfails), never CLEAN.
  * Bugs: libclamav reports only one heuristic "limit exceeded" per scan,
  * so reason names the first limit hit, not all of them.
  */
@@ -34,7 +38,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <clamav.h>
 
@@ -47,6 +53,7 @@ struct clamav_engine {
 	struct cl_engine *cl;
 	struct clamav_engine_info info;
 	char *db_path;
+	char *tmp_dir;				/* where libclamav writes (NULL: $TMPDIR or /tmp) */
 	int alert_encrypted;
 	unsigned long long max_filesize;	/* effective values: truncation, */
 	unsigned long long max_scansize;	/* and the per-message budgets */
@@ -75,6 +82,7 @@ struct scan_ctx {
 	const char *limit;		/* first per-message limit hit, or NULL */
 	unsigned long long bytes;	/* bytes of every file met (scansize budget) */
 	unsigned long long nfiles;	/* files met (max_files budget) */
+	const char *failure;		/* first error libclamav only logged */
 };
 
 /* an embedded file within this many bytes of max_filesize may have been cut */
@@ -106,17 +114,51 @@ static cl_error_t record_file(struct scan_ctx *c, const char *file_name, const c
 static int clamav_initialised;
 static char clamav_errbuf[1024];
 
+/* the scan under way in this process (workers are single-threaded):
+ * libclamav does not always hand its message callback the scan's
+ * context, and an error it only logs must still fail that scan */
+static struct scan_ctx *scan_current;
+
+/* is_io_failure - a libclamav warning that means content was not examined
+ *
+ * libclamav reports some failures of its own environment (a temp dir or
+ * file it could not make or write, a disk that is full) only as a log
+ * line and then answers CL_CLEAN for the part it skipped. Its content
+ * warnings (a malformed archive, an odd header) are not in this list:
+ * those come with the data and are judged by the scan result.
+ */
+static int is_io_failure(const char *msg)
+{
+	static const char *const io[] = {
+		"temporary", "tmpdir", "temp file", "tempfile", "mkdir", "mkstemp",
+		"No space left", "Disk quota", "Permission denied", "Read-only file system",
+		"Can't create", "Can't write", "cannot create", "Unable to create",
+		"Failed to create", "failed to create", "Can't make", "Too many open files",
+		"Cannot allocate memory", "out of memory", "Out of memory",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(io) / sizeof(io[0]); i++)
+		if (strstr(msg, io[i]) != NULL)
+			return 1;
+	return 0;
+}
+
 /* clamav_msg_cb - route libclamav's own messages into our log
  *
  * context is the scan context during a scan and NULL otherwise (load,
- * compile). libclamav's errors become warnings: the caller gets the
- * failure through our return value and logs it with its own weight
- * (a failed reload keeps the old engine); these lines add the detail.
- * What libclamav warns about one message's content is peer driven and
- * frequent, so scan-time warnings go to debug.
+ * compile). Outside a scan libclamav's errors become warnings: the
+ * caller gets the failure through our return value and logs it with its
+ * own weight (a failed reload keeps the old engine); these lines add
+ * the detail. During a scan an error, or a warning that says the scan
+ * could not write what it needed (is_io_failure), fails the scan
+ * (struct scan_ctx.failure): libclamav goes on after those and would
+ * have the part called clean. Other scan-time warnings are about the
+ * message's content, peer driven and frequent: debug.
  */
 static void clamav_msg_cb(enum cl_msg severity, const char *fullmsg, const char *msg, void *context)
 {
+	struct scan_ctx *c = context ? context : scan_current;
 	char line[512];
 	size_t n;
 
@@ -128,10 +170,28 @@ static void clamav_msg_cb(enum cl_msg severity, const char *fullmsg, const char 
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		n--;
 	log_printable(line, sizeof(line), msg, n);
-	if (severity >= CL_MSG_ERROR || (severity >= CL_MSG_WARN && context == NULL))
+	if (c != NULL && (severity >= CL_MSG_ERROR || (severity >= CL_MSG_WARN && is_io_failure(line)))) {
+		if (c->failure == NULL)
+			c->failure = arena_strdup(c->arena, line);
+		log_warning("libclamav: %s (the scan fails)", line);
+	} else if (severity >= CL_MSG_ERROR || (severity >= CL_MSG_WARN && c == NULL)) {
 		log_warning("libclamav: %s", line);
-	else
+	} else {
 		log_debug(LOG_DBG_SCAN, "libclamav: %s", line);
+	}
+}
+
+/* scan_call - cl_scanmap_callback with c as the current scan */
+static cl_error_t scan_call(struct clamav_engine *e, cl_fmap_t *map, const char **virname_r,
+			    struct cl_scan_options *opts, struct scan_ctx *c)
+{
+	unsigned long scanned = 0;
+	cl_error_t rc;
+
+	scan_current = c;
+	rc = cl_scanmap_callback(map, NULL, virname_r, &scanned, e->cl, opts, c);
+	scan_current = NULL;
+	return rc;
 }
 
 /* clamav_global_init - cl_init and the log hook, once per process */
@@ -258,6 +318,7 @@ int clamav_engine_load(const struct clamav_opts *o, struct clamav_engine **eng_r
 	e = xcalloc(1, sizeof(*e));
 	e->cl = cl;
 	e->db_path = xstrdup(o->db_path);
+	e->tmp_dir = o->tmp_dir && *o->tmp_dir ? xstrdup(o->tmp_dir) : NULL;
 	e->alert_encrypted = o->alert_encrypted;
 	e->max_filesize = (unsigned long long)cl_engine_get_num(cl, CL_ENGINE_MAX_FILESIZE, NULL);
 	e->max_scansize = (unsigned long long)cl_engine_get_num(cl, CL_ENGINE_MAX_SCANSIZE, NULL);
@@ -288,8 +349,53 @@ void clamav_engine_free(struct clamav_engine **ep)
 		return;
 	cl_engine_free(e->cl);
 	free(e->db_path);
+	free(e->tmp_dir);
 	free(e);
 	*ep = NULL;
+}
+
+int clamav_engine_set_tmpdir(struct clamav_engine *e, const char *dir, const char **error_r)
+{
+	cl_error_t rc = cl_engine_set_str(e->cl, CL_ENGINE_TMPDIR, dir);
+
+	if (rc != CL_SUCCESS) {
+		snprintf(clamav_errbuf, sizeof(clamav_errbuf), "clamav: tmp_dir %s: %s", dir,
+			 cl_strerror(rc));
+		*error_r = clamav_errbuf;
+		return -1;
+	}
+	free(e->tmp_dir);
+	e->tmp_dir = xstrdup(dir);
+	return 0;
+}
+
+/* tmp_room - can libclamav write what a len-byte message needs?
+ *
+ * libclamav's mail parser writes the decoded parts to temp files and,
+ * on a full disk, skips what it could not write without a word (the
+ * part is then called clean). So before a scan the temp directory must
+ * exist, be writable, and have room for twice the message plus 1 MiB
+ * (a decoded part is never bigger than its encoded form; archives that
+ * expand past that are left to the log-callback check). NULL when
+ * there is room, else the reason, in a.
+ */
+static const char *tmp_room(const struct clamav_engine *e, size_t len, struct arena *a)
+{
+	const char *dir = e->tmp_dir;
+	unsigned long long need = 2ULL * len + (1ULL << 20), avail;
+	struct statvfs sv;
+
+	if (dir == NULL && ((dir = getenv("TMPDIR")) == NULL || *dir == 0))
+		dir = "/tmp";
+	if (access(dir, W_OK | X_OK) < 0)
+		return arena_printf(a, "scanner failure: temp dir %s: %s", dir, strerror(errno));
+	if (statvfs(dir, &sv) < 0)
+		return arena_printf(a, "scanner failure: temp dir %s: %s", dir, strerror(errno));
+	avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
+	if (avail < need || sv.f_favail == 0)
+		return arena_printf(a, "scanner failure: temp dir %s: %llu bytes free, %llu needed",
+				    dir, avail, need);
+	return NULL;
 }
 
 const struct clamav_engine_info *clamav_engine_info(const struct clamav_engine *e)
@@ -484,7 +590,6 @@ int clamav_scan_buffer(struct clamav_engine *e, const char *data, size_t len,
 	struct scan_ctx c;
 	struct timespec t0;
 	const char *virname = NULL, *why;
-	unsigned long scanned = 0;
 	cl_fmap_t *map;
 	cl_error_t rc;
 	int ret = 0;
@@ -507,6 +612,11 @@ int clamav_scan_buffer(struct clamav_engine *e, const char *data, size_t len,
 	if (len == 0) {
 		v_r->status = SCAN_CLEAN;	/* nothing to scan; libclamav cannot map 0 bytes */
 		return 0;
+	}
+	if ((why = tmp_room(e, len, a)) != NULL) {
+		verdict_unchecked(v_r, why);
+		log_error("clamav: %s", why);
+		return -1;
 	}
 
 	/* Without a known first header libclamav scans the message as
@@ -531,7 +641,7 @@ int clamav_scan_buffer(struct clamav_engine *e, const char *data, size_t len,
 	if (e->alert_encrypted)
 		opts.heuristic |= CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE | CL_SCAN_HEURISTIC_ENCRYPTED_DOC;
 
-	rc = cl_scanmap_callback(map, NULL, &virname, &scanned, e->cl, &opts, &c);
+	rc = scan_call(e, map, &virname, &opts, &c);
 	cl_fmap_close(map);
 
 	switch (rc) {
@@ -575,6 +685,13 @@ int clamav_scan_buffer(struct clamav_engine *e, const char *data, size_t len,
 		log_error("clamav: scanning a %zu-byte message failed: %s", len, cl_strerror(rc));
 		ret = -1;
 		break;
+	}
+	/* an error libclamav only logged: what it skipped was not examined
+	 * (a virus it did find stands) */
+	if (ret == 0 && c.failure && v_r->status != SCAN_INFECTED) {
+		verdict_unchecked(v_r, arena_printf(a, "scanner failure: %s", c.failure));
+		log_error("clamav: scanning a %zu-byte message failed: %s", len, c.failure);
+		ret = -1;
 	}
 	if (ret == 0 && v_r->status == SCAN_CLEAN && c.truncated)
 		verdict_unchecked(v_r, "limit exceeded: max_filesize");
@@ -679,14 +796,13 @@ static int scan_one(struct clamav_engine *e, cl_fmap_t *map, struct cl_scan_opti
 		    struct scan_ctx *c, const char **reason_r)
 {
 	const char *virname = NULL, *why = NULL;
-	unsigned long scanned = 0;
 	cl_error_t rc;
 
 	c->found = NULL;
-	rc = cl_scanmap_callback(map, NULL, &virname, &scanned, e->cl, opts, c);
+	rc = scan_call(e, map, &virname, opts, c);
 	switch (rc) {
 	case CL_CLEAN:
-		return 0;
+		break;
 	case CL_VIRUS:
 		if (virname == NULL)
 			virname = c->found;
@@ -725,7 +841,14 @@ static int scan_one(struct clamav_engine *e, cl_fmap_t *map, struct cl_scan_opti
 		log_error("clamav: scanning a part failed: %s", cl_strerror(rc));
 		return -1;
 	}
-	if (*reason_r == NULL)
+	if (c->failure) {
+		/* libclamav logged an error and went on: what it skipped was
+		 * not examined (a virus it did find has returned above) */
+		verdict_unchecked(c->v, arena_printf(c->arena, "scanner failure: %s", c->failure));
+		log_error("clamav: scanning a part failed: %s", c->failure);
+		return -1;
+	}
+	if (why != NULL && *reason_r == NULL)
 		*reason_r = why;
 	return 0;
 }
@@ -760,6 +883,11 @@ int clamav_scan_mime(struct clamav_engine *e, const char *data, size_t len,
 
 	memset(v_r, 0, sizeof(*v_r));
 	v_r->scanner = "clamav";
+	if ((reason = tmp_room(e, len, a)) != NULL) {
+		verdict_unchecked(v_r, reason);
+		log_error("clamav: %s", reason);
+		return -1;
+	}
 	memset(&c, 0, sizeof(c));
 	c.arena = a;
 	c.v = v_r;

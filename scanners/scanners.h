@@ -152,6 +152,12 @@ int clamav_engine_load(const struct clamav_opts *o, struct clamav_engine **eng_r
 /* clamav_engine_free - release an engine no process scans with any more; sets *ep to NULL */
 void clamav_engine_free(struct clamav_engine **ep);
 
+/* clamav_engine_set_tmpdir - in a worker, after fork: libclamav's temp
+ * files go to dir (the worker's private directory, which the master
+ * removes when it reaps the worker). Changes only this process's
+ * copy-on-write view of the engine (one page). 0, or -1 with *error_r. */
+int clamav_engine_set_tmpdir(struct clamav_engine *e, const char *dir, const char **error_r);
+
 /* clamav_engine_info - facts about a loaded engine (owned by it) */
 const struct clamav_engine_info *clamav_engine_info(const struct clamav_engine *e);
 

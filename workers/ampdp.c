@@ -506,7 +506,7 @@ static void ampdp_check(struct ampdp *s, const struct ampdp_request *r)
 		(void)message_add_rcpt(msg, ampdp_unbracket(s->a, r->attrs[i].value));
 	}
 	worker_set_state(w, SB_RECEIVING, msg->xf.ident ? msg->xf.ident : msg->am_id);
-	msg->spool = spool_create(s->a, cfg_str(cfg, P_TMP_DIR), (size_t)cfg_int(cfg, P_SPOOL_MEMORY_LIMIT));
+	msg->spool = spool_create(s->a, w->env->tmp_dir, (size_t)cfg_int(cfg, P_SPOOL_MEMORY_LIMIT));
 	if (ampdp_spool_crlf(s, fd, msg->spool, &why) < 0) {
 		close(fd);
 		ampdp_failure(s, msg->am_id, why);
@@ -667,7 +667,7 @@ static void ampdp_release(struct ampdp *s, const struct ampdp_request *r, const 
 		return;
 	}
 	/* the message after the envelope lines, in CR LF */
-	if (release_spool(msg, cfg_str(cfg, P_TMP_DIR), (size_t)cfg_int(cfg, P_SPOOL_MEMORY_LIMIT), raw, len, env.skip,
+	if (release_spool(msg, w->env->tmp_dir, (size_t)cfg_int(cfg, P_SPOOL_MEMORY_LIMIT), raw, len, env.skip,
 	    &why) < 0) {
 		ampdp_failure(s, NULL, why);
 		return;

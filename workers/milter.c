@@ -273,7 +273,7 @@ static void milter_begin(struct milter *m)
 	clock_gettime(CLOCK_MONOTONIC, &msg->t_start);
 	message_new_ids(msg);
 	(void)snprintf(msg->am_id, sizeof(msg->am_id), "%05d-%02lu", (int)getpid(), w->messages + 1);
-	msg->spool = spool_create(m->tx, cfg_str(w->cfg, P_TMP_DIR), (size_t)cfg_int(w->cfg, P_SPOOL_MEMORY_LIMIT));
+	msg->spool = spool_create(m->tx, w->env->tmp_dir, (size_t)cfg_int(w->cfg, P_SPOOL_MEMORY_LIMIT));
 	qid = milter_macro(m, "i");
 	log_set_session(msg->am_id);
 	worker_set_state(w, SB_RECEIVING, qid ? qid : msg->am_id);

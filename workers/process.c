@@ -466,7 +466,7 @@ static int proc_send_notice(struct worker *w, struct message *msg, struct notify
 	n->size_declared = -1;
 	memcpy(n->am_id, msg->am_id, sizeof(n->am_id));
 	memcpy(n->mail_id, msg->mail_id, sizeof(n->mail_id));
-	n->spool = spool_create(msg->arena, cfg_str(cfg, P_TMP_DIR), (size_t)cfg_int(cfg, P_SPOOL_MEMORY_LIMIT));
+	n->spool = spool_create(msg->arena, w->env->tmp_dir, (size_t)cfg_int(cfg, P_SPOOL_MEMORY_LIMIT));
 	if (spool_write(n->spool, nm->data.data, nm->data.len) < 0 || spool_finish(n->spool) < 0) {
 		log_error("id=%s: cannot spool a notification: %s", msg->am_id, spool_error(n->spool));
 		return 0;

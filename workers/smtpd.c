@@ -194,7 +194,7 @@ static void smtpd_msg_begin(struct smtpd *s)
 	msg->xf.helo = smtpd_xf_get(s, SMTP_XF_HELO);
 	msg->xf.ident = smtpd_xf_get(s, SMTP_XF_IDENT);
 	msg->xf.source = smtpd_xf_get(s, SMTP_XF_SOURCE);
-	msg->spool = spool_create(s->tx, cfg_str(w->cfg, P_TMP_DIR),
+	msg->spool = spool_create(s->tx, w->env->tmp_dir,
 	    (size_t)cfg_int(w->cfg, P_SPOOL_MEMORY_LIMIT));
 	s->rx_size = 0;
 	s->oversized = 0;

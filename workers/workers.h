@@ -61,6 +61,7 @@ struct worker_env {
 	struct clamav_engine *clamav;	/* NULL: virus scanning off */
 	const struct policy *policy;	/* content policy of this configuration */
 	struct banks *banks;		/* policy banks of this configuration */
+	const char *tmp_dir;		/* this worker's private spool directory (made by the master) */
 };
 
 struct worker {

@@ -543,7 +543,7 @@ start_tollgated() {
 	TG_PIDFILE=$TG_TMP/tollgated.pid
 	TG_SPOOL=$TG_TMP/spool
 	mkdir -p "$TG_SPOOL"
-	chmod 1777 "$TG_SPOOL"
+	chmod 0755 "$TG_SPOOL"	# as root makes it: the master gives each worker its own directory
 	if [ -n "${PF_REINJECT_PORT:-}" ]; then fwd=$PF_REINJECT_PORT; else fwd=${SINK_PORT:-10025}; fi
 	TG_SIGDB=$(tg_sigdb)
 	{

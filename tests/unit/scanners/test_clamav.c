@@ -107,7 +107,9 @@ static const char gen_py[] =
 	"d = bytearray(b.getvalue())\n"
 	"d[6] |= 1\n"
 	"d[d.find(b'PK' + bytes([1, 2])) + 8] |= 1\n"
-	"put('encrypted.eml', multipart([TXT, ('application/zip', 'secret.zip', bytes(d))], HDR))\n";
+	"put('encrypted.eml', multipart([TXT, ('application/zip', 'secret.zip', bytes(d))], HDR))\n"
+	"put('b64text.eml', multipart([TXT, ('text/plain', 'notes.txt', E)], HDR))\n"
+	"put('bigzip.eml', multipart([TXT, ('application/zip', 'big.zip', zipb([('big.com', E + bytes(1536 * 1024))]))], HDR))\n";
 
 /* path_join - dir/name, kept until exit */
 static const char *path_join(const char *dir, const char *name)
@@ -583,6 +585,101 @@ END_TEST
 
 START_TEST(t_testfile_clam_pdf)
 {
+/* expect_failure - scanning name with e is a scanner failure: -1, UNCHECKED */
+static void expect_failure(struct clamav_engine *e, const char *name)
+{
+	struct arena *a = arena_create(0);
+	struct scan_verdict v;
+
+	ck_assert_msg(scan_file_with(e, a, name, &v) == -1, "%s: %s %s, expected a scanner failure",
+		      name, scan_status_name(v.status), v.n_names ? v.names[0] : v.reason ? v.reason : "");
+	ck_assert_int_eq(v.status, SCAN_UNCHECKED);
+	assert_prefix(v.reason, "scanner failure: ");
+	ck_assert_uint_eq(v.n_names, 0);
+	arena_free(&a);
+}
+
+/* The fail-closed cases: libclamav logs that it cannot make its temp
+ * directory, or cannot write a file, and then answers CL_CLEAN. */
+START_TEST(t_tmp_dir_gone)
+{
+	const char *gone = path_join(top_dir, _i ? "gone-mime" : "gone-buffer");
+	struct clamav_opts o = { .db_path = db_dir, .tmp_dir = gone };
+	struct clamav_engine *e = NULL;
+	const char *err = NULL;
+	scan_way = _i;
+
+	ck_assert_int_eq(mkdir(gone, 0700), 0);
+	ck_assert_msg(clamav_engine_load(&o, &e, &err) == 0, "load: %s", err);
+	ck_assert_int_eq(rmdir(gone), 0);	/* unusable after start */
+	expect_failure(e, "b64text.eml");	/* EICAR as a base64 text/plain attachment */
+	expect_failure(e, "b64.eml");
+	expect_failure(e, "clean-mime.eml");	/* not examined is not clean */
+	clamav_engine_free(&e);
+}
+END_TEST
+
+/* mount_tmpfs - a tmpfs of size KiB at dir, filled up to leave free KiB */
+static void mount_tmpfs(const char *dir, unsigned size, unsigned free_kib)
+{
+	char cmd[1024];
+
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(cmd, sizeof(cmd), "mount -t tmpfs -o size=%uk tollgate-test '%s' && "
+		 "dd if=/dev/zero of='%s/.fill' bs=1k count=%u 2>/dev/null; exit 0", size, dir, dir,
+		 size - free_kib);
+	ck_assert_msg(system(cmd) == 0, "cannot mount a tmpfs (the test needs root): %s", cmd);
+	ck_assert_msg(access(path_join(dir, ".fill"), R_OK) == 0, "cannot mount a tmpfs at %s "
+		      "(the test needs root)", dir);
+}
+
+/* umount_tmpfs - undo mount_tmpfs */
+static void umount_tmpfs(const char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "umount '%s' && rmdir '%s'", dir, dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(t_tmp_dir_full)
+{
+	const char *full = path_join(top_dir, _i ? "full-mime" : "full-buffer");
+	struct clamav_opts o = { .db_path = db_dir, .tmp_dir = full };
+	struct clamav_engine *e = NULL;
+	const char *err = NULL;
+	scan_way = _i;
+
+	/* no room at all: refused before libclamav is asked */
+	mount_tmpfs(full, 256, 0);
+	ck_assert_msg(clamav_engine_load(&o, &e, &err) == 0, "load: %s", err);
+	expect_failure(e, "zip.eml");
+	expect_failure(e, "clean.eml");
+	clamav_engine_free(&e);
+	umount_tmpfs(full);
+}
+END_TEST
+
+START_TEST(t_tmp_dir_fills_midscan)
+{
+	const char *full = path_join(top_dir, _i ? "mid-mime" : "mid-buffer");
+	struct clamav_opts o = { .db_path = db_dir, .tmp_dir = full };
+	struct clamav_engine *e = NULL;
+	const char *err = NULL;
+	scan_way = _i;
+
+	/* room for the message, not for the 1.5 MiB zip member libclamav
+	 * extracts: libclamav logs a write error and goes on */
+	mount_tmpfs(full, 2048, 1200);
+	ck_assert_msg(clamav_engine_load(&o, &e, &err) == 0, "load: %s", err);
+	expect_failure(e, "bigzip.eml");
+	clamav_engine_free(&e);
+	umount_tmpfs(full);
+	/* the same message with room: found */
+	expect_infected("bigzip.eml", "Eicar");
+}
+END_TEST
+
 	scan_way = _i;
 	expect_infected("tf-clam.pdf.eml", "ClamAV-Test-File.");
 }
@@ -805,6 +902,9 @@ int main(void)
 		return 0;
 	}
 	if (rc < 0) {
+	tcase_add_loop_test(tc, t_tmp_dir_gone, 0, 2);
+	tcase_add_loop_test(tc, t_tmp_dir_full, 0, 2);
+	tcase_add_loop_test(tc, t_tmp_dir_fills_midscan, 0, 2);
 		printf("Bail out! %s\n", why);
 		return 1;
 	}
