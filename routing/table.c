@@ -36,7 +36,8 @@ static const struct table_driver *const table_drivers[] = {
 };
 
 static struct table *table_cache;	/* open tables, for sharing */
-static unsigned table_gen;
+static unsigned table_gen;		/* generation that opens share */
+static unsigned table_gen_last;		/* highest generation handed out */
 static char table_errbuf[1024];
 
 /* table_error - format into the static error buffer */
@@ -346,9 +347,19 @@ void table_close(struct table **tp)
 	table_destroy(t);
 }
 
-void table_generation_next(void)
+/* table_generation_next - a fresh generation, never used before */
+unsigned table_generation_next(void)
 {
-	table_gen++;
+	unsigned prev = table_gen;
+
+	table_gen = ++table_gen_last;
+	return prev;
+}
+
+/* table_generation_restore - share the tables of gen again */
+void table_generation_restore(unsigned gen)
+{
+	table_gen = gen;
 }
 
 const char *table_spec(const struct table *t)

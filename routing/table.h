@@ -32,8 +32,12 @@
  *   reference count raised, and table_close() drops one reference. Tables
  *   are read-only after open, so forked workers share them copy-on-write.
  *   A reload calls table_generation_next() first: opens after that build
- *   new tables beside the old ones; callers swap their maps only when the
- *   whole new set opened, then close the old ones.
+ *   new tables beside the old ones (a file is read again even when its
+ *   spec is unchanged); callers swap their maps only when the whole new
+ *   set opened, then close the old ones. When any open fails, the caller
+ *   closes what it opened and calls table_generation_restore(), so later
+ *   opens (a worker building a stacked policy bank) share the old tables
+ *   again instead of reading the files that just failed.
  *   Redis tables connect lazily in the process that looks up (one
  *   connection per server, db and password in each process), so a table
  *   opened by the master connects again in each worker. The process must
@@ -161,8 +165,14 @@ const char *table_spec(const struct table *t);
 /* table_is_surrogate - 1 for the stand-in of a table that did not open */
 int table_is_surrogate(const struct table *t);
 /* table_generation_next - later opens no longer share tables opened so
- * far (reload: build new beside old) */
-void table_generation_next(void);
+ * far, so every file table is read again (reload: build new beside old).
+ * Returns the generation before, for table_generation_restore(). */
+unsigned table_generation_next(void);
+/* table_generation_restore - the reload failed: later opens share the
+ * tables of generation gen again (those the running configuration
+ * holds, as when they were opened). A generation number is never used
+ * twice, so a table left open by the failed attempt is never shared. */
+void table_generation_restore(unsigned gen);
 
 /* regex_sane - 0 when a POSIX ERE is safe to give to regcomp(), -1 with
  * a static *error_r for patterns that would compile into exponential

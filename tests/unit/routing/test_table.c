@@ -375,6 +375,31 @@ START_TEST(test_open_once)
 	ck_assert_str_eq(lookup(a, "k", NULL), "v");
 	ck_assert_str_eq(lookup(c, "k", NULL), "v2");
 	table_close(&a);
+
+	/* a reload that fails goes back: the running tables are shared
+	 * again, and a later reload never shares what the failed one read */
+	{
+		struct table *d = NULL, *e = NULL;
+		unsigned g;
+
+		write_file("once", "k v3\n");
+		g = table_generation_next();
+		ck_assert_int_eq(table_open(&d, spec, NULL, 0, &err), 0);
+		ck_assert_str_eq(lookup(d, "k", NULL), "v3");
+		table_generation_restore(g);
+		ck_assert_int_eq(table_open(&e, spec, NULL, 0, &err), 0);
+		ck_assert_ptr_eq(e, c);
+		ck_assert_str_eq(lookup(e, "k", NULL), "v2");
+		table_close(&e);
+		write_file("once", "k v4\n");
+		(void)table_generation_next();
+		ck_assert_int_eq(table_open(&e, spec, NULL, 0, &err), 0);
+		ck_assert_ptr_ne(e, c);
+		ck_assert_ptr_ne(e, d);
+		ck_assert_str_eq(lookup(e, "k", NULL), "v4");
+		table_close(&d);
+		table_close(&e);
+	}
 	table_close(&c);
 }
 END_TEST
