@@ -3,12 +3,14 @@
  * libclamav and a small synthetic signature database.
  *
  * At start the test builds, in a fresh temporary directory, the
- * database with shared/testdata/make-sigdb.sh (scale 1000) and a set of
- * test messages with an embedded python3 script (zip files are made at
- * test time with python's zipfile; the EICAR string is assembled there,
- * never stored whole in this file). Without make-sigdb.sh the whole test
- * is skipped (TAP "1..0 # SKIP"); without clamav-testfiles the two
- * test-file cases are left out with a "#" note.
+ * database with the project's generator tests/data/make-sigdb (scale
+ * 1000; found through $top_srcdir, else the source tree it was built
+ * from) and a set of test messages with an embedded python3 script (zip
+ * files are made at test time with python's zipfile; the EICAR string is
+ * assembled there, never stored whole in this file). Without the
+ * generator, or without clamav-testfiles (/usr/share/clamav-testfiles:
+ * clam.exe, clam.zip, clam.pdf, clam.ole.doc), the test fails ("Bail
+ * out!"): it is never skipped.
  * Detection, limit and files[] cases run twice (loop tests, _i): 0 with
  * clamav_scan_buffer, 1 with clamav_scan_mime over mime_parse's tree.
  * Not covered here: reload in the master and sharing across fork (see
@@ -521,7 +523,7 @@ START_TEST(t_db_signature)
 	ck_assert_uint_eq(db_sig(copy), s0);			/* stable */
 	shift_mtime(path_join(copy, "SHA256SUMS"), 10);		/* not a database file */
 	ck_assert_uint_eq(db_sig(copy), s0);
-	shift_mtime(path_join(copy, "test.hdb"), 10);		/* touched */
+	shift_mtime(path_join(copy, "testfiles.hdb"), 10);	/* touched */
 	s1 = db_sig(copy);
 	ck_assert_uint_ne(s1, s0);
 	fp = fopen(path_join(copy, "extra.ndb"), "w");		/* added */
@@ -535,7 +537,7 @@ START_TEST(t_db_signature)
 	ck_assert_uint_ne(s3, s2);
 	ck_assert_uint_eq(s3, s1);
 	/* a single database file works too */
-	ck_assert_uint_ne(db_sig(path_join(copy, "test.ndb")), 0);
+	ck_assert_uint_ne(db_sig(path_join(copy, "eicar.ndb")), 0);
 	ck_assert_int_eq(clamav_db_signature(path_join(top_dir, "nowhere"), &s0, &err), -1);
 	ck_assert_ptr_nonnull(strstr(err, "nowhere"));
 	/* the engine remembers the fingerprint it was loaded from */
@@ -776,18 +778,19 @@ static void cleanup(void)
 	}
 }
 
-/* find_sigdb_script - make-sigdb.sh from $top_srcdir/../shared or /work/shared */
+/* find_sigdb_script - tests/data/make-sigdb under $top_srcdir (set by
+ * make check), else under the source tree this test was built from */
 static const char *find_sigdb_script(void)
 {
 	static char path[512];
 	const char *top = getenv("top_srcdir");
 
 	if (top && *top) {
-		snprintf(path, sizeof(path), "%s/../shared/testdata/make-sigdb.sh", top);
+		snprintf(path, sizeof(path), "%s/tests/data/make-sigdb", top);
 		if (access(path, R_OK) == 0)
 			return path;
 	}
-	snprintf(path, sizeof(path), "/work/shared/testdata/make-sigdb.sh");
+	snprintf(path, sizeof(path), "%s/tests/data/make-sigdb", TG_TOP_SRCDIR);
 	return access(path, R_OK) == 0 ? path : NULL;
 }
 
@@ -800,8 +803,8 @@ static int fixtures(const char **why)
 	FILE *fp;
 
 	if (script == NULL) {
-		*why = "make-sigdb.sh not found (top_srcdir/../shared/testdata or /work/shared/testdata)";
-		return 1;
+		*why = "tests/data/make-sigdb not found (under $top_srcdir or " TG_TOP_SRCDIR ")";
+		return -1;
 	}
 	snprintf(top_dir, sizeof(top_dir), "%s/tg-clamav-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (mkdtemp(top_dir) == NULL) {
@@ -819,10 +822,17 @@ static int fixtures(const char **why)
 		*why = "mkdir in the temporary directory failed";
 		return -1;
 	}
-	snprintf(cmd, sizeof(cmd), "bash '%s' '%s' 1000 >'%s/sigdb.log' 2>&1",
-		 script, db_dir, top_dir);
+	if (access(TESTFILES_DIR "/clam.exe", R_OK) != 0) {
+		*why = TESTFILES_DIR "/clam.exe missing: install the Debian package clamav-testfiles";
+		return -1;
+	}
+	snprintf(cmd, sizeof(cmd), "python3 '%s' -T '%s' '%s' 1000 >'%s/sigdb.log' 2>&1",
+		 script, TESTFILES_DIR, db_dir, top_dir);
 	if (system(cmd) != 0) {
-		*why = "make-sigdb.sh failed (see sigdb.log; set TG_KEEP_TMP=1 to keep it)";
+		snprintf(cmd, sizeof(cmd), "sed 's/^/# /' '%s/sigdb.log'", top_dir);
+		if (system(cmd) != 0)
+			printf("# no %s/sigdb.log\n", top_dir);
+		*why = "tests/data/make-sigdb failed (its output above)";
 		return -1;
 	}
 	snprintf(cmd, sizeof(cmd), "python3 - '%s' '%s'", mail_dir, TESTFILES_DIR);
@@ -836,7 +846,13 @@ static int fixtures(const char **why)
 		return -1;
 	}
 	have_testfiles = access(path_join(mail_dir, "tf-clam.exe.eml"), R_OK) == 0 &&
-			 access(path_join(mail_dir, "tf-clam.zip.eml"), R_OK) == 0;
+			 access(path_join(mail_dir, "tf-clam.zip.eml"), R_OK) == 0 &&
+			 access(path_join(mail_dir, "tf-clam.pdf.eml"), R_OK) == 0 &&
+			 access(path_join(mail_dir, "tf-clam.ole.doc.eml"), R_OK) == 0;
+	if (!have_testfiles) {
+		*why = "clamav-testfiles incomplete: clam.exe, clam.zip, clam.pdf and clam.ole.doc are needed";
+		return -1;
+	}
 	{
 		struct clamav_opts o = { .db_path = db_dir, .tmp_dir = scan_tmp };
 
