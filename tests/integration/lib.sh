@@ -505,28 +505,28 @@ queued_as() { sed -n 's/^S: 250 .*queued as \([0-9A-Za-z]*\).*/\1/p' | tail -n 1
 
 # ---------------------------------------------------------------- tollgated
 
-# tg_sigdb - a small deterministic ClamAV database (EICAR, the
-# clamav-testfiles samples, 1000 synthetic hashes) made once per build
-# by ../shared/testdata/make-sigdb.sh and shared by the tests; prints its
-# directory. Without the script, an EICAR-only database.
+# tg_sigdb - the tests' ClamAV database, made once per build by the
+# project's generator tests/data/make-sigdb (EICAR, the clamav-testfiles
+# samples and the files inside them, 1000 synthetic hashes) and shared by
+# the tests; prints its directory. Made again when the generator is newer.
+# When the generator fails (e.g. clamav-testfiles missing) it says why on
+# stderr, returns 1 and still prints the directory, which then does not
+# exist: tollgated refuses to start on it, never runs without ClamAV.
 tg_sigdb() {
-	local dir="${top_builddir:-.}/tests/sigdb" script="${top_srcdir:-.}/../shared/testdata/make-sigdb.sh"
+	local dir="${top_builddir:-.}/tests/sigdb" gen="${top_srcdir:-.}/tests/data/make-sigdb"
+	local log="${top_builddir:-.}/tests/sigdb.log"
 	mkdir -p "${top_builddir:-.}/tests"
 	(
 		flock 9
-		if [ ! -s "$dir/test.ndb" ]; then
-			mkdir -p "$dir"
-			if [ -f "$script" ]; then
-				bash "$script" "$dir" 1000 >/dev/null 2>&1 || rm -f "$dir/test.ndb"
-			fi
-			if [ ! -s "$dir/test.ndb" ]; then
-				printf 'Eicar-Test-Signature:0:0:%s\n' \
-					"$(printf '%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' | od -An -tx1 | tr -d ' \n')" \
-					>"$dir/test.ndb"
-			fi
+		if [ ! -s "$dir/SHA256SUMS" ] || [ "$gen" -nt "$dir/SHA256SUMS" ]; then
+			rm -rf "$dir" "$dir.tmp"
+			"${PYTHON:-python3}" "$gen" "$dir.tmp" 1000 >"$log" 2>&1 && mv "$dir.tmp" "$dir"
 		fi
 	) 9>"${top_builddir:-.}/tests/.sigdb.lock"
 	echo "$dir"
+	[ -s "$dir/SHA256SUMS" ] && return 0
+	echo "tg_sigdb: $gen failed: $(tail -n 3 "$log" 2>/dev/null | tr '\n' ' ')" >&2
+	return 1
 }
 
 # start_tollgated - write TG_CONF and start tollgated in the foreground,
