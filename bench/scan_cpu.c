@@ -9,13 +9,12 @@
  * mime_parse (the worker parses every message anyway: "mime-scan"
  * is the scan alone, the tree parsed once).
  *
- * Not part of the build (not in Makefile.am). Build against a build
- * tree that has made the scanner libraries:
+ * Built by `make check` (or `make bench/scan_cpu` in a build directory;
+ * tests/Makemodule.am), never installed. Run from the build directory,
+ * with a database from the project's generator:
  *
- *   B=/tmp/b-fast; gcc -O2 -Wall -I/work/main -I$B bench/scan_cpu.c \
- *       $B/scanners/libtgclamav.a $B/scanners/libtgmime.a $B/lib/libtgbase.a \
- *       $(pkg-config --libs libclamav) -ljemalloc -lbsd -o /tmp/scan_cpu
- *   /tmp/scan_cpu -d /tmp/sigdb-full -k 2000 msg1.eml msg2.eml
+ *   python3 SRCDIR/tests/data/make-sigdb sigdb-1m 1000000
+ *   bench/scan_cpu -d sigdb-1m -k 2000 msg1.eml msg2.eml
  *
  * Options: -d DBDIR (required), -k scans per message and way (default
  * 1000), -t TMPDIR for libclamav's extracted parts, -w WAYS to time

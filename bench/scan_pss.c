@@ -10,13 +10,12 @@
  * (what the machine actually pays) next to the sum of RSS (what top(1)
  * suggests), and microseconds per scan (wall clock and CPU time).
  *
- * Not part of the build (not in Makefile.am). Build against a build
- * tree that has made scanners/libtgclamav.a and lib/libtgbase.a:
+ * Built by `make check` (or `make bench/scan_pss` in a build directory;
+ * tests/Makemodule.am), never installed. A database to run it on comes
+ * from the project's generator, e.g. the bench's million signatures:
  *
- *   B=/tmp/b-clam; gcc -O2 -Wall -I/work/main -I$B bench/scan_pss.c \
- *       $B/scanners/libtgclamav.a $B/lib/libtgbase.a \
- *       $(pkg-config --libs libclamav) -ljemalloc -lbsd -o /tmp/scan_pss
- *   /tmp/scan_pss -d /tmp/sigdb-full -n 1,8 -k 2000
+ *   python3 SRCDIR/tests/data/make-sigdb sigdb-1m 1000000
+ *   bench/scan_pss -d sigdb-1m -n 1,8 -k 2000
  *
  * Options: -d DBDIR (required), -n LIST of worker counts (default 1,8),
  * -k scans per child (default 2000), -c libclamav's clean-file cache on
