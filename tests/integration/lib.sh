@@ -1234,14 +1234,17 @@ postfix_add_smtpd() {
 	wait_port 127.0.0.1 "$port" 15 || { diag_file "$PF_DIR/maillog" 15; bail_out "Postfix did not listen on $port"; }
 }
 
-# sasl_setup USER PASSWORD - a Cyrus SASL configuration for Postfix's
-# smtpd in $TG_TMP/sasl: smtpd.conf (auxprop sasldb, PLAIN and LOGIN)
-# and a sasldb2 with USER@$SASL_REALM (made by saslpasswd2, package
-# sasl2-bin; readable by postfix). Use with the smtpd options in
-# SASL_SMTPD_OPTS. Sets SASL_DIR, SASL_REALM, SASL_SMTPD_OPTS.
+# sasl_setup USER PASSWORD - a Cyrus SASL configuration for the private
+# Postfix's smtpd (start_postfix first) in $PF_DIR/sasl: smtpd.conf
+# (auxprop sasldb, PLAIN and LOGIN) and a sasldb2 with USER@$SASL_REALM
+# (made by saslpasswd2, package sasl2-bin; readable by postfix). Debian's
+# Postfix looks for smtpd.conf in $config_directory/sasl whatever
+# cyrus_sasl_config_path says, hence the place. Use with the smtpd
+# options in SASL_SMTPD_OPTS. Sets SASL_DIR, SASL_REALM, SASL_SMTPD_OPTS.
 sasl_setup() {
 	command -v saslpasswd2 >/dev/null || bail_out "saslpasswd2 is missing (apt-get install sasl2-bin libsasl2-modules)"
-	SASL_DIR=$TG_TMP/sasl
+	[ -n "${PF_DIR:-}" ] || bail_out "sasl_setup needs start_postfix first"
+	SASL_DIR=$PF_DIR/sasl
 	SASL_REALM=example.test
 	mkdir -p "$SASL_DIR"
 	printf 'pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN LOGIN\nsasldb_path: %s/sasldb2\n' \
