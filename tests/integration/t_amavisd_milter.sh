@@ -8,11 +8,13 @@
 # reject), nothing queued; a second smtpd with -o
 # milter_macro_daemon_name=SUBMISSION makes amavisd-milter ask for the
 # policy bank SUBMISSION, whose x_header_line and final_virus_destiny
-# (discard) then apply; tollgated stopped -> the SMTP client gets a 4xx.
+# (discard) then apply; after SMTP AUTH (a third smtpd with Cyrus SASL)
+# amavisd-milter asks for the bank SMTP_AUTH, whose x_header_line then
+# applies; tollgated stopped -> the SMTP client gets a 4xx.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_tollgated
 
-plan 16
+plan 20
 start_sink
 start_postfix 1
 SOCK=$TG_TMP/ampdp.sock
@@ -20,7 +22,8 @@ start_amavisd_milter "$SOCK" -B
 start_tollgated "listen = lmtp:127.0.0.1:$TG_LMTP_PORT ampdp:unix:$SOCK
 ampdp_tempdir_base = $AMAVIS_BASE
 final_virus_destiny = reject
-policy_bank_SUBMISSION = { x_header_line = tollgate submission at example.com } { final_virus_destiny = discard }"
+policy_bank_SUBMISSION = { x_header_line = tollgate submission at example.com } { final_virus_destiny = discard }
+policy_bank_SMTP_AUTH = { x_header_line = tollgate authenticated at example.com }"
 wait_until "[ -S '$SOCK' ]" 20 || bail_out "tollgated did not create $SOCK"
 chown nobody:nogroup "$SOCK"    # amavisd-milter runs as the workers' user
 
@@ -29,9 +32,12 @@ MILTER_OPTS=(content_filter= "smtpd_milters=inet:127.0.0.1:$AMILTER_PORT" milter
 postfix_inject_opts "${MILTER_OPTS[@]}"
 SUB_PORT=$(free_port) || bail_out "no free port"
 postfix_add_smtpd "$SUB_PORT" "${MILTER_OPTS[@]}" milter_macro_daemon_name=SUBMISSION
+sasl_setup alice 'Secret-42'
+AUTH_PORT=$(free_port) || bail_out "no free port"
+postfix_add_smtpd "$AUTH_PORT" "${MILTER_OPTS[@]}" "${SASL_SMTPD_OPTS[@]}"
 
 for k in clean eicar-b64; do
-	for via in mx sub; do
+	for via in mx sub auth; do
 		$MKMSG "$k" --out "$TG_TMP/$k-$via.eml" --to rcpt@example.com --subject "amilter $k $via $$" \
 			--message-id "$k-$via-$$@example.net"
 	done
@@ -80,6 +86,27 @@ wait_until '[ "$(grep -c "milter-discard" "$PF_DIR/maillog")" -ge 1 ]' 10
 like "$(grep -c 'milter-discard' "$PF_DIR/maillog")" '^[1-9]' "bank SUBMISSION: Postfix discarded it (milter-discard)"
 sleep 1
 is "$(sink_subject "amilter eicar-b64 sub $$" | wc -l)" 0 "bank SUBMISSION: the virus was not delivered"
+
+# ------------------------------------------------------------ policy_bank=SMTP_AUTH after SMTP AUTH
+out=$({
+	echo "<"
+	echo "= EHLO client.example.net"
+	echo "= AUTH PLAIN $(auth_plain alice 'Secret-42')"
+	echo "= MAIL FROM:<sender@example.net>"
+	echo "= RCPT TO:<authclean@example.com>"
+	echo "= DATA"
+	echo "data $TG_TMP/clean-auth.eml"
+	echo "<"
+	echo "= QUIT"
+} | $SMTPCLIENT script 127.0.0.1 "$AUTH_PORT")
+like "$(printf '%s\n' "$out" | grep '^S: 235')" '^S: 235 ' "SMTP AUTH: Postfix authenticated alice (private sasldb)"
+like "$(printf '%s\n' "$out" | final_reply)" '^250 ' "SMTP AUTH: clean mail accepted"
+wait_until '[ -n "$(sink_subject "amilter clean auth $$")" ]' 30
+f=$(sink_subject "amilter clean auth $$" | head -n 1)
+is "$(msg_headers "${f:-/dev/null}" | grep '^X-Virus-Scanned:')" "X-Virus-Scanned: tollgate authenticated at example.com" \
+	"SMTP AUTH: amavisd-milter asked for the bank SMTP_AUTH, whose x_header_line is on the copy"
+check "SMTP AUTH: tollgated's log line names the SMTP_AUTH bank" \
+	grep -qE 'Passed CLEAN .*SMTP_AUTH.*-> <authclean@example.com>' "$TG_LOG"
 
 # ------------------------------------------------------------ tollgated down
 stop_tollgated
