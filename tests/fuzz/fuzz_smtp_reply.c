@@ -10,10 +10,8 @@
  *
  * The first input byte picks SMTP (TCP on 127.0.0.1) or LMTP (a unix
  * socket), 1 to 4 recipients, XFORWARD facts and DSN parameters; the
- * rest is what the server sends: all of it at once, then end of file,
- * while it reads (and drops) whatever the client sends until the client
- * closes. The parse does not depend on how the bytes arrive (the reader
- * waits for whole lines), so a run is reproducible.
+ * rest is what the server (tests/fuzz/fake_peer.h) sends: all of it at
+ * once, then end of file.
  *
  * Checked after each delivery: every recipient got a 2xx/4xx/5xx reply
  * of printable ASCII within 512 bytes whose code is its .code; the
@@ -25,19 +23,11 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -45,108 +35,38 @@
 #include "lib/message.h"
 #include "lib/spool.h"
 #include "routing/routing.h"
+#include "tests/fuzz/fake_peer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define INPUT_MAX 16384		/* fits a socket buffer: the server never blocks */
-#define WAIT_MS 5000		/* a stuck peer: libFuzzer's -timeout reports it first */
-
 /* one listening fake server per protocol, made once */
-struct fake {
-	int lfd;
-	struct fwd_method m;
-};
-
-static struct fake smtp_srv, lmtp_srv;
+static struct fake_peer smtp_srv, lmtp_srv;
+static struct fwd_method smtp_m, lmtp_m;
 static char sock_dir[64];
 
-/* the server's side of one delivery */
-struct serve {
-	int lfd;
-	const uint8_t *data;
-	size_t len;
-};
-
-/* serve_main - accept one connection, send the input, read until EOF */
-static void *serve_main(void *arg)
-{
-	const struct serve *s = arg;
-	struct pollfd p = { s->lfd, POLLIN, 0 };
-	char tmp[4096];
-	size_t off = 0;
-	int fd;
-
-	if (poll(&p, 1, WAIT_MS) <= 0 || (fd = accept(s->lfd, NULL, NULL)) < 0)
-		return NULL;
-	while (off < s->len) {
-		ssize_t w = send(fd, s->data + off, s->len - off, MSG_NOSIGNAL);
-
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	(void)shutdown(fd, SHUT_WR);
-	for (;;) {
-		p.fd = fd;
-		p.events = POLLIN;
-		if (poll(&p, 1, WAIT_MS) <= 0 || recv(fd, tmp, sizeof(tmp), 0) <= 0)
-			break;
-	}
-	close(fd);
-	return NULL;
-}
-
-/* drain_backlog - close connections nobody served (none expected) */
-static void drain_backlog(int lfd)
-{
-	int fd;
-
-	while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0)
-		close(fd);
-}
-
-/* fake_init - listening sockets for SMTP (TCP) and LMTP (unix) */
+/* fake_init - SMTP on TCP 127.0.0.1, LMTP on a unix socket */
 static void fake_init(void)
 {
-	struct sockaddr_in sin;
-	struct sockaddr_un sun;
-	socklen_t sl = sizeof(sin);
 	const char *err;
 	char spec[200];
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	smtp_srv.lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	if (smtp_srv.lfd < 0 || bind(smtp_srv.lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-	    listen(smtp_srv.lfd, 8) < 0 || getsockname(smtp_srv.lfd, (struct sockaddr *)&sin, &sl) < 0)
+	fake_peer_listen(&smtp_srv, NULL, NULL);
+	snprintf(spec, sizeof(spec), "smtp:[127.0.0.1]:%d", smtp_srv.port);
+	if (method_parse(spec, &smtp_m, &err) < 0)
 		abort();
-	snprintf(spec, sizeof(spec), "smtp:[127.0.0.1]:%d", ntohs(sin.sin_port));
-	if (method_parse(spec, &smtp_srv.m, &err) < 0)
-		abort();
-
 	strlcpy(sock_dir, "/tmp/tg-fuzz-reply-XXXXXX", sizeof(sock_dir));
 	if (mkdtemp(sock_dir) == NULL)
 		abort();
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/lmtp", sock_dir);
-	lmtp_srv.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	if (lmtp_srv.lfd < 0 || bind(lmtp_srv.lfd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    listen(lmtp_srv.lfd, 8) < 0)
-		abort();
-	snprintf(spec, sizeof(spec), "lmtp:unix:%s", sun.sun_path);
-	if (method_parse(spec, &lmtp_srv.m, &err) < 0)
+	fake_peer_listen(&lmtp_srv, sock_dir, "lmtp");
+	snprintf(spec, sizeof(spec), "lmtp:unix:%s", lmtp_srv.path);
+	if (method_parse(spec, &lmtp_m, &err) < 0)
 		abort();
 }
 
 /* fake_cleanup - remove the unix socket and its directory at exit */
 static void fake_cleanup(void)
 {
-	char path[128];
-
-	snprintf(path, sizeof(path), "%s/lmtp", sock_dir);
-	(void)unlink(path);
+	(void)unlink(lmtp_srv.path);
 	(void)rmdir(sock_dir);
 }
 
@@ -201,14 +121,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct deliver_cache *dc;
 	struct message *msg;
 	struct arena *a;
-	struct serve s;
-	struct fake *f;
-	pthread_t th;
+	struct fake_peer *f;
+	const struct fwd_method *m;
 	unsigned flags;
 	size_t i, n, n2 = 0;
 	int got;
 
-	if (size < 1 || size > INPUT_MAX)
+	if (size < 1 || size > FAKE_PEER_INPUT_MAX)
 		return 0;
 	if (!ready) {
 		signal(SIGPIPE, SIG_IGN);
@@ -220,6 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	flags = data[0];
 	f = (flags & 1) ? &lmtp_srv : &smtp_srv;
+	m = (flags & 1) ? &lmtp_m : &smtp_m;
 	n = 1 + ((flags >> 1) & 3);
 
 	a = arena_create(0);
@@ -258,16 +178,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		msg->body = BODY_8BITMIME;
 	}
 
-	s.lfd = f->lfd;
-	s.data = data + 1;
-	s.len = size - 1;
-	if (pthread_create(&th, NULL, serve_main, &s) != 0)
-		abort();
+	fake_peer_start(f, data + 1, size - 1);
 	dc = deliver_cache_create();
-	got = deliver(dc, &opts, &f->m, msg, idx, n, (flags & 0x40) ? "X-Fuzz: 1\r\n" : "", (flags & 0x40) ? 11 : 0, 0);
+	got = deliver(dc, &opts, m, msg, idx, n, (flags & 0x40) ? "X-Fuzz: 1\r\n" : "", (flags & 0x40) ? 11 : 0, 0);
 	deliver_cache_free(&dc);	/* closes the connection: the server sees EOF */
-	pthread_join(th, NULL);
-	drain_backlog(f->lfd);
+	fake_peer_stop(f);
 
 	for (i = 0; i < n; i++) {
 		const struct rcpt *r = &msg->rcpts[i];
@@ -292,7 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (!(flags & 1))
 		(void)check_line(reply_one_for_all(msg), 512);
-	direct(a, f->m.spec, data + 1, size - 1);
+	direct(a, m->spec, data + 1, size - 1);
 	arena_free(&a);
 	return 0;
 }
