@@ -85,14 +85,13 @@ int main(int argc, char **argv)
 		if (n >= 0 && (policy_build(cfg, &pol, &err) < 0 || banks_build(cfg, pol, &banks, &err) < 0 ||
 			       workdirs_check(cfg, 0, &err) < 0))
 			n = -1;
+		/* "file:line: reason", the line of the setting the reason names */
+		if (n < 0)
+			fprintf(stderr, "tollgated: %s\n", cfg_error(cfg, err));
 		banks_free(&banks);
 		policy_free(&pol);
 		cfg_free(&cfg);
-		if (n < 0) {
-			fprintf(stderr, "tollgated: %s: %s\n", o.config_path ? o.config_path : "(defaults)", err);
-			return 1;
-		}
-		return 0;
+		return n < 0 ? 1 : 0;
 	}
 	if (!o.foreground)
 		log_open(cfg_str(cfg, P_SYSLOG_IDENT), 0, cfg_str(cfg, P_SYSLOG_FACILITY));

@@ -714,7 +714,7 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 	    policy_build(cfg, &m.policy, &err) < 0 ||
 	    banks_build(cfg, m.policy, &m.banks, &err) < 0 ||
 	    tls_server_context(cfg, &m.tls, &err) < 0) {
-		log_error("%s", err);
+		log_error("%s", cfg_error(cfg, err));
 		return 1;
 	}
 	{

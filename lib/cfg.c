@@ -6,6 +6,15 @@
  * parameter is expanded and type-checked. Expansion is recursive with a
  * depth bound, so "a = $b", "b = $a" is an error, not a hang.
  *
+ * Each value remembers the line it was set on, so that a value found
+ * bad only later (a forward method, a destiny, a listener, checked by
+ * the modules that use them) is still reported as "file:line: ..."
+ * (cfg_where, cfg_error).
+ *
+ * myhostname and mydomain get Postfix's computed defaults when they are
+ * empty: the system host name, and myhostname less its first label (or
+ * "localdomain"); $mydomain and $myhostname expand to those.
+ *
  * Limits: a logical line (with continuations) is at most CFG_MAX_LINE
  * bytes; at most CFG_MAX_VARS names per file.
  */
@@ -16,6 +25,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/buf.h"
 #include "lib/cfg.h"
@@ -48,9 +58,21 @@ struct cfg {
 	char **list[P__COUNT];
 	int nlist[P__COUNT];
 	int set[P__COUNT];
+	int line[P__COUNT];	/* where it was set, 0: its default */
+	char *computed[P__COUNT];	/* raw value computed at load (myhostname, mydomain), or NULL */
 };
 
-static char cfg_errbuf[512];
+static char cfg_errbuf[1024];
+
+/* cfg_at - "file:line" or, for line 0 (a default), "file", into buf */
+static const char *cfg_at(char *buf, size_t size, const char *fname, int line)
+{
+	if (line > 0)
+		snprintf(buf, size, "%s:%d", fname, line);
+	else
+		snprintf(buf, size, "%s", fname);
+	return buf;
+}
 
 int cfg_lookup_id(const char *name)
 {
@@ -134,20 +156,23 @@ static struct cfg_var *cfg_find_var(struct cfg *cfg, const char *name, size_t le
 	return NULL;
 }
 
-/* cfg_raw - the unexpanded value of a name: file first, then default */
+/* cfg_raw - the unexpanded value of a name: a computed value, the
+ * file, then the default */
 static const char *cfg_raw(struct cfg *cfg, const char *name, size_t len)
 {
 	struct cfg_var *v = cfg_find_var(cfg, name, len);
 	int i;
 
-	if (v) {
-		v->used = 1;
-		return v->raw;
-	}
 	for (i = 0; i < P__COUNT; i++)
 		if (strlen(param_table[i].name) == len && memcmp(param_table[i].name, name, len) == 0)
-			return param_table[i].def;
-	return NULL;
+			break;
+	if (v)
+		v->used = 1;
+	if (i < P__COUNT && cfg->computed[i])
+		return cfg->computed[i];
+	if (v)
+		return v->raw;
+	return i < P__COUNT ? param_table[i].def : NULL;
 }
 
 /* cfg_expand - expand $name references of s into out */
@@ -321,12 +346,78 @@ static void cfg_split_list(struct cfg *cfg, int id)
 		cfg->list[id] = xcalloc(1, sizeof(char *));
 }
 
+/* cfg_escape - s with every '$' doubled, so that expanding it gives s */
+static char *cfg_escape(const char *s)
+{
+	struct buf b = BUF_INIT;
+	char *out;
+
+	for (; *s; s++) {
+		if (*s == '$')
+			buf_putc(&b, '$');
+		buf_putc(&b, *s);
+	}
+	out = xstrdup(b.len ? b.data : "");
+	buf_free(&b);
+	return out;
+}
+
+/* cfg_value_of - the expanded value of table parameter id as it stands
+ * (computed, file or default) into b; -1 on an expansion error (left
+ * for cfg_finish to report) */
+static int cfg_value_of(struct cfg *cfg, int id, struct buf *b)
+{
+	const char *raw = cfg_raw(cfg, param_table[id].name, strlen(param_table[id].name)), *err = NULL;
+
+	buf_reset(b);
+	if (cfg_expand(cfg, raw, b, 0, &err) < 0)
+		return -1;
+	buf_putc(b, 0);
+	return 0;
+}
+
+/*
+ * cfg_host_defaults - Postfix's computed defaults for the two names the
+ * others are built from: an empty myhostname is the system host name
+ * ("localhost" if there is none); an empty mydomain is myhostname less
+ * its first label, or "localdomain" when myhostname has no dot (or ends
+ * in one). Each becomes the raw value every $reference expands to.
+ */
+static void cfg_host_defaults(struct cfg *cfg)
+{
+	struct buf b = BUF_INIT;
+	char host[256];
+	const char *dot;
+
+	free(cfg->computed[P_MYHOSTNAME]);
+	free(cfg->computed[P_MYDOMAIN]);
+	cfg->computed[P_MYHOSTNAME] = cfg->computed[P_MYDOMAIN] = NULL;
+	if (cfg_value_of(cfg, P_MYHOSTNAME, &b) < 0)
+		goto out;
+	if (b.data[0] == 0) {
+		if (gethostname(host, sizeof(host)) < 0 || host[0] == 0)
+			strlcpy(host, "localhost", sizeof(host));
+		host[sizeof(host) - 1] = 0;
+		cfg->computed[P_MYHOSTNAME] = cfg_escape(host);
+	} else {
+		strlcpy(host, b.data, sizeof(host));
+	}
+	if (cfg_value_of(cfg, P_MYDOMAIN, &b) < 0 || b.data[0] != 0)
+		goto out;
+	dot = strchr(host, '.');
+	cfg->computed[P_MYDOMAIN] = cfg_escape(dot && dot[1] ? dot + 1 : "localdomain");
+out:
+	buf_free(&b);
+}
+
 /* cfg_finish - expand and check every table parameter */
 static int cfg_finish(struct cfg *cfg, const char *fname, const char **error_r)
 {
 	struct buf b = BUF_INIT;
+	char at[400];
 	int i;
 
+	cfg_host_defaults(cfg);
 	for (i = 0; i < P__COUNT; i++) {
 		const struct param_def *pd = &param_table[i];
 		struct cfg_var *v = cfg_find_var(cfg, pd->name, strlen(pd->name));
@@ -336,9 +427,15 @@ static int cfg_finish(struct cfg *cfg, const char *fname, const char **error_r)
 		int bad = 0;
 
 		cfg->set[i] = v != NULL;
+		cfg->line[i] = line;
+		cfg_at(at, sizeof(at), fname, line);
 		buf_reset(&b);
-		if (cfg_expand(cfg, v ? v->raw : pd->def, &b, 0, &err) < 0) {
-			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s:%d: %s: %s", fname, line, pd->name, err);
+		if (cfg_expand(cfg, cfg->computed[i] ? cfg->computed[i] : v ? v->raw : pd->def, &b, 0, &err) < 0) {
+			char reason[256];
+
+			/* err may be in cfg_errbuf itself */
+			strlcpy(reason, err, sizeof(reason));
+			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s: %s: %s", at, pd->name, reason);
 			*error_r = cfg_errbuf;
 			buf_free(&b);
 			return -1;
@@ -374,16 +471,16 @@ static int cfg_finish(struct cfg *cfg, const char *fname, const char **error_r)
 			static const char *what[] = { "", "a number", "a time (e.g. 480s, 8m)",
 				"a size (e.g. 10240000, 10m)", "yes or no", "" };
 
-			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s:%d: %s: \"%.60s\" is not %s",
-			    fname, line, pd->name, cfg->value[i], what[pd->type]);
+			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s: %s: \"%.60s\" is not %s",
+			    at, pd->name, cfg->value[i], what[pd->type]);
 			*error_r = cfg_errbuf;
 			buf_free(&b);
 			return -1;
 		}
 		if ((pd->type == PT_INT || pd->type == PT_TIME || pd->type == PT_SIZE) &&
 		    (n < pd->min || (pd->max && n > pd->max))) {
-			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s:%d: %s: %lld is out of range %lld..%lld",
-			    fname, line, pd->name, n, pd->min, pd->max);
+			snprintf(cfg_errbuf, sizeof(cfg_errbuf), "%s: %s: %lld is out of range %lld..%lld",
+			    at, pd->name, n, pd->min, pd->max);
 			*error_r = cfg_errbuf;
 			buf_free(&b);
 			return -1;
@@ -599,6 +696,7 @@ void cfg_free(struct cfg **cfgp)
 	free(cfg->vars);
 	for (i = 0; i < P__COUNT; i++) {
 		free(cfg->value[i]);
+		free(cfg->computed[i]);
 		for (j = 0; j < cfg->nlist[i]; j++)
 			free(cfg->list[i][j]);
 		free(cfg->list[i]);
@@ -632,6 +730,66 @@ int cfg_is_set(const struct cfg *cfg, enum param_id id)
 const char *cfg_path(const struct cfg *cfg)
 {
 	return cfg->path;
+}
+
+int cfg_line(const struct cfg *cfg, enum param_id id)
+{
+	return cfg->line[id];
+}
+
+const char *cfg_where(const struct cfg *cfg, enum param_id id)
+{
+	static char where[600];
+
+	return cfg_at(where, sizeof(where), cfg->path ? cfg->path : "(defaults)", cfg->line[id]);
+}
+
+/* cfg_var_line - the line of the last definition of name (len bytes) in the file, 0 if none */
+static int cfg_var_line(const struct cfg *cfg, const char *name, size_t len)
+{
+	int i;
+
+	for (i = cfg->nvars - 1; i >= 0; i--)
+		if (strlen(cfg->vars[i].name) == len && memcmp(cfg->vars[i].name, name, len) == 0)
+			return cfg->vars[i].line;
+	return 0;
+}
+
+/*
+ * cfg_error - see cfg.h. The setting is the reason's first word when
+ * that is a name followed by ':' or ' ' ("forward_method: ...",
+ * "clamav_database /x: ..."), or policy_bank_NAME for "policy bank
+ * NAME: ...". Its line is where the file last set it; a setting left at
+ * its default gives the file name alone.
+ */
+const char *cfg_error(const struct cfg *cfg, const char *reason)
+{
+	static char out[1024];
+	char at[600];
+	const char *fname = cfg && cfg->path ? cfg->path : "(defaults)", *p = reason ? reason : "";
+	size_t fl = strlen(fname), len;
+	int line = 0;
+
+	if (strncmp(p, fname, fl) == 0 && p[fl] == ':') {
+		snprintf(out, sizeof(out), "%s", p);	/* already placed */
+		return out;
+	}
+	if (cfg && strncmp(p, "policy bank ", 12) == 0) {
+		char key[200];
+
+		len = strcspn(p + 12, ": ");
+		if (len > 0 && len < 150 && p[12 + len] == ':') {
+			snprintf(key, sizeof(key), "policy_bank_%.*s", (int)len, p + 12);
+			line = cfg_var_line(cfg, key, strlen(key));
+		}
+	} else if (cfg) {
+		for (len = 0; isalnum((unsigned char)p[len]) || p[len] == '_'; len++)
+			;
+		if (len > 0 && (p[len] == ':' || p[len] == ' '))
+			line = cfg_var_line(cfg, p, len);
+	}
+	snprintf(out, sizeof(out), "%s: %s", cfg_at(at, sizeof(at), fname, line), p);
+	return out;
 }
 
 void cfg_print(const struct cfg *cfg, FILE *fp, int mode)

@@ -56,6 +56,24 @@ char *const *cfg_list(const struct cfg *cfg, enum param_id id, int *n_r);
 int cfg_is_set(const struct cfg *cfg, enum param_id id);
 /* cfg_path - the file it was read from, or NULL */
 const char *cfg_path(const struct cfg *cfg);
+/* cfg_line - the line the file set id on (its last definition; the
+ * line of the policy_bank_NAME setting for a bank's override), 0 when
+ * id has its default */
+int cfg_line(const struct cfg *cfg, enum param_id id);
+/* cfg_where - "file:line" where id was set, or "file" ("(defaults)"
+ * without a file) when it has its default; static storage, overwritten
+ * by the next call */
+const char *cfg_where(const struct cfg *cfg, enum param_id id);
+/*
+ * cfg_error - a reason found after loading, by the module that uses the
+ * value ("forward_method: bad port number", "policy bank X: ..."), as
+ * the administrator wants it: "file:line: forward_method: bad port
+ * number", the line being where the setting named first was set ("file:
+ * reason" when no setting of the file is named). A reason that already
+ * starts with "file:" is returned as it is. Static storage, overwritten
+ * by the next call; cfg may be NULL.
+ */
+const char *cfg_error(const struct cfg *cfg, const char *reason);
 /* cfg_lookup_id - id of a parameter name, or -1 */
 int cfg_lookup_id(const char *name);
 

@@ -232,6 +232,128 @@ START_TEST(test_print)
 }
 END_TEST
 
+/* every value error names file:line of the setting, continuation lines included */
+START_TEST(test_error_lines)
+{
+	ck_assert_str_eq(load_err("# one\n\nmax_requests = many\n"),
+	    "t.conf:3: max_requests: \"many\" is not a number");
+	ck_assert_str_eq(load_err("max_requests = 1\nchild_timeout =\n   9w\n"),
+	    "t.conf:2: child_timeout: 5443200 is out of range 1..86400");
+	ck_assert_str_eq(load_err("listen = lmtp:127.0.0.1:1\n\n# x\nspool_memory_limit = 1q\n"),
+	    "t.conf:4: spool_memory_limit: \"1q\" is not a size (e.g. 10240000, 10m)");
+	ck_assert_str_eq(load_err("a = 1\nb = 2\nx_header_line = at $nosuch\n"),
+	    "t.conf:3: x_header_line: reference to undefined parameter $nosuch");
+	/* the line of the definition that counts: the last one */
+	ck_assert_str_eq(load_err("max_requests = x\nmax_requests = y\n"),
+	    "t.conf:2: max_requests: \"y\" is not a number");
+}
+END_TEST
+
+/* values checked after loading (by the module using them) still get their line */
+START_TEST(test_where_late)
+{
+	struct cfg *cfg = load_ok("# late checks\n"
+	    "forward_method = smtp:[127.0.0.1]:99999\n"
+	    "\n"
+	    "final_virus_destiny =\n"
+	    "    sometimes\n"
+	    "clamav_database = /nonexistent\n"
+	    "policy_bank_BAD = { final_spam_destiny = never }\n"
+	    "forward_method = smtp:[127.0.0.1]:99998\n");
+
+	ck_assert_int_eq(cfg_line(cfg, P_FORWARD_METHOD), 8);
+	ck_assert_str_eq(cfg_where(cfg, P_FORWARD_METHOD), "t.conf:8");
+	ck_assert_str_eq(cfg_where(cfg, P_FINAL_VIRUS_DESTINY), "t.conf:4");
+	ck_assert_int_eq(cfg_line(cfg, P_LISTEN), 0);
+	ck_assert_str_eq(cfg_where(cfg, P_LISTEN), "t.conf");
+	/* reasons as route.c, policy.c, banks.c and master.c give them */
+	ck_assert_str_eq(cfg_error(cfg, "forward_method: bad port number"),
+	    "t.conf:8: forward_method: bad port number");
+	ck_assert_str_eq(cfg_error(cfg, "final_virus_destiny: \"sometimes\" is not pass, discard, bounce, reject or tempfail"),
+	    "t.conf:4: final_virus_destiny: \"sometimes\" is not pass, discard, bounce, reject or tempfail");
+	ck_assert_str_eq(cfg_error(cfg, "clamav_database /nonexistent: No such file or directory"),
+	    "t.conf:6: clamav_database /nonexistent: No such file or directory");
+	ck_assert_str_eq(cfg_error(cfg, "policy bank BAD: final_spam_destiny: \"never\" is not pass"),
+	    "t.conf:7: policy bank BAD: final_spam_destiny: \"never\" is not pass");
+	/* a setting left at its default, or no setting named: the file alone */
+	ck_assert_str_eq(cfg_error(cfg, "listen: lmtp:x: bad address"), "t.conf: listen: lmtp:x: bad address");
+	ck_assert_str_eq(cfg_error(cfg, "cannot listen on lmtp:127.0.0.1:1: in use"),
+	    "t.conf: cannot listen on lmtp:127.0.0.1:1: in use");
+	/* already placed: as it is */
+	ck_assert_str_eq(cfg_error(cfg, "t.conf:3: something"), "t.conf:3: something");
+	ck_assert_str_eq(cfg_error(NULL, "forward_method: bad"), "(defaults): forward_method: bad");
+	cfg_free(&cfg);
+	/* no file */
+	ck_assert_int_eq(cfg_load_string(&cfg, "", NULL, &(const char *){ NULL }), 0);
+	ck_assert_str_eq(cfg_where(cfg, P_FORWARD_METHOD), "(defaults)");
+	cfg_free(&cfg);
+}
+END_TEST
+
+/* a policy bank's override is placed at its policy_bank_NAME line */
+START_TEST(test_where_bank)
+{
+	struct cfg *cfg = load_ok("max_requests = 5\n\npolicy_bank_B = { forward_method = smtp:[::1]:1 }\n"
+	    "   { final_virus_destiny = reject }\n");
+	struct cfg *b = NULL;
+	const char *err = NULL;
+
+	ck_assert_int_eq(cfg_bank(cfg, "B", &b, &err), 0);
+	ck_assert_int_eq(cfg_line(b, P_FORWARD_METHOD), 3);
+	ck_assert_int_eq(cfg_line(b, P_FINAL_VIRUS_DESTINY), 3);
+	ck_assert_int_eq(cfg_line(b, P_MAX_REQUESTS), 1);
+	ck_assert_str_eq(cfg_error(b, "forward_method: bad"), "t.conf:3: forward_method: bad");
+	cfg_free(&b);
+	cfg_free(&cfg);
+}
+END_TEST
+
+/* mydomain and myhostname default as in Postfix, and $mydomain sees it */
+START_TEST(test_mydomain_default)
+{
+	struct cfg *cfg = load_ok("myhostname = mx.derived.example\n");
+	char host[256];
+
+	ck_assert_str_eq(cfg_str(cfg, P_MYDOMAIN), "derived.example");
+	ck_assert_str_eq(cfg_str(cfg, P_X_HEADER_LINE), "tollgate at derived.example");
+	ck_assert_int_eq(cfg_is_set(cfg, P_MYDOMAIN), 0);
+	cfg_free(&cfg);
+	/* no dot (or nothing after it): localdomain */
+	cfg = load_ok("myhostname = gateway\n");
+	ck_assert_str_eq(cfg_str(cfg, P_MYDOMAIN), "localdomain");
+	cfg_free(&cfg);
+	cfg = load_ok("myhostname = gateway.\n");
+	ck_assert_str_eq(cfg_str(cfg, P_MYDOMAIN), "localdomain");
+	cfg_free(&cfg);
+	/* set: kept; set empty: computed */
+	cfg = load_ok("myhostname = mx.a.example\nmydomain = b.example\n");
+	ck_assert_str_eq(cfg_str(cfg, P_X_HEADER_LINE), "tollgate at b.example");
+	cfg_free(&cfg);
+	cfg = load_ok("myhostname = mx.a.example\nmydomain =\nx_header_line = scanned at ${mydomain}\n");
+	ck_assert_str_eq(cfg_str(cfg, P_MYDOMAIN), "a.example");
+	ck_assert_str_eq(cfg_str(cfg, P_X_HEADER_LINE), "scanned at a.example");
+	cfg_free(&cfg);
+	/* myhostname from mydomain, as Postfix allows */
+	cfg = load_ok("myhostname = mail.$mydomain\nmydomain = c.example\n");
+	ck_assert_str_eq(cfg_str(cfg, P_MYHOSTNAME), "mail.c.example");
+	cfg_free(&cfg);
+	/* neither set: the system host name, and its domain */
+	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
+	host[sizeof(host) - 1] = 0;
+	cfg = load_ok("");
+	ck_assert_str_eq(cfg_str(cfg, P_MYHOSTNAME), host);
+	ck_assert_str_eq(cfg_str(cfg, P_MYDOMAIN), strchr(host, '.') && strchr(host, '.')[1] ?
+	    strchr(host, '.') + 1 : "localdomain");
+	ck_assert_ptr_nonnull(strstr(cfg_str(cfg, P_X_HEADER_LINE), "tollgate at "));
+	ck_assert_uint_gt(strlen(cfg_str(cfg, P_X_HEADER_LINE)), strlen("tollgate at "));
+	cfg_free(&cfg);
+	/* a '$' in a host name does not expand again */
+	cfg = load_ok("myhostname = mx.$$x.example\n");
+	ck_assert_str_eq(cfg_str(cfg, P_MYDOMAIN), "$x.example");
+	cfg_free(&cfg);
+}
+END_TEST
+
 START_TEST(test_lookup_id)
 {
 	ck_assert_int_eq(cfg_lookup_id("listen"), P_LISTEN);
@@ -261,6 +383,10 @@ static Suite *cfg_suite(void)
 	tcase_add_test(tc, test_file_errors);
 	tcase_add_test(tc, test_print);
 	tcase_add_test(tc, test_lookup_id);
+	tcase_add_test(tc, test_error_lines);
+	tcase_add_test(tc, test_where_late);
+	tcase_add_test(tc, test_where_bank);
+	tcase_add_test(tc, test_mydomain_default);
 	suite_add_tcase(s, tc);
 	return s;
 }
