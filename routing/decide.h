@@ -427,7 +427,8 @@ struct notify_opts {
 	const char *myhostname;		/* Reporting-MTA, Message-ID domain */
 	const char *from_addr;		/* admin notice envelope sender; NULL: postmaster@myhostname */
 	const char *hdr_from;		/* From: of both; NULL: "Content-filter at H" <postmaster@H> */
-	int virus_dsn;			/* 0 (amavisd): viruses fake senders, no DSN for CC_VIRUS */
+	int virus_dsn;			/* 0 (Debian amavisd): no DSN when a virus fakes senders
+					 * (any name but the EICAR test's); 1: DSN for every virus */
 	time_t now;			/* 0: time(NULL) */
 };
 
@@ -447,7 +448,8 @@ struct notify_msg {
  * client as a 5xx (a bounce, or a reject with SMTP input when not all
  * were rejected). Suppressed (DECIDE_DSN_SUPPRESSED) for a null sender,
  * NOTIFY without FAILURE, discard, bulk mail, a score >= that
- * recipient's dsn_cutoff_level, and viruses (unless o->virus_dsn).
+ * recipient's dsn_cutoff_level, and viruses that fake the sender (every
+ * name but the word EICAR, as Debian's amavisd; unless o->virus_dsn).
  * Returns 1 with *n_r filled (the included recipients are marked
  * DECIDE_DSN_PENDING), 0 when no DSN is to be sent.
  */

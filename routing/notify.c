@@ -16,6 +16,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,35 @@ static void returned_headers(struct buf *b, struct message *msg, const char *bou
 
 /* ---- DSN ---- */
 
+/*
+ * virus_fakes_sender - 1 when a virus of the message is one that forges
+ * its envelope sender, so a DSN would go to an innocent (amavisd's
+ * @viruses_that_fake_sender_maps as Debian's 20-debian_defaults sets
+ * it: a name with the word EICAR, any case, does not; every other name
+ * does). o->virus_dsn turns the rule off: DSNs for every virus.
+ */
+static int virus_fakes_sender(const struct decide_facts *f, const struct notify_opts *o)
+{
+	unsigned i;
+
+	if (f == NULL || f->n_virus == 0 || (o && o->virus_dsn))
+		return 0;
+	for (i = 0; i < f->n_virus; i++) {
+		const char *n = f->virus_names ? f->virus_names[i] : NULL, *p;
+		int test = 0;
+
+		for (p = n; p && *p && !test; p++) {
+			if (strncasecmp(p, "eicar", 5) != 0)
+				continue;
+			test = (p == n || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) &&
+			    !(isalnum((unsigned char)p[5]) || p[5] == '_');
+		}
+		if (!test)
+			return 1;	/* amavisd: any faking virus suppresses the DSN */
+	}
+	return 0;
+}
+
 /* dsn_state - whether recipient i is owed a DSN (amavisd's
  * delivery_status_notification rules, in its order) */
 static enum decide_dsn dsn_state(struct message *msg, const struct decide_result *res, size_t i,
@@ -261,8 +291,8 @@ static enum decide_dsn dsn_state(struct message *msg, const struct decide_result
 		return DECIDE_DSN_SUPPRESSED;
 	if (rr->blocked && rr->destiny == D_DISCARD)
 		return DECIDE_DSN_SUPPRESSED;
-	if (f && f->n_virus && !(o && o->virus_dsn))
-		return DECIDE_DSN_SUPPRESSED;	/* viruses fake the sender */
+	if (virus_fakes_sender(f, o))
+		return DECIDE_DSN_SUPPRESSED;	/* it would go to an innocent */
 	if (f && f->spam_scored && rr->pol && !isnan(rr->pol->dsn_cutoff_level) &&
 	    f->spam_score >= rr->pol->dsn_cutoff_level)
 		return DECIDE_DSN_SUPPRESSED;
@@ -525,7 +555,7 @@ void notify_admin(struct message *msg, const struct decide_result *res, const st
 		buf_printf(b, "The message has been quarantined as: %s\r\n\r\n", ntext(a, res->quarantine_id, 200));
 	else
 		buf_puts(b, "Not quarantined.\r\n\r\n");
-	if (msg->sender == NULL || *msg->sender == 0 || (f && f->n_virus && !(o && o->virus_dsn)))
+	if (msg->sender == NULL || *msg->sender == 0 || virus_fakes_sender(f, o))
 		buf_puts(b, "Notification to sender will not be mailed.\r\n\r\n");
 	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
 		if (!res->r[i].blocked && msg->rcpts[i].code / 100 != 4 && msg->rcpts[i].code / 100 != 5)

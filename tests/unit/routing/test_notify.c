@@ -270,6 +270,12 @@ START_TEST(test_dsn_suppressed)
 	struct decide_result res;
 	struct message *msg;
 	struct notify_opts o = nopts;
+	static const char *const worm[] = { "Win.Worm.Mydoom-1" };
+	static const char *const eicar_names[] = { "Eicar-Signature", "Eicar-Test-Signature.UNOFFICIAL",
+		"EICAR", "Test.EICAR", "eicar test" };
+	static const char *const not_eicar[] = { "Win.Test.EICAR_HDB-1", "Xeicar", "EICAR2", "" };
+	static const char *const eicar_and_worm[] = { "Eicar-Signature", "Win.Worm.Mydoom-1" };
+	size_t k;
 
 	bounce_facts(&f);
 	decide_policy_defaults(&p);
@@ -299,12 +305,32 @@ START_TEST(test_dsn_suppressed)
 	ck_assert_int_eq(res.r[0].dsn, DECIDE_DSN_SUPPRESSED);
 	f.spam_score = 9.9;
 	ck_assert_int_eq(dsn_for(mkmsg("s@example.net", one), &f, &p, &res, &o), 1);
-	/* viruses fake the sender */
-	f.virus_names = eicar;
+	/* viruses fake the sender, except EICAR (Debian's viruses_that_fake_sender_maps) */
+	f.spam_scored = 0;
+	f.virus_names = worm;
 	f.n_virus = 1;
 	p.destiny[CC_VIRUS] = D_BOUNCE;
 	ck_assert_int_eq(dsn_for(mkmsg("s@example.net", one), &f, &p, &res, &o), 0);
+	ck_assert_int_eq(res.r[0].dsn, DECIDE_DSN_SUPPRESSED);
+	f.virus_names = eicar;
+	ck_assert_int_eq(dsn_for(mkmsg("s@example.net", one), &f, &p, &res, &o), 1);
+	for (k = 0; k < sizeof(eicar_names) / sizeof(eicar_names[0]); k++) {
+		f.virus_names = eicar_names + k;
+		ck_assert_msg(dsn_for(mkmsg("s@example.net", one), &f, &p, &res, &o) == 1, "%s", eicar_names[k]);
+	}
+	f.virus_names = not_eicar;
+	for (k = 0; k < sizeof(not_eicar) / sizeof(not_eicar[0]); k++) {
+		f.virus_names = not_eicar + k;
+		ck_assert_msg(dsn_for(mkmsg("s@example.net", one), &f, &p, &res, &o) == 0, "%s", not_eicar[k]);
+	}
+	/* one faking virus among several is enough */
+	f.virus_names = eicar_and_worm;
+	f.n_virus = 2;
+	ck_assert_int_eq(dsn_for(mkmsg("s@example.net", one), &f, &p, &res, &o), 0);
 	o.virus_dsn = 1;
+	ck_assert_int_eq(dsn_for(mkmsg("s@example.net", one), &f, &p, &res, &o), 1);
+	f.virus_names = worm;
+	f.n_virus = 1;
 	ck_assert_int_eq(dsn_for(mkmsg("s@example.net", one), &f, &p, &res, &o), 1);
 	/* discard: no DSN at all */
 	bounce_facts(&f);
@@ -346,6 +372,37 @@ START_TEST(test_dsn_reject)
 	ck_assert_int_eq(res.r[0].dsn, DECIDE_DSN_PENDING);
 	ck_assert_ptr_nonnull(strstr(n.data.data, "Diagnostic-Code: smtp; 554 5.7.0 Reject,"));
 	buf_free(&n.data);
+	/* before the queue (milter), EICAR: final_virus_destiny = reject, one
+	 * virus lover kept by the client MTA, the other removed: we owe the DSN */
+	memset(&f, 0, sizeof(f));
+	f.virus_names = eicar;
+	f.n_virus = 1;
+	decide_policy_defaults(&pr);
+	decide_policy_defaults(&pp);
+	pr.destiny[CC_VIRUS] = D_REJECT;
+	pp.destiny[CC_VIRUS] = D_REJECT;
+	pp.lovers = DECIDE_LOVER(CC_VIRUS);
+	msg = mkmsg("s@example.net", three);
+	msg->lmtp = 0;
+	msg->rcpts[2].notify = DSN_NOTIFY_NEVER;
+	decide_recipients(msg, &f, (const struct decide_policy *const[]){ &pp, &pr, &pr }, &res);
+	msg->rcpts[0].code = 250;
+	msg->rcpts[0].reply = "250 2.0.0 Ok, accepted by the client MTA";
+	ck_assert_int_eq(notify_dsn(msg, &res, &nopts, &n), 1);
+	ck_assert_int_eq(res.r[0].dsn, DECIDE_DSN_NONE);
+	ck_assert_int_eq(res.r[1].dsn, DECIDE_DSN_PENDING);
+	ck_assert_int_eq(res.r[2].dsn, DECIDE_DSN_SUPPRESSED);
+	ck_assert_ptr_nonnull(strstr(n.data.data, "Final-Recipient: rfc822;user2@example.com\r\n"));
+	ck_assert_ptr_null(strstr(n.data.data, "user1@example.com>:"));
+	ck_assert_ptr_null(strstr(n.data.data, "Final-Recipient: rfc822;user3@example.com"));
+	ck_assert_ptr_nonnull(strstr(n.data.data, "Status: 5.7.0\r\n"));
+	ck_assert_ptr_nonnull(strstr(n.data.data,
+	    "Subject: Delivery status notification, VIRUS in message apparently from you\r\n (Eicar-Signature)\r\n"));
+	ck_assert_str_eq(n.rcpts[0], "s@example.net");
+	ck_assert_str_eq(n.env_from, "");
+	buf_free(&n.data);
+	decide_dsn_done(msg, &res, 1);
+	ck_assert_str_eq(decide_log_actions(msg, &res), "{RejectedInbound,RelayedInbound}");
 	/* downstream 5xx with SMTP input in a mixed outcome */
 	msg = mkmsg("s@example.net", three);
 	msg->lmtp = 0;
