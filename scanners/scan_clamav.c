@@ -26,6 +26,10 @@
  * directory or file it cannot make, a full disk) only through its log
  * callback and then answers CL_CLEAN; such a line during a scan makes
  * the scan a scanner failure (-1, the caller tempfails), never CLEAN.
+ * A zip attachment with a member libclamav could not extract (a corrupt
+ * stream: it says so only in debug output) is UNCHECKED, undecipherable;
+ * other archive formats are not checked that way, nor a zip that only
+ * the whole-message fallback met.
  * Bugs: libclamav reports only one heuristic "limit exceeded" per scan,
  * so reason names the first limit hit, not all of them.
  */
@@ -83,6 +87,8 @@ struct scan_ctx {
 	unsigned long long bytes;	/* bytes of every file met (scansize budget) */
 	unsigned long long nfiles;	/* files met (max_files budget) */
 	const char *failure;		/* first error libclamav only logged */
+	unsigned level1;		/* files met one level below the leaf */
+	unsigned long long level1_bytes;	/* and their sizes */
 };
 
 /* an embedded file within this many bytes of max_filesize may have been cut */
@@ -437,6 +443,10 @@ static cl_error_t file_inspect_cb(int fd, const char *type, const char **ancesto
 
 		c->bytes += file_size;
 		c->nfiles++;
+		if (recursion_level == 1) {
+			c->level1++;
+			c->level1_bytes += file_size;
+		}
 		if (recursion_level > 0 && c->trunc_at && file_size >= c->trunc_at)
 			c->truncated = 1;
 		if (!c->record)
@@ -789,6 +799,76 @@ static unsigned leaf_depth(const struct mime_part *p)
 	return d;
 }
 
+/* le16, le32 - little-endian fields of zip records */
+static unsigned le16(const unsigned char *p)
+{
+	return (unsigned)p[0] | (unsigned)p[1] << 8;
+}
+
+static unsigned long le32(const unsigned char *p)
+{
+	return (unsigned long)le16(p) | (unsigned long)le16(p + 2) << 16;
+}
+
+/*
+ * zip_members - members of a zip archive libclamav must hand to the file
+ * inspection callback: not a directory, not empty, not encrypted (those
+ * are the clamav_alert_encrypted policy's), and their uncompressed sizes
+ * (*bytes_r). Read from the central directory; -1 when data is not a zip
+ * with a readable one.
+ *
+ * libclamav skips a member it cannot inflate (a corrupt stream), or
+ * scans only what inflated before the error, with a debug line only, and
+ * calls the archive clean; comparing these with the files it did inspect
+ * turns that into "undecipherable".
+ */
+static long zip_members(const unsigned char *d, size_t n, unsigned long long *bytes_r)
+{
+	size_t i, eocd = SIZE_MAX, off, end, k;
+	unsigned long cd_off, cd_size;
+	unsigned total;
+	long count = 0;
+
+	*bytes_r = 0;
+	if (n < 22 || memcmp(d, "PK\003\004", 4) != 0)
+		return -1;
+	/* the end record: within the last 64 KiB + 22 bytes (its comment) */
+	for (i = n - 22 + 1; i-- > 0 && n - i <= 65557;)
+		if (memcmp(d + i, "PK\005\006", 4) == 0) {
+			eocd = i;
+			break;
+		}
+	if (eocd == SIZE_MAX)
+		return -1;
+	total = le16(d + eocd + 10);
+	cd_size = le32(d + eocd + 12);
+	cd_off = le32(d + eocd + 16);
+	if (cd_off == 0xffffffffUL || cd_off > eocd || cd_size > eocd - cd_off)
+		return -1;	/* zip64 or inconsistent: not judged */
+	off = cd_off;
+	end = cd_off + cd_size;
+	for (k = 0; k < total; k++) {
+		unsigned flags, nlen, xlen, clen;
+		unsigned long usize;
+
+		if (off + 46 > end || memcmp(d + off, "PK\001\002", 4) != 0)
+			return -1;
+		flags = le16(d + off + 8);
+		usize = le32(d + off + 24);
+		nlen = le16(d + off + 28);
+		xlen = le16(d + off + 30);
+		clen = le16(d + off + 32);
+		if (off + 46 + nlen + xlen + clen > end)
+			return -1;
+		if (!(flags & 1) && usize != 0 && !(nlen > 0 && d[off + 46 + nlen - 1] == '/')) {
+			count++;
+			*bytes_r += usize;
+		}
+		off += 46 + nlen + xlen + clen;
+	}
+	return count;
+}
+
 /* scan_one - one cl_scanmap_callback over map, folded into the verdict:
  * 1 a virus (v INFECTED), 0 go on (*reason_r set to the first limit,
  * "encrypted" or "undecipherable" met), -1 scanner failure (v UNCHECKED) */
@@ -989,10 +1069,19 @@ int clamav_scan_mime(struct clamav_engine *e, const char *data, size_t len,
 		}
 		c.leaf_name = p->filename;
 		c.leaf_depth = leaf_depth(p);
+		c.level1 = 0;
+		c.level1_bytes = 0;
 		r = scan_one(e, map, &opts, &c, &reason);
 		cl_fmap_close(map);
 		if (r != 0)
 			break;
+		if (reason == NULL && c.limit == NULL && !c.truncated) {
+			unsigned long long zbytes;
+			long zn = zip_members((const unsigned char *)out, olen, &zbytes);
+
+			if (zn > (long)c.level1 || (zn > 0 && zbytes > c.level1_bytes))
+				reason = "undecipherable: a zip member libclamav could not extract";
+		}
 		if (e->max_scansize && c.bytes > e->max_scansize) {
 			if (reason == NULL)
 				reason = "limit exceeded: max_scansize";
