@@ -82,7 +82,8 @@ static int resolve_group(const char *name, gid_t *gid_r)
 }
 
 /* control_bind - the unix socket: stale files of a dead master are
- * replaced, a live one is not; mode 0660, owner us (root), group gid */
+ * replaced, a live one is not; owner us (root), mode 0600, or 0660 and
+ * group gid when control_socket_group gives one */
 static int control_bind(struct control *c, const char *path, const char **error_r)
 {
 	static char err[400];
@@ -128,8 +129,8 @@ static int control_bind(struct control *c, const char *path, const char **error_
 		goto fail;
 	}
 	umask(old);
-	if (chown(path, geteuid(), c->gid) < 0 || chmod(path, 0660) < 0 ||
-	    listen(fd, CONTROL_BACKLOG) < 0) {
+	if (chown(path, geteuid(), c->gid == (gid_t)-1 ? getegid() : c->gid) < 0 ||
+	    chmod(path, c->gid == (gid_t)-1 ? 0600 : 0660) < 0 || listen(fd, CONTROL_BACKLOG) < 0) {
 		snprintf(err, sizeof(err), "control_socket %.200s: %s", path, strerror(errno));
 		(void)unlink(path);
 		close(fd);
@@ -143,20 +144,49 @@ fail:
 	return -1;
 }
 
+/*
+ * control_group - control_socket_group to a gid: (gid_t)-1 when empty
+ * (root only). Whoever may connect may stop or reload the filter, so the
+ * workers' group (daemon_group, or daemon_user's primary group) is
+ * refused: a compromised worker must not be able to. 0 or -1 with err.
+ */
+static int control_group(const struct cfg *cfg, gid_t *gid_r, char *err, size_t errsz)
+{
+	const char *group = cfg_str(cfg, P_CONTROL_SOCKET_GROUP), *dgroup = cfg_str(cfg, P_DAEMON_GROUP);
+	const char *duser = cfg_str(cfg, P_DAEMON_USER);
+	struct passwd *pw;
+	gid_t gid, wgid;
+
+	*gid_r = (gid_t)-1;
+	if (*group == 0)
+		return 0;
+	if (resolve_group(group, &gid) < 0) {
+		snprintf(err, errsz, "control_socket_group: no such group \"%.100s\"", group);
+		return -1;
+	}
+	if (*dgroup && resolve_group(dgroup, &wgid) == 0 && wgid == gid) {
+		snprintf(err, errsz, "control_socket_group = %.100s is daemon_group, the workers' group: "
+		    "a worker could stop or reload the filter; use another group, or none (root only)", group);
+		return -1;
+	}
+	if (*duser && (pw = getpwnam(duser)) != NULL && pw->pw_gid == gid) {
+		snprintf(err, errsz, "control_socket_group = %.100s is the group of daemon_user %.100s: "
+		    "a worker could stop or reload the filter; use another group, or none (root only)", group, duser);
+		return -1;
+	}
+	*gid_r = gid;
+	return 0;
+}
+
 int control_open(const struct cfg *cfg, struct control **ctl_r, const char **error_r)
 {
 	static char err[400];
-	const char *path = cfg_str(cfg, P_CONTROL_SOCKET), *group = cfg_str(cfg, P_CONTROL_SOCKET_GROUP);
+	const char *path = cfg_str(cfg, P_CONTROL_SOCKET);
 	const char *mlisten = cfg_str(cfg, P_METRICS_LISTEN), *e = NULL;
 	struct control *c = xcalloc(1, sizeof(*c));
 
 	c->fd = c->metrics_fd = -1;
-	if (*group == 0)
-		group = cfg_str(cfg, P_DAEMON_GROUP);
-	if (*group == 0) {
-		c->gid = getegid();
-	} else if (resolve_group(group, &c->gid) < 0) {
-		snprintf(err, sizeof(err), "control_socket_group: no such group \"%.100s\"", group);
+	if (control_group(cfg, &c->gid, err, sizeof(err)) < 0) {
 		*error_r = err;
 		free(c);
 		return -1;
@@ -296,8 +326,9 @@ static void io_linger(int fd)
 	}
 }
 
-/* peer_allowed - root, the socket's group as primary group, or a member
- * of it; what the kernel says about the peer, not what it claims */
+/* peer_allowed - root, or with control_socket_group that group as
+ * primary group or a member of it; what the kernel says about the peer,
+ * not what it claims */
 static int peer_allowed(const struct control *c, int fd, struct ucred *cred)
 {
 	socklen_t len = sizeof(*cred);
@@ -307,7 +338,11 @@ static int peer_allowed(const struct control *c, int fd, struct ucred *cred)
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) < 0 || len != sizeof(*cred))
 		return 0;
-	if (cred->uid == 0 || cred->gid == c->gid)
+	if (cred->uid == 0)
+		return 1;
+	if (c->gid == (gid_t)-1)
+		return 0;
+	if (cred->gid == c->gid)
 		return 1;
 	if ((pw = getpwuid(cred->uid)) == NULL)
 		return 0;

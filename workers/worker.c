@@ -61,6 +61,29 @@ static void worker_signals(void)
 	sigaction(SIGCHLD, &sa, NULL);
 }
 
+/*
+ * worker_dumpable - a worker holds the STARTTLS key, the Redis password
+ * and mail: not dumpable, so no other process of daemon_user may ptrace
+ * it or read its /proc files, and no core file carries them. The
+ * setuid() of the privilege drop already cleared the flag (unless
+ * fs.suid_dumpable says otherwise); it is cleared here whatever the
+ * sysctl says, and also when no drop took place. debug_dumpable = yes
+ * turns it on, for core files and a debugger.
+ */
+static void worker_dumpable(const struct cfg *cfg)
+{
+#ifdef HAVE_SYS_PRCTL_H
+	int on = cfg_int(cfg, P_DEBUG_DUMPABLE) != 0;
+
+	if (prctl(PR_SET_DUMPABLE, on ? 1 : 0) < 0)
+		log_fatal("prctl(PR_SET_DUMPABLE, %d): %m", on);
+	if (on)
+		log_debug(LOG_DBG_MASTER, "debug_dumpable = yes: worker %ld is dumpable", (long)getpid());
+#else
+	(void)cfg;
+#endif
+}
+
 /* worker_drop_privileges - become daemon_user/daemon_group; a worker that
  * cannot must not serve mail as root, so failure is fatal */
 static void worker_drop_privileges(const struct cfg *cfg)
@@ -85,10 +108,6 @@ static void worker_drop_privileges(const struct cfg *cfg)
 		log_fatal("cannot drop privileges to %s: %m", user);
 	if (setuid(0) == 0)
 		log_fatal("privilege drop to %s did not stick", user);
-#ifdef HAVE_SYS_PRCTL_H
-	/* setuid clears dumpable; keep core dumps for log_panic */
-	(void)prctl(PR_SET_DUMPABLE, 1);
-#endif
 }
 
 void worker_set_state(struct worker *w, enum sb_state st, const char *queue_id)
@@ -202,6 +221,7 @@ void worker_main(const struct worker_env *env)
 	worker_signals();
 	close(STDIN_FILENO);
 	worker_drop_privileges(cfg);
+	worker_dumpable(cfg);
 	w.dcache = deliver_cache_create();
 	worker_acl_load(cfg);
 	memset(&dopts, 0, sizeof(dopts));
