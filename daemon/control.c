@@ -11,7 +11,13 @@
  *            "category NAME passed=N blocked=N tempfailed=N" per category,
  *            "rate WINDOW msgs_per_s=R bytes_per_s=R" for 1m 5m 15m,
  *            "stage NAME count=N avg_ms=M"
- *   reload   "ok reloading": the master then reloads as on SIGHUP
+ *   reload   the master reloads as on SIGHUP, then answers: "ok reloading:
+ *            configuration and tables accepted, generation G" once the
+ *            new configuration and every table in it opened (the ClamAV
+ *            signatures compile after that answer: it may take longer
+ *            than the tool waits), or "error: reload refused, the running
+ *            configuration stays: REASON" (a setting, a table that does
+ *            not parse, a listener that does not bind)
  *   stop     "ok stopping": the master then drains and stops as on SIGTERM
  *   version  "ok tollgated VERSION"
  *
@@ -47,6 +53,7 @@
 #define METRICS_MAX_REQUEST 4096	/* bytes of an HTTP request head */
 #define CONTROL_LINGER_MS 200		/* wait for the client's close after a reply */
 #define CONTROL_LINGER_BYTES 65536	/* unread request bytes discarded at most */
+#define CONTROL_MAX_PENDING 8		/* reload requests waiting for the reload's outcome */
 
 struct rate_sample {
 	time_t t;			/* 0: unused */
@@ -60,6 +67,8 @@ struct control {
 	gid_t gid;			/* the socket's group */
 	struct rate_sample rate[CONTROL_RATE_SAMPLES];
 	time_t last_sample;
+	int pending[CONTROL_MAX_PENDING];	/* reload requesters waiting for the answer */
+	int npending;
 };
 
 /* resolve_group - a group name or number; 0 or -1 */
@@ -460,8 +469,10 @@ static void reply_stats(struct control *c, struct buf *out, const struct control
 }
 
 /* control_serve - one control connection: check the peer, read one
- * line, answer, close */
-static enum control_action control_serve(struct control *c, int fd, const struct control_info *info)
+ * line, answer; *keep_r set when the connection waits for the outcome
+ * of a reload (control_reload_reply() answers and closes it) */
+static enum control_action control_serve(struct control *c, int fd, const struct control_info *info,
+    int *keep_r)
 {
 	enum control_action act = CONTROL_NONE;
 	struct buf in = BUF_INIT, out = BUF_INIT;
@@ -501,8 +512,16 @@ static enum control_action control_serve(struct control *c, int fd, const struct
 		reply_stats(c, &out, info, now);
 	} else if (strcmp(in.data, "reload") == 0) {
 		log_info("control: reload requested (uid %ld, pid %ld)", (long)cred.uid, (long)cred.pid);
-		buf_printf(&out, "ok reloading (generation %u now)\n", info->generation);
 		act = CONTROL_RELOAD;
+		if (c->npending < CONTROL_MAX_PENDING) {
+			c->pending[c->npending++] = fd;		/* answered after the reload */
+			*keep_r = 1;
+			buf_free(&in);
+			return act;
+		}
+		/* more requesters than we keep: they share the reload, unanswered in detail */
+		buf_printf(&out, "ok reloading (generation %u now; see the log for the outcome)\n",
+		    info->generation);
 	} else if (strcmp(in.data, "stop") == 0) {
 		log_info("control: stop requested (uid %ld, pid %ld)", (long)cred.uid, (long)cred.pid);
 		buf_puts(&out, "ok stopping\n");
@@ -582,9 +601,13 @@ enum control_action control_handle(struct control *ctl, const struct pollfd *pfd
 			if ((fd = accept4(pfd[i].fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) < 0)
 				break;
 			if (pfd[i].fd == ctl->fd) {
-				a = control_serve(ctl, fd, info);
+				int keep = 0;
+
+				a = control_serve(ctl, fd, info, &keep);
 				if (a == CONTROL_STOP || (a == CONTROL_RELOAD && act == CONTROL_NONE))
 					act = a;
+				if (keep)
+					continue;
 			} else {
 				metrics_serve(fd, info);
 			}
@@ -594,10 +617,50 @@ enum control_action control_handle(struct control *ctl, const struct pollfd *pfd
 	return act;
 }
 
+/* control_reload_reply - the outcome of a reload to every "reload"
+ * requester waiting for it; error NULL: accepted, generation is the
+ * one the new workers get */
+void control_reload_reply(struct control *ctl, const char *error, unsigned generation)
+{
+	struct buf out = BUF_INIT;
+	struct timespec dl;
+	char pr[600];
+	int i;
+
+	if (ctl == NULL || ctl->npending == 0)
+		return;
+	if (error != NULL)
+		buf_printf(&out, "error: reload refused, the running configuration stays: %s\n",
+		    log_printable(pr, sizeof(pr), error, strlen(error)));
+	else
+		buf_printf(&out, "ok reloading: configuration and tables accepted, generation %u\n", generation);
+	for (i = 0; i < ctl->npending; i++) {
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		dl.tv_sec += CONTROL_IO_TIMEOUT_MS / 1000;
+		dl.tv_nsec += (CONTROL_IO_TIMEOUT_MS % 1000) * 1000000L;
+		if (dl.tv_nsec >= 1000000000L) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000L;
+		}
+		if (io_write_all(ctl->pending[i], out.data, out.len, &dl) < 0)
+			log_warning("control: the client did not take the reload reply");
+		else
+			io_linger(ctl->pending[i]);
+		close(ctl->pending[i]);
+	}
+	ctl->npending = 0;
+	buf_free(&out);
+}
+
 void control_close_child(struct control *ctl)
 {
+	int i;
+
 	if (ctl == NULL)
 		return;
+	for (i = 0; i < ctl->npending; i++)
+		close(ctl->pending[i]);
+	ctl->npending = 0;
 	if (ctl->fd >= 0)
 		close(ctl->fd);
 	if (ctl->metrics_fd >= 0)
@@ -611,6 +674,7 @@ void control_close(struct control **ctlp)
 
 	if (c == NULL)
 		return;
+	control_reload_reply(c, "tollgated is stopping", 0);
 	if (c->fd >= 0) {
 		close(c->fd);
 		(void)unlink(c->path);

@@ -59,6 +59,12 @@ int control_pollfds(const struct control *ctl, struct pollfd *pfd);
  * control_pollfds) is readable; returns what a request asked for */
 enum control_action control_handle(struct control *ctl, const struct pollfd *pfd, int npfd,
     const struct control_info *info);
+/* control_reload_reply - answer the "reload" requests that wait for the
+ * outcome (control_handle() returned CONTROL_RELOAD for them): error
+ * NULL: accepted, new workers get generation; else the reason it was
+ * refused. The master calls it from its reload, also for SIGHUP (then
+ * nobody waits and it does nothing). */
+void control_reload_reply(struct control *ctl, const char *error, unsigned generation);
 /* control_close_child - in a freshly forked worker: close the sockets */
 void control_close_child(struct control *ctl);
 /* control_close - close the sockets and remove the socket file */

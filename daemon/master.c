@@ -45,6 +45,7 @@
 #include "lib/scoreboard.h"
 #include "routing/banks.h"
 #include "routing/policy.h"
+#include "routing/table.h"
 #include "scanners/scanners.h"
 #include "workers/workers.h"
 
@@ -509,7 +510,23 @@ static void signal_generation(struct master *m, int sig, int only_old)
 			kill(m->sb->slot[i].pid, sig);
 }
 
-/* reload - SIGHUP: new config beside the old, swap only on success */
+/* reload_refused - a reload that changes nothing: say why in the log
+ * and to a "tollgate reload" waiting for the answer */
+static void reload_refused(struct master *m, const char *err)
+{
+	log_error("reload failed, old configuration stays: %s", err);
+	control_reload_reply(m->ctl, err, 0);
+}
+
+/*
+ * reload - SIGHUP: new config beside the old, swap only on success.
+ * Every lookup table is opened anew in a new table generation (a file
+ * table is read again even when its setting did not change), so a
+ * table that no longer parses refuses the whole reload; then the table
+ * generation goes back to the running one, so that what workers open
+ * later (stacked policy banks) shares the running tables, not the files
+ * that just failed.
+ */
 static void reload(struct master *m)
 {
 	struct cfg *ncfg = NULL;
@@ -520,26 +537,33 @@ static void reload(struct master *m)
 	struct clamav_engine *neng = NULL;
 	uint64_t nsig = 0, bad_sig = 0;
 	const char *err = NULL;
+	unsigned tgen;
 	int nn = 0, target;
 
 	log_info("reloading configuration %s", m->opts->config_path ? m->opts->config_path : "(defaults)");
 	if (cfg_load(&ncfg, m->opts->config_path, &err) < 0) {
-		log_error("reload failed, old configuration stays: %s", err);
+		reload_refused(m, err);
 		return;
 	}
+	tgen = table_generation_next();
 	if ((target = resolve_max_servers(ncfg, &err)) < 0 ||
 	    policy_build(ncfg, &npol, &err) < 0 ||
 	    banks_build(ncfg, npol, &nbanks, &err) < 0 ||
 	    tls_server_context(ncfg, &ntls, &err) < 0 ||
+	    workdirs_check(ncfg, 1, &err) < 0 ||
 	    bind_listeners(ncfg, m->listeners, m->nlisteners, &nls, &nn, &err) < 0) {
-		log_error("reload failed, old configuration stays: %s", err);
+		reload_refused(m, err);
 		if (ntls)
 			SSL_CTX_free(ntls);
 		banks_free(&nbanks);
 		policy_free(&npol);
 		cfg_free(&ncfg);
+		table_generation_restore(tgen);
 		return;
 	}
+	/* configuration and tables are good: answer "tollgate reload" now,
+	 * as compiling the signatures may take longer than it waits */
+	control_reload_reply(m->ctl, NULL, m->generation + 1);
 	/* signatures are reloaded with the configuration; a database that
 	 * does not load keeps the old engine, loudly (service never stops) */
 	if (clamav_load(ncfg, &neng, &nsig, 0, &err) < 0) {
@@ -554,9 +578,9 @@ static void reload(struct master *m)
 			banks_free(&nbanks);
 			policy_free(&npol);
 			cfg_free(&ncfg);
+			table_generation_restore(tgen);
 			return;
 		}
-	    workdirs_check(ncfg, 1, &err) < 0 ||
 		neng = m->clam;
 		nsig = m->clam_sig;
 		m->clam = NULL;
@@ -569,7 +593,7 @@ static void reload(struct master *m)
 		SSL_CTX_free(m->tls);
 	m->tls = ntls;
 	banks_free(&m->banks);
-	policy_free(&m->policy);
+	policy_free(&m->policy);	/* closes the tables of the old generation */
 	cfg_free(&m->cfg);
 	m->cfg = ncfg;
 	m->policy = npol;
