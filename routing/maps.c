@@ -1,7 +1,9 @@
 /*
  * maps.c - ordered lists of tables, as Postfix's maps: the first table
  * that answers wins, a failure stops the search; and the address lookup
- * order of table.h (maps_lookup_addr).
+ * keys of table.h (maps_lookup_addr, maps_addr_keys): amavisd-new's
+ * lookup_hash() order, as its make_query_keys() builds it, plus
+ * Postfix's "@domain".
  *
  * A failure follows the table's failure action (table.h): tempfail stops
  * the search with TABLE_FAIL; ignore skips that table for the rest of
@@ -138,58 +140,100 @@ static void maps_add_key(const char **keys, size_t *n, const char *key)
 	keys[(*n)++] = key;
 }
 
-/* maps_lookup_addr - the documented address order (table.h) */
+/*
+ * maps_split_local - where the extension of a (folded) local part
+ * starts, or 0 for none: at the first delimiter character after the
+ * first character. As amavisd's split_localpart() and Postfix's
+ * split_addr(): postmaster, mailer-daemon and double-bounce are never
+ * split, and when '-' is a delimiter neither are owner-foo nor
+ * foo-request.
+ */
+static size_t maps_split_local(const char *local, const char *delim)
+{
+	size_t len = strlen(local), pos;
+
+	if (delim == NULL || *delim == 0 || len < 2)
+		return 0;
+	if (strcmp(local, "postmaster") == 0 || strcmp(local, "mailer-daemon") == 0 ||
+	    strcmp(local, "double-bounce") == 0)
+		return 0;
+	if (strchr(delim, '-') != NULL &&
+	    ((len > 6 && strncmp(local, "owner-", 6) == 0) ||
+	    (len > 8 && strcmp(local + len - 8, "-request") == 0)))
+		return 0;
+	pos = 1 + strcspn(local + 1, delim);
+	return pos < len ? pos : 0;
+}
+
+/* maps_addr_keys - the lookup keys of addr, in order (table.h) */
+size_t maps_addr_keys(const char *addr, const char *delim, struct arena *a, const char ***keys_r)
+{
+	const char *at = strrchr(addr, '@'), **keys, **dkeys;
+	char *local, *domain, *ext = NULL, *d, *e;
+	size_t nkeys = 0, ndkeys = 0, first, i, pos;
+
+	keys = arena_allocarray(a, 8 + MAPS_MAX_DOMAIN_KEYS, sizeof(*keys));
+	local = table_fold(a, addr);
+	if (*addr == 0)
+		maps_add_key(keys, &nkeys, "<>");	/* amavisd's "" (no table can hold it) */
+	else
+		maps_add_key(keys, &nkeys, arena_strdup(a, local));	/* the address as is (tables fold) */
+	domain = local + strlen(local);
+	if (at != NULL) {
+		local[at - addr] = 0;
+		domain = local + (at - addr) + 1;
+	}
+	/* the domain without trailing dots */
+	for (e = domain + strlen(domain); e > domain && e[-1] == '.'; e--)
+		e[-1] = 0;
+	if ((pos = maps_split_local(local, delim)) > 0) {
+		ext = local + pos;
+		local = arena_strndup(a, local, pos);
+		maps_add_key(keys, &nkeys, arena_printf(a, "%s%s@%s", local, ext, domain));
+	}
+	maps_add_key(keys, &nkeys, arena_printf(a, "%s@%s", local, domain));
+	if (ext != NULL)
+		maps_add_key(keys, &nkeys, arena_printf(a, "%s%s@", local, ext));
+	maps_add_key(keys, &nkeys, arena_printf(a, "%s@", local));
+	if (*domain) {
+		maps_add_key(keys, &nkeys, domain);
+		maps_add_key(keys, &nkeys, arena_printf(a, "@%s", domain));	/* Postfix's form */
+	}
+	/* ".domain" (the domain and its subdomains), each parent, "."; an
+	 * address literal is not split; amavisd keeps only the last
+	 * MAPS_MAX_DOMAIN_KEYS of these */
+	dkeys = arena_allocarray(a, strlen(domain) + 2, sizeof(*dkeys));
+	if (*domain && strchr(domain, '[') == NULL) {
+		dkeys[ndkeys++] = arena_printf(a, ".%s", domain);
+		for (d = strchr(domain, '.'); d != NULL; d = strchr(d + 1, '.'))
+			dkeys[ndkeys++] = d[1] ? d : ".";
+		if (strcmp(dkeys[ndkeys - 1], ".") != 0)
+			dkeys[ndkeys++] = ".";
+	} else {
+		dkeys[ndkeys++] = ".";
+	}
+	first = ndkeys > MAPS_MAX_DOMAIN_KEYS ? ndkeys - MAPS_MAX_DOMAIN_KEYS : 0;
+	for (i = first; i < ndkeys; i++)
+		maps_add_key(keys, &nkeys, dkeys[i]);
+	*keys_r = keys;
+	return nkeys;
+}
+
+/* maps_lookup_addr - every key of maps_addr_keys() in turn */
 int maps_lookup_addr(struct maps *m, const char *addr, const char *delim, struct arena *a,
     const char **value_r, const char **key_r, const char **error_r)
 {
-	const char *at = strrchr(addr, '@'), **keys;
-	char *local, *domain = NULL, *base = NULL, *d;
 	unsigned char *skip = arena_alloc(a, m->n + 1);
-	size_t nkeys = 0, maxkeys, f, i, llen;
+	const char **keys;
+	size_t nkeys, f, i;
 	int rc;
 
 	*value_r = NULL;
 	if (key_r != NULL)
 		*key_r = NULL;
-	local = table_fold(a, addr);
-	if (at != NULL) {
-		local[at - addr] = 0;
-		domain = local + (at - addr) + 1;
-	}
-	llen = strlen(local);
-	if (delim != NULL && *delim && llen > 1) {
-		size_t pos = 1 + strcspn(local + 1, delim);
+	nkeys = maps_addr_keys(addr, delim, a, &keys);
 
-		if (pos < llen)
-			base = arena_strndup(a, local, pos);
-	}
-	maxkeys = 8 + (domain ? strlen(domain) : 0);
-	keys = arena_allocarray(a, maxkeys, sizeof(*keys));
-	if (*addr == 0) {
-		maps_add_key(keys, &nkeys, "<>");
-	} else if (domain != NULL) {
-		maps_add_key(keys, &nkeys, arena_printf(a, "%s@%s", local, domain));
-		if (base != NULL)
-			maps_add_key(keys, &nkeys, arena_printf(a, "%s@%s", base, domain));
-		if (*domain)
-			maps_add_key(keys, &nkeys, arena_printf(a, "@%s", domain));
-		for (d = strchr(domain, '.'); d != NULL; d = strchr(d + 1, '.'))
-			if (d[1] != 0)
-				maps_add_key(keys, &nkeys, d);
-		maps_add_key(keys, &nkeys, arena_printf(a, "%s@", local));
-		if (base != NULL)
-			maps_add_key(keys, &nkeys, arena_printf(a, "%s@", base));
-	} else {
-		maps_add_key(keys, &nkeys, local);
-		if (base != NULL)
-			maps_add_key(keys, &nkeys, base);
-		maps_add_key(keys, &nkeys, arena_printf(a, "%s@", local));
-		if (base != NULL)
-			maps_add_key(keys, &nkeys, arena_printf(a, "%s@", base));
-	}
-	maps_add_key(keys, &nkeys, ".");
-
-	/* Each key form in every table before the next form, as Postfix. */
+	/* Each key in every table before the next key, as Postfix. */
 	for (f = 0; f < nkeys; f++) {
 		for (i = 0; i < m->n; i++) {
 			const char *k = keys[f];

@@ -3,9 +3,10 @@
  * policy) each recipient's delivery takes.
  *
  * Precedence of the forward method, first that applies wins:
- *   1. forward_method_maps, searched by recipient address in the order
- *      of maps_lookup_addr() (routing/table.h): full address, address
- *      without extension, @domain, parent domains, local part, ".";
+ *   1. forward_method_maps, searched by recipient address with the keys
+ *      of maps_lookup_addr() (routing/table.h, amavisd-new's order): full
+ *      address, address without extension, local part, domain, @domain,
+ *      .domain, parent domains, ".";
  *   2. sender_dependent_forward_method_maps, searched by the envelope
  *      sender address, the address without its extension, then
  *      @domain (Postfix's sender_dependent_default_transport_maps). The

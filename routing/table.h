@@ -67,27 +67,46 @@
  *   and commas outside braces. The first table that answers wins; a
  *   TABLE_FAIL stops the search and is returned.
  *
- * Address lookup order (maps_lookup_addr), for "User+Ext@Sub.Example.COM"
- * with recipient delimiter "+" (as Postfix's access(5) and transport(5)
- * order; every key form is tried in all tables before the next form):
- *   1. user+ext@sub.example.com   full address, lower-cased
- *   2. user@sub.example.com       extension stripped (only with a delimiter
- *                                 and an extension)
- *   3. @sub.example.com           the domain
- *   4. .example.com               each parent domain, nearest first
- *   5. .com                         (".example.com" matches subdomains of
- *                                 example.com, not example.com itself)
- *   6. user+ext@                  local part only
- *   7. user@                      local part without extension
- *   8. .                          catch-all
+ * Address lookup keys (maps_lookup_addr, maps_addr_keys): amavisd-new's
+ * order for its hash lookups (make_query_keys() in its
+ * Amavis::rfc2821_2822_Tools, as lookup_hash() calls it), because the
+ * *_maps settings carry amavisd's names and an amavisd admin's tables
+ * keep meaning what they meant; plus Postfix's "@domain". For
+ * "User+Ext@Sub.Example.COM" with recipient delimiter "+", every key in
+ * all tables of a maps before the next key:
+ *   1. user+ext@sub.example.com   the address as is (folded, as the
+ *                                 tables fold their keys)
+ *   2. user@sub.example.com       without the extension
+ *   3. user+ext@                  the local part, for every address
+ *   4. user@                        (amavisd's hash lookups do not limit
+ *                                 these to local_domains_maps; only its
+ *                                 SQL and LDAP lookups do)
+ *   5. sub.example.com            the domain itself
+ *   6. @sub.example.com           the same, Postfix style
+ *   7. .sub.example.com           the domain and its subdomains
+ *   8. .example.com               each parent domain, nearest first
+ *   9. .com
+ *  10. .                          catch-all
+ * So "example.com", "@example.com" and ".example.com" all match
+ * user@example.com; ".example.com" also matches its subdomains. A key
+ * form that repeats an earlier one is skipped. The extension starts at
+ * the first delimiter character (the delimiter is a set, like Postfix's
+ * recipient_delimiter "+-") after the first character of the local
+ * part and ends at the '@'; postmaster, mailer-daemon and double-bounce
+ * are never split, nor, when '-' is a delimiter, owner-foo and
+ * foo-request. The domain is what follows the last '@', trailing dots
+ * cut; an address literal ("[192.0.2.1]") has no parents (5, 6, then
+ * "."); of forms 7-10 only the last MAPS_MAX_DOMAIN_KEYS are kept, as
+ * amavisd does. An address without '@' is looked up as "user+ext",
+ * "user+ext@", "user@", "."; the null address "" as "<>", "@", "."
+ * (amavisd's "" becomes "<>", which no table can hold otherwise).
  * Pattern tables (regexp, pcre, cidr) are asked with the full address as
  * given (case kept, for $1 substitution) and with nothing else, as
- * Postfix does. The delimiter is a set of characters (like Postfix's
- * recipient_delimiter "+-"): the extension starts at the first of them
- * after the first character of the local part, and ends at the '@'.
- * The domain is what follows the last '@'; an address without '@' skips
- * forms 3-5 and is looked up as "user+ext", "user", then as in 6-8. The
- * null address "" is looked up as "<>" then ".".
+ * Postfix and amavisd's regexp lookups do.
+ * Differences from amavisd: it keeps a mixed-case key of a Perl hash
+ * distinct where tollgate folds every key; it converts an international
+ * domain name to ASCII (IDNA) first, tollgate looks it up as given
+ * (folded in ASCII only).
  */
 #ifndef TG_ROUTING_TABLE_H
 #define TG_ROUTING_TABLE_H
@@ -194,6 +213,12 @@ int maps_create(struct maps **maps_r, const char *title, const char *list,
 /* maps_lookup - the first table that answers wins; TABLE_FAIL stops */
 int maps_lookup(struct maps *m, const char *key, struct arena *a, const char **value_r,
     const char **error_r);
+#define MAPS_MAX_DOMAIN_KEYS 20		/* ".domain" ... "." keys of an address */
+
+/* maps_addr_keys - the keys maps_lookup_addr() tries for addr, in order
+ * (above); delim as there. Returns how many, *keys_r and the keys in
+ * arena a. */
+size_t maps_addr_keys(const char *addr, const char *delim, struct arena *a, const char ***keys_r);
 /* maps_lookup_addr - address lookup in the order documented above; delim
  * is the recipient delimiter set (NULL or "": no extensions). The key
  * that matched is returned in *key_r when key_r is not NULL. */

@@ -2,7 +2,7 @@
  * test_table.c - lookup tables and maps (routing/table.h): each type
  * found / not found, syntax errors with file:line, regexp and pcre
  * substitution and negation, cidr over IPv4 and IPv6, the address lookup
- * order, open-once sharing, the surrogate of an unreadable table, and
+ * keys (amavisd-new's order), open-once sharing, the surrogate of an unreadable table, and
  * Redis against a private redis-server started (and killed by pid) here.
  */
 #include "config.h"
@@ -496,33 +496,36 @@ static void check_order(const char *addr, const char *delim, const char *const *
 START_TEST(test_addr_order)
 {
 	static const char *const ext[] = {
-		"user+ext@sub.example.com", "user@sub.example.com", "@sub.example.com",
-		".example.com", ".com", "user+ext@", "user@", ".",
+		"user+ext@sub.example.com", "user@sub.example.com", "user+ext@", "user@",
+		"sub.example.com", "@sub.example.com", ".sub.example.com", ".example.com", ".com", ".",
 	};
 	static const char *const noext[] = {
-		"user@sub.example.com", "@sub.example.com", ".example.com", ".com", "user@", ".",
+		"user@sub.example.com", "user@", "sub.example.com", "@sub.example.com",
+		".sub.example.com", ".example.com", ".com", ".",
 	};
 	static const char *const nodelim[] = {
-		"user+ext@sub.example.com", "@sub.example.com", ".example.com", ".com", "user+ext@", ".",
+		"user+ext@sub.example.com", "user+ext@", "sub.example.com", "@sub.example.com",
+		".sub.example.com", ".example.com", ".com", ".",
 	};
 	static const char *const multi[] = {
-		"user-a+b@x.org", "user@x.org", "@x.org", ".org", "user-a+b@", "user@", ".",
+		"user-a+b@x.org", "user@x.org", "user-a+b@", "user@", "x.org", "@x.org", ".x.org", ".org", ".",
 	};
-	static const char *const nodomain[] = { "postmaster+x", "postmaster", "postmaster+x@",
-		"postmaster@", "." };
-	static const char *const null[] = { "<>", "." };
-	static const char *const leading[] = { "+x@h", "@h", "+x@", "." };
+	static const char *const nodomain[] = { "postmaster+x", "postmaster+x@", "postmaster@", "." };
+	static const char *const null[] = { "<>", "@", "." };
+	static const char *const leading[] = { "+x@h", "+x@", "h", "@h", ".h", "." };
+	static const char *const literal[] = { "a@[192.0.2.1]", "a@", "[192.0.2.1]", "@[192.0.2.1]", "." };
 	struct maps *m = NULL;
 	const char *err = NULL, *v = NULL, *key = NULL;
 
-	check_order("User+Ext@Sub.Example.COM", "+", ext, 8);
-	check_order("User@Sub.Example.COM", "+", noext, 6);
-	check_order("User+Ext@Sub.Example.COM", NULL, nodelim, 6);
-	check_order("User+Ext@Sub.Example.COM", "", nodelim, 6);
-	check_order("user-a+b@x.org", "+-", multi, 7);
-	check_order("postmaster+x", "+", nodomain, 5);
-	check_order("", "+", null, 2);
-	check_order("+x@h", "+", leading, 4);	/* a leading delimiter is no extension */
+	check_order("User+Ext@Sub.Example.COM", "+", ext, 10);
+	check_order("User@Sub.Example.COM", "+", noext, 8);
+	check_order("User+Ext@Sub.Example.COM", NULL, nodelim, 8);
+	check_order("User+Ext@Sub.Example.COM", "", nodelim, 8);
+	check_order("user-a+b@x.org", "+-", multi, 9);
+	check_order("postmaster+x", "+", nodomain, 4);
+	check_order("", "+", null, 3);
+	check_order("+x@h", "+", leading, 6);	/* a leading delimiter is no extension */
+	check_order("a@[192.0.2.1]", "+", literal, 5);	/* an address literal has no parents */
 
 	/* every key form is tried in all tables before the next form */
 	ck_assert_int_eq(maps_create(&m, "o", "inline:{ .=catchall @example.com=dom } "
@@ -534,6 +537,72 @@ START_TEST(test_addr_order)
 	ck_assert_int_eq(maps_lookup_addr(m, "ann@example.org", "+", ar, &v, &key, &err), TABLE_FOUND);
 	ck_assert_str_eq(v, "catchall");
 	maps_free(&m);
+
+	/* amavisd's keys: the bare domain, and ".domain" matches the domain itself */
+	ck_assert_int_eq(maps_create(&m, "a", "inline:{ example.com=bare, .example.org=dot }", NULL, 0, &err), 0);
+	ck_assert_int_eq(maps_lookup_addr(m, "user@example.com", "+", ar, &v, &key, &err), TABLE_FOUND);
+	ck_assert_str_eq(v, "bare");
+	ck_assert_int_eq(maps_lookup_addr(m, "user@sub.example.com", "+", ar, &v, &key, &err), TABLE_NOTFOUND);
+	ck_assert_int_eq(maps_lookup_addr(m, "user@example.org", "+", ar, &v, &key, &err), TABLE_FOUND);
+	ck_assert_str_eq(v, "dot");
+	ck_assert_int_eq(maps_lookup_addr(m, "user@a.b.example.org", "+", ar, &v, &key, &err), TABLE_FOUND);
+	ck_assert_str_eq(key, ".example.org");
+	maps_free(&m);
+}
+END_TEST
+
+/* check_keys - maps_addr_keys(addr, delim) is exactly want[0..n) */
+static void check_keys(const char *addr, const char *delim, const char *const *want, size_t n)
+{
+	const char **keys;
+	size_t nkeys = maps_addr_keys(addr, delim, ar, &keys), i;
+
+	for (i = 0; i < n && i < nkeys; i++)
+		ck_assert_msg(strcmp(keys[i], want[i]) == 0, "%s: key %zu is %s, expected %s", addr, i, keys[i],
+		    want[i]);
+	ck_assert_msg(nkeys == n, "%s: %zu keys, expected %zu", addr, nkeys, n);
+}
+
+START_TEST(test_addr_keys)
+{
+	static const char *const owner[] = { "owner-list@example.com", "owner-list@", "example.com",
+		"@example.com", ".example.com", ".com", "." };
+	static const char *const owner_plus[] = { "owner-list+x@example.com", "owner-list+x@", "example.com",
+		"@example.com", ".example.com", ".com", "." };
+	static const char *const request[] = { "list-request@example.com", "list-request@", "example.com",
+		"@example.com", ".example.com", ".com", "." };
+	static const char *const daemon[] = { "mailer-daemon@example.com", "mailer-daemon@", "example.com",
+		"@example.com", ".example.com", ".com", "." };
+	static const char *const dots[] = { "a@example.com.", "a@example.com", "a@", "example.com",
+		"@example.com", ".example.com", ".com", "." };
+	static const char *const emptylocal[] = { "@example.com", "@", "example.com", ".example.com",
+		".com", "." };
+	static const char *const empty_ext[] = { "user+@example.com", "user@example.com", "user+@", "user@",
+		"example.com", "@example.com", ".example.com", ".com", "." };
+	char deep[200], *p = deep;
+	const char **keys;
+	size_t n, i;
+
+	check_keys("Owner-List@Example.COM", "+-", owner, 7);	/* owner-foo: not split at '-' */
+	check_keys("owner-list+x@example.com", "+-", owner_plus, 7);	/* ... at '+' neither */
+	check_keys("list-request@example.com", "+-", request, 7);
+	check_keys("list-request@example.com", "-", request, 7);
+	check_keys("list-request@example.com", "+", request, 7);	/* no '-' delimiter: no rule needed */
+	check_keys("mailer-daemon@example.com", "-", daemon, 7);
+	check_keys("a@Example.COM.", "+", dots, 8);
+	check_keys("@example.com", "+", emptylocal, 6);
+	check_keys("user+@example.com", "+", empty_ext, 9);
+
+	/* more than MAPS_MAX_DOMAIN_KEYS domain keys: the most specific go */
+	p += sprintf(p, "u@");
+	for (i = 0; i < 25; i++)
+		p += sprintf(p, "l%zu.", i);
+	sprintf(p, "org");
+	n = maps_addr_keys(deep, "+", ar, &keys);
+	ck_assert_uint_eq(n, 4 + MAPS_MAX_DOMAIN_KEYS);
+	ck_assert_str_eq(keys[n - 1], ".");
+	ck_assert_str_eq(keys[n - 2], ".org");
+	ck_assert_str_eq(keys[4], ".l7.l8.l9.l10.l11.l12.l13.l14.l15.l16.l17.l18.l19.l20.l21.l22.l23.l24.org");
 }
 END_TEST
 
@@ -776,6 +845,7 @@ static Suite *table_suite(void)
 	tcase_add_test(tc, test_surrogate);
 	tcase_add_test(tc, test_maps);
 	tcase_add_test(tc, test_addr_order);
+	tcase_add_test(tc, test_addr_keys);
 	tcase_add_test(tc, test_addr_pattern);
 	tcase_add_test(tc, test_regex_sane);
 	tcase_add_test(tc, test_redis);
