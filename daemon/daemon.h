@@ -29,7 +29,8 @@ int postfix_maxproc(const char *service, const char *config_dir, int *data_done_
     const char **error_r);
 
 /* resolve_max_servers - "N", "postfix" or "postfix:SERVICE" → a count,
- * with warnings when Postfix's maxproc and data-done timeout disagree */
+ * with warnings when Postfix's maxproc and data-done timeout disagree,
+ * and those of policy_warnings() (every tollgated -t, start and reload) */
 int resolve_max_servers(const struct cfg *cfg, const char **error_r);
 
 

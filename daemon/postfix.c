@@ -20,6 +20,7 @@
 #include "lib/buf.h"
 #include "lib/cfg.h"
 #include "lib/log.h"
+#include "routing/policy.h"
 
 #define POSTCONF_MAX_OUTPUT (64 * 1024)
 
@@ -208,6 +209,7 @@ int resolve_max_servers(const struct cfg *cfg, const char **error_r)
 		log_warning("max_servers = %d but Postfix's %s has maxproc %d: set them equal "
 		    "(or max_servers = postfix)", n, service, pf);
 	}
+	policy_warnings(cfg);
 	if (data_done > 0 && child_timeout >= data_done)
 		log_warning("child_timeout (%llds) is not below Postfix's data-done timeout of %s (%ds): "
 		    "Postfix may give up on a message tollgate is still working on", child_timeout, service,

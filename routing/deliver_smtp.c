@@ -19,7 +19,13 @@
  *     the dot stand (they are final downstream);
  *   - a cached connection that fails before the final dot is replaced
  *     once and the whole transaction redone; after the dot nothing is
- *     retried (a duplicate is worse than a delay).
+ *     retried (a duplicate is worse than a delay);
+ *   - the caller's deadline (deliver_opts.deadline, inside child_timeout)
+ *     bounds the whole delivery: connect, each read and write are cut to
+ *     what is left of it, and when it is reached the connection is
+ *     closed and the recipients get 451 4.4.2 from a live worker, rather
+ *     than the master killing the worker while downstream may still
+ *     accept (Postfix would retry and deliver twice).
  *
  *   - when the TLS policy requires TLS (encrypt, verify, secure), no
  *     MAIL goes out before the handshake (and the certificate check)
@@ -37,6 +43,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -66,6 +73,9 @@
 #define DLV_CHECK_EVERY		65536	/* content bytes between write-error checks */
 #define DLV_QUIT_TIMEOUT_MS	1000
 #define DLV_TLS_CTX_MAX		16	/* client TLS contexts (CA file, names) per worker */
+#define DLV_DEADLINE_SLACK_MS	100	/* a timeout this close to the deadline is the deadline's */
+#define DLV_MARGIN_MIN_MS	2000	/* deliver_margin_ms bounds */
+#define DLV_MARGIN_MAX_MS	30000
 
 enum {
 	CAP_PIPELINING = 1 << 0,
@@ -150,6 +160,7 @@ struct dlv_tx {
 	int tls_failed;			/* TLS required and not available: tls failure reply */
 	int tls_fallback;		/* "may": handshake failed, retry in plaintext */
 	int quit_ok;			/* failed in a sane plaintext session: QUIT */
+	int deadline_hit;		/* o->deadline cut the delivery short */
 	struct dlv_pending pend[DLV_PIPELINE_MAX + 1];
 	size_t npend;
 	char reason[DLV_REASON_MAX];
@@ -166,6 +177,74 @@ static int dlv_fail(struct dlv_tx *tx, const char *fmt, ...)
 	vsnprintf(tx->reason, sizeof(tx->reason), fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+/* deliver_margin_ms - the reply margin inside child_timeout (routing.h) */
+long long deliver_margin_ms(long long child_timeout_s)
+{
+	long long child = child_timeout_s * 1000, m = child / 10;
+
+	if (m < DLV_MARGIN_MIN_MS)
+		m = DLV_MARGIN_MIN_MS;
+	if (m > DLV_MARGIN_MAX_MS)
+		m = DLV_MARGIN_MAX_MS;
+	if (m > child / 2)
+		m = child / 2;
+	return m;
+}
+
+/* dlv_left_ms - milliseconds left before o's deadline; LLONG_MAX
+ * without one, <= 0 once it has passed */
+static long long dlv_left_ms(const struct deliver_opts *o)
+{
+	struct timespec now;
+
+	if (o->deadline.tv_sec == 0)
+		return LLONG_MAX;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)(o->deadline.tv_sec - now.tv_sec) * 1000 +
+	    (o->deadline.tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* dlv_timeout_ms - a timeout of secs seconds, cut to what is left
+ * before the deadline (at least 1 ms) */
+static int dlv_timeout_ms(const struct deliver_opts *o, int secs)
+{
+	long long t = (long long)secs * 1000, left = dlv_left_ms(o);
+
+	if (left < t)
+		t = left;
+	return t < 1 ? 1 : (int)t;
+}
+
+/* dlv_arm - put the deadline on a connection (every later read and
+ * write stops at it); -1 with tx->reason when it has passed already */
+static int dlv_arm(struct dlv_tx *tx, struct conn *c)
+{
+	long long left = dlv_left_ms(tx->o);
+
+	if (left == LLONG_MAX)
+		return 0;
+	if (left <= 0) {
+		tx->deadline_hit = 1;
+		return dlv_fail(tx, "%s", "time limit of the message reached (inside child_timeout) "
+		    "before delivery");
+	}
+	conn_set_deadline(c, left > INT_MAX ? INT_MAX : (int)left);
+	return 0;
+}
+
+/* dlv_deadline_check - after a failure: was it the deadline? Then say
+ * so in tx->reason and set tx->deadline_hit */
+static void dlv_deadline_check(struct dlv_tx *tx)
+{
+	char why[DLV_REASON_MAX];
+
+	if (tx->deadline_hit || dlv_left_ms(tx->o) > DLV_DEADLINE_SLACK_MS)
+		return;
+	tx->deadline_hit = 1;
+	strlcpy(why, tx->reason, sizeof(why));
+	dlv_fail(tx, "time limit of the message reached (inside child_timeout): %s", why);
 }
 
 /* dlv_clean - printable-ASCII copy of n bytes of s (others become '?') */
@@ -645,15 +724,24 @@ static int dlv_open(struct dlv_tx *tx, struct dlv_conn **dcp, const char *key, i
 	int fd;
 
 	*dcp = NULL;
-	fd = net_connect(&m->ep, o->connect_timeout * 1000, &err);
-	if (fd < 0)
-		return dlv_fail(tx, "%s", err);
+	if (dlv_left_ms(o) <= 0) {
+		tx->deadline_hit = 1;
+		return dlv_fail(tx, "%s", "time limit of the message reached (inside child_timeout) before connecting");
+	}
+	fd = net_connect(&m->ep, dlv_timeout_ms(o, o->connect_timeout), &err);
+	if (fd < 0) {
+		dlv_fail(tx, "%s", err);
+		dlv_deadline_check(tx);
+		return -1;
+	}
 	dc = xcalloc(1, sizeof(*dc));
 	strlcpy(dc->spec, m->spec, sizeof(dc->spec));
 	dc->key = xstrdup(key);
 	dc->proto = m->proto;
 	dc->conn = conn_create(fd);
 	conn_set_timeout(dc->conn, o->command_timeout * 1000);
+	if (dlv_arm(tx, dc->conn) < 0)
+		goto fail;
 	log_debug(LOG_DBG_DELIVER, "%s: connected", dc->spec);
 	if (dlv_read_reply(tx, dc, &r, NULL, "greeting") < 0)
 		goto fail;
@@ -670,6 +758,7 @@ static int dlv_open(struct dlv_tx *tx, struct dlv_conn **dcp, const char *key, i
 fail:
 	/* a session refused for want of TLS ends politely; nothing was sent */
 	dlv_close(&dc, tx->quit_ok);
+	dlv_deadline_check(tx);
 	return -1;
 }
 
@@ -1253,6 +1342,9 @@ static void dlv_tempfail_all(struct dlv_tx *tx)
 	    msg->am_id, tx->reason);
 	size_t i;
 
+	if (tx->deadline_hit)
+		reply = arena_printf(msg->arena, "451 4.4.2 Error in processing, id=%s, forwarding err: %s",
+		    msg->am_id, tx->reason);
 	if (tx->tls_failed) {
 		int bounce = tx->tls->bounce;
 
@@ -1335,6 +1427,11 @@ int deliver_tls(struct deliver_cache *cache, const struct deliver_opts *o, const
 		dlv_fail(&tx, "message content unavailable: %s", msg->spool ? spool_error(msg->spool) : "no spool");
 		goto failed;
 	}
+	if (dlv_left_ms(o) <= 0) {
+		tx.deadline_hit = 1;
+		dlv_fail(&tx, "%s", "time limit of the message reached (inside child_timeout) before delivery");
+		goto failed;
+	}
 	if (skip > dlen)
 		skip = dlen;
 	data += skip;
@@ -1369,10 +1466,19 @@ int deliver_tls(struct deliver_cache *cache, const struct deliver_opts *o, const
 		tx.dc = dc;
 		if (attempt > 0)
 			dlv_tx_reset(&tx);
+		if (reused && dlv_arm(&tx, dc->conn) < 0) {
+			dlv_cache_put(cache, dc);	/* still good for the next message */
+			dc = tx.dc = NULL;
+			goto failed;
+		}
 		if (dlv_transaction(&tx, prepend, prepend_len, data, dlen) == 0)
 			break;
+		/* whatever was sent: closed now, not when the master kills us */
 		dlv_close(&dc, 0);
 		tx.dc = NULL;
+		dlv_deadline_check(&tx);
+		if (tx.deadline_hit)
+			goto failed;
 		if (reused && attempt == 0 && !tx.dot_sent) {
 			log_warning("id=%s: cached connection to %s failed (%s); reconnecting", msg->am_id,
 			    m->spec, tx.reason);
@@ -1406,15 +1512,18 @@ int deliver_tls(struct deliver_cache *cache, const struct deliver_opts *o, const
 	}
 	if (tx.broken)
 		dlv_close(&dc, 0);
-	else if (o->cache_time > 0 && cache != NULL)
+	else if (o->cache_time > 0 && cache != NULL) {
+		conn_set_deadline(dc->conn, 0);		/* the next message brings its own */
 		dlv_cache_put(cache, dc);
-	else
+	} else
 		dlv_close(&dc, 1);
 	deliver_cache_free(&tmp_cache);
 	return accepted;
 
 failed:
-	if (tx.tls_failed)
+	if (tx.deadline_hit)
+		log_warning("id=%s: forwarding to %s given up: %s", msg->am_id, m->spec, tx.reason);
+	else if (tx.tls_failed)
 		log_error("id=%s: forwarding to %s: TLS is required (level %s) but was not available: %s",
 		    msg->am_id, m->spec, tls_level_name(tls->level), tx.reason);
 	else

@@ -21,6 +21,7 @@
 #include "lib/netio.h"
 #include "routing/policy.h"
 #include "routing/route.h"
+#include "routing/routing.h"
 #include "routing/state.h"
 #include "routing/table.h"
 
@@ -195,6 +196,83 @@ static int policy_table_opts(const struct cfg *cfg, struct table_opts *o, const 
 	return 0;
 }
 
+/*
+ * policy_timeouts - a message's deliveries must end inside child_timeout
+ * less the reply margin (deliver_margin_ms): a forward timeout set in
+ * the file that does not fit could never fire as written (the message's
+ * deadline would cut it, or the master would kill the worker first) and
+ * is refused. Defaults are left to the deadline, so a short
+ * child_timeout alone stays valid.
+ */
+static int policy_timeouts(const struct cfg *cfg, const char **error_r)
+{
+	static const enum param_id ids[] = { P_FORWARD_CONNECT_TIMEOUT, P_FORWARD_COMMAND_TIMEOUT,
+		P_FORWARD_DATA_DONE_TIMEOUT };
+	long long child = cfg_int(cfg, P_CHILD_TIMEOUT);
+	long long budget = child * 1000 - deliver_margin_ms(child);
+	size_t i;
+
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		long long t = cfg_int(cfg, ids[i]);
+
+		if (!cfg_is_set(cfg, ids[i]) || t * 1000 < budget)
+			continue;
+		snprintf(policy_err, sizeof(policy_err), "%s = %llds cannot fit in child_timeout = %llds: a "
+		    "message's deliveries must end %.1fs before it (the reply margin), so set it below %.1fs",
+		    param_table[ids[i]].name, t, child, deliver_margin_ms(child) / 1000.0, budget / 1000.0);
+		*error_r = policy_err;
+		return -1;
+	}
+	return 0;
+}
+
+/* policy_mentions - 1 when text (len bytes) holds word, any case */
+static int policy_mentions(const char *text, size_t len, const char *word)
+{
+	size_t wl = strlen(word), i;
+
+	for (i = 0; i + wl <= len; i++)
+		if (strncasecmp(text + i, word, wl) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * policy_warnings - warn when rate_limit_maps may use the action
+ * quarantine but there is no quarantine_dir: such a message is
+ * tempfailed (it cannot be held anywhere), not accepted. The setting
+ * and the files of its file tables (first 1 MB) are searched for the
+ * word; a redis: table cannot be read here and is not checked.
+ */
+void policy_warnings(const struct cfg *cfg)
+{
+	const char *v = cfg_str(cfg, P_RATE_LIMIT_MAPS), *p;
+	int found = policy_mentions(v, strlen(v), "quarantine");
+
+	if (*v == 0 || *cfg_str(cfg, P_QUARANTINE_DIR))
+		return;
+	for (p = v; !found && (p = strstr(p, ":/")) != NULL; p++) {
+		char path[1024], *buf;
+		size_t n = strcspn(p + 1, " \t,}"), got;
+		FILE *fp;
+
+		if (n >= sizeof(path))
+			continue;
+		memcpy(path, p + 1, n);
+		path[n] = 0;
+		if ((fp = fopen(path, "r")) == NULL)
+			continue;
+		buf = xmalloc(1 << 20);
+		got = fread(buf, 1, 1 << 20, fp);
+		fclose(fp);
+		found = policy_mentions(buf, got, "quarantine");
+		free(buf);
+	}
+	if (found)
+		log_warning("rate_limit_maps has the action quarantine but quarantine_dir is empty: a message "
+		    "over such a limit is tempfailed (451), never accepted without its quarantined copy");
+}
+
 int policy_build(const struct cfg *cfg, struct policy **p_r, const char **error_r)
 {
 	struct policy *p = xcalloc(1, sizeof(*p));
@@ -202,6 +280,8 @@ int policy_build(const struct cfg *cfg, struct policy **p_r, const char **error_
 	int i;
 
 	decide_policy_defaults(&p->defaults);
+	if (policy_timeouts(cfg, error_r) < 0)
+		goto fail;
 	if (policy_destiny(cfg, P_FINAL_VIRUS_DESTINY, &p->defaults.destiny[CC_VIRUS], error_r) < 0 ||
 	    policy_destiny(cfg, P_FINAL_BANNED_DESTINY, &p->defaults.destiny[CC_BANNED], error_r) < 0 ||
 	    policy_destiny(cfg, P_FINAL_UNCHECKED_DESTINY, &p->defaults.destiny[CC_UNCHECKED], error_r) < 0 ||

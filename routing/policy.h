@@ -50,6 +50,10 @@ struct policy {
  * static *error_r naming the setting or the table file and line */
 int policy_build(const struct cfg *cfg, struct policy **p_r, const char **error_r);
 void policy_free(struct policy **pp);
+/* policy_warnings - log a warning for settings that work, but not as
+ * one may expect (rate_limit_maps action quarantine without a
+ * quarantine_dir); for tollgated -t, start and reload, not the tools */
+void policy_warnings(const struct cfg *cfg);
 
 /* policy_for_rcpt - recipient i's decide_policy in the message arena:
  * the defaults with bypass and lovers bits from the maps. A failed

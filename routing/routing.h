@@ -73,7 +73,20 @@ struct deliver_opts {
 	int data_done_timeout;
 	int cache_time;			/* 0: close after each message */
 	const char *helo_name;
+	struct timespec deadline;	/* CLOCK_MONOTONIC: every connect, read and
+					 * write of a delivery ends by then, whatever
+					 * the timeouts above (tv_sec 0: none) */
 };
+
+/*
+ * deliver_margin_ms - how long before child_timeout (seconds) the
+ * deliveries of a message must be over, so that the state writes, the
+ * log line and the reply still reach the client before the master
+ * kills the worker: a tenth of child_timeout, at least 2 s and at most
+ * 30 s, but never more than half of it. A message's deadline is the
+ * start of its DATA + child_timeout - this margin.
+ */
+long long deliver_margin_ms(long long child_timeout_s);
 
 struct deliver_cache;
 
@@ -96,8 +109,10 @@ void deliver_cache_free(struct deliver_cache **dcp);
  * "<code> <enh> from MTA(<method>): <downstream reply>"; a failure of
  * the whole transaction (connect, timeout, 421, lost connection) gives
  * each of them "451 4.5.0 Error in processing, id=<am_id>, forwarding
- * err: <reason>". A cached connection found dead before the end of
- * data was sent is replaced once before anything is tempfailed.
+ * err: <reason>", or "451 4.4.2 ..." when o->deadline cut it short (the
+ * connection is then closed at once, whatever was sent). A cached
+ * connection found dead before the end of data was sent is replaced
+ * once before anything is tempfailed.
  * Returns the number of recipients accepted downstream (2xx).
  */
 int deliver(struct deliver_cache *dc, const struct deliver_opts *o, const struct fwd_method *m,

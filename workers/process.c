@@ -213,11 +213,31 @@ static const struct fwd_method *proc_method(struct worker *w, const char **error
 	return proc_fwd.ok ? &proc_fwd.m : NULL;
 }
 
-/* proc_opts - delivery settings from the config */
-static void proc_opts(struct worker *w, struct deliver_opts *o)
+/*
+ * proc_opts - delivery settings from the config, and the message's
+ * deadline: child_timeout runs from the start of DATA (the master kills
+ * a worker past it), so every delivery of the message (groups, DSN,
+ * admin notice) ends deliver_margin_ms before that and the 451 4.4.2 of
+ * a downstream too slow still reaches Postfix from a live worker.
+ */
+static void proc_opts(struct worker *w, const struct message *msg, struct deliver_opts *o)
 {
 	const struct cfg *cfg = proc_cfg(w);
+	long long ms;
 
+	memset(o, 0, sizeof(*o));
+	if (msg->t_start.tv_sec != 0 || msg->t_start.tv_nsec != 0)
+		o->deadline = msg->t_start;
+	else
+		clock_gettime(CLOCK_MONOTONIC, &o->deadline);
+	/* the master's child_timeout, not a bank's (the master kills by it) */
+	ms = cfg_int(w->env->cfg, P_CHILD_TIMEOUT) * 1000 - deliver_margin_ms(cfg_int(w->env->cfg, P_CHILD_TIMEOUT));
+	o->deadline.tv_sec += ms / 1000;
+	o->deadline.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (o->deadline.tv_nsec >= 1000000000) {
+		o->deadline.tv_sec++;
+		o->deadline.tv_nsec -= 1000000000;
+	}
 	o->connect_timeout = (int)cfg_int(cfg, P_FORWARD_CONNECT_TIMEOUT);
 	o->command_timeout = (int)cfg_int(cfg, P_FORWARD_COMMAND_TIMEOUT);
 	o->data_done_timeout = (int)cfg_int(cfg, P_FORWARD_DATA_DONE_TIMEOUT);
@@ -597,10 +617,52 @@ static int proc_scan(struct worker *w, struct message *msg, const char *data, si
 	return 0;
 }
 
+/*
+ * proc_record - exactly once: the recipients of one delivery (idx[0..n-1])
+ * that the downstream server has just accepted are recorded as delivered
+ * at once, before the next group, the DSN or the reply (a worker that
+ * dies after this point costs a retry, not a second copy for them).
+ * Marks them in recorded[] so the end of the message does not record
+ * them again. Without state or a queue id there is nothing to record.
+ */
+static void proc_record(struct worker *w, struct message *msg, const char *digest, const size_t *idx,
+    size_t n, unsigned char *recorded)
+{
+	const struct policy *pol = w->policy;
+	const char **rcpts, *err = NULL, *note = NULL;
+	size_t k, m = 0;
+
+	if (pol == NULL || pol->state == NULL || digest == NULL || *digest == 0 || msg->xf.ident == NULL ||
+	    *msg->xf.ident == 0 || n == 0)
+		return;
+	rcpts = arena_allocarray(msg->arena, n, sizeof(*rcpts));
+	for (k = 0; k < n; k++) {
+		struct rcpt *r = &msg->rcpts[idx[k]];
+
+		if (r->code / 100 != 2 || recorded[idx[k]])
+			continue;
+		rcpts[m++] = r->addr;
+		if (note == NULL && r->queued_as && *r->queued_as)
+			note = r->queued_as;
+	}
+	if (m == 0)
+		return;
+	note = note ? arena_printf(msg->arena, "%s queued as %s", msg->am_id, note) : msg->am_id;
+	if (state_delivered_set(pol->state, msg->xf.ident, digest, rcpts, m, note, time(NULL), &err) < 0) {
+		log_warning("id=%s: delivery not recorded (Redis: %s): a retry may deliver again", msg->am_id, err);
+		return;
+	}
+	for (k = 0; k < n; k++)
+		if (msg->rcpts[idx[k]].code / 100 == 2)
+			recorded[idx[k]] = 1;
+}
+
 /* proc_forward - deliver the passed recipients: one transaction per
- * (identical header edits × forward method), amavisd's forwarding loop */
+ * (identical header edits × forward method), amavisd's forwarding loop;
+ * each delivery's accepted recipients are recorded right after it */
 static void proc_forward(struct worker *w, struct message *msg, struct decide_result *res,
-    const char *data, size_t len, const struct deliver_opts *o, struct milter_verdict *mv)
+    const char *data, size_t len, const struct deliver_opts *o, struct milter_verdict *mv,
+    const char *digest, unsigned char *recorded)
 {
 	const struct cfg *cfg = proc_cfg(w);
 	struct decide_hdr_opts ho;
@@ -650,8 +712,10 @@ static void proc_forward(struct worker *w, struct message *msg, struct decide_re
 		edits[groups[g].nedits].value = proc_received(w, msg);
 		decide_edits_apply(msg->arena, data, len, edits, groups[g].nedits + 1, &out, &outlen, &skip);
 		nm = proc_route(w, msg, groups[g].idx, groups[g].n, &mg);
-		for (k = 0; k < nm; k++)
+		for (k = 0; k < nm; k++) {
 			(void)deliver_tls(w->dcache, o, mg[k].m, &mg[k].tls, msg, mg[k].idx, mg[k].n, out, outlen, skip);
+			proc_record(w, msg, digest, mg[k].idx, mg[k].n, recorded);
+		}
 	}
 }
 
@@ -807,28 +871,36 @@ static void proc_already_delivered(struct worker *w, struct message *msg, const 
 	}
 }
 
-/* proc_state_after - record the deliveries done now, the pen pals of
- * originating mail, and the counters */
+/* proc_state_after - record the deliveries done now that proc_record
+ * has not (recipients accepted by the milter's client MTA), the pen
+ * pals of originating mail, and the counters */
 static void proc_state_after(struct worker *w, struct message *msg, const char *digest,
-    const char **before, size_t nbefore, unsigned ccat)
+    const char **before, size_t nbefore, const unsigned char *recorded, unsigned ccat)
 {
 	const struct policy *pol = w->policy;
 	const char *err = NULL;
-	const char **now;
-	size_t n, i, k, m = 0;
+	const char **now, **rest;
+	size_t i, k, m = 0, nrest = 0;
 
 	if (pol == NULL || pol->state == NULL)
 		return;
-	now = proc_rcpt_list(msg, 1, &n);
+	now = arena_allocarray(msg->arena, msg->nrcpts ? msg->nrcpts : 1, sizeof(*now));
+	rest = arena_allocarray(msg->arena, msg->nrcpts ? msg->nrcpts : 1, sizeof(*rest));
 	/* only those that were undecided before delivery: delivered now */
-	for (i = 0; i < n; i++)
+	for (i = 0; i < msg->nrcpts; i++) {
+		if (msg->rcpts[i].code / 100 != 2)
+			continue;
 		for (k = 0; k < nbefore; k++)
-			if (before[k] == now[i]) {
-				now[m++] = now[i];
+			if (before[k] == msg->rcpts[i].addr)
 				break;
-			}
-	if (m && msg->xf.ident && *msg->xf.ident &&
-	    state_delivered_set(pol->state, msg->xf.ident, digest, now, m, msg->am_id, time(NULL), &err) < 0)
+		if (k == nbefore)
+			continue;
+		now[m++] = msg->rcpts[i].addr;
+		if (!recorded[i])
+			rest[nrest++] = msg->rcpts[i].addr;
+	}
+	if (nrest && msg->xf.ident && *msg->xf.ident &&
+	    state_delivered_set(pol->state, msg->xf.ident, digest, rest, nrest, msg->am_id, time(NULL), &err) < 0)
 		log_warning("id=%s: delivery not recorded (Redis: %s): a retry may deliver again", msg->am_id, err);
 	if (m && proc_bank.originating && msg->sender && *msg->sender &&
 	    state_penpals_record(pol->state, msg->sender, now, m, time(NULL), &err) < 0)
@@ -972,6 +1044,7 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 	char digest[STATE_DIGEST_HEX] = "";
 	const char *rate_why = NULL;
 	const char **before = NULL;
+	unsigned char *recorded;
 	size_t nbefore = 0;
 	const char *data, *err = NULL, *head;
 	size_t len, i;
@@ -1028,6 +1101,16 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 
 		if (rl == 1) {
 			proc_set_all(msg, arena_printf(msg->arena, "451 4.7.1 Try again later, id=%s: %s", msg->am_id, why));
+			proc_log(msg, proc_head_mta(msg), NULL);
+			proc_count(w, msg, 0, 0);
+			return;
+		}
+		if (rl == 2 && (pol == NULL || *pol->quarantine_dir == 0)) {
+			/* "quarantined" is a promise of a copy: without a
+			 * quarantine there is none, so no 2xx (Postfix keeps it) */
+			log_error("id=%s: %s: action quarantine but no quarantine_dir: tempfailed", msg->am_id, why);
+			proc_set_all(msg, arena_printf(msg->arena, "451 4.7.1 Try again later, id=%s: %s "
+			    "(no quarantine to hold it)", msg->am_id, why));
 			proc_log(msg, proc_head_mta(msg), NULL);
 			proc_count(w, msg, 0, 0);
 			return;
@@ -1101,7 +1184,7 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 	scoreboard_observe(w->env->sb, w->env->slot, SB_STAGE_SCAN, scoreboard_usec_since(&t_stage));
 	clock_gettime(CLOCK_MONOTONIC, &t_stage);
 	worker_set_state(w, SB_FORWARDING, qid);
-	proc_opts(w, &opts);
+	proc_opts(w, msg, &opts);
 	if (w->dcache == NULL)
 		w->dcache = deliver_cache_create();
 	deliver_cache_expire(w->dcache, &opts, time(NULL));
@@ -1110,7 +1193,8 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 		proc_already_delivered(w, msg, digest);
 		before = proc_rcpt_list(msg, 0, &nbefore);
 	}
-	proc_forward(w, msg, &res, data, len, &opts, mv);
+	recorded = arena_alloc(msg->arena, msg->nrcpts ? msg->nrcpts : 1);
+	proc_forward(w, msg, &res, data, len, &opts, mv, digest, recorded);
 	scoreboard_observe(w->env->sb, w->env->slot, SB_STAGE_FORWARD, scoreboard_usec_since(&t_stage));
 	/* nobody may leave without an outcome; an undecided one is ours to retry */
 	proc_set_all(msg, arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: not delivered",
@@ -1151,5 +1235,5 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 	    decide_log_verdict(msg, &res), decide_log_actions(msg, &res));
 	proc_log(msg, head, res.quarantine_id);
 	proc_count(w, msg, CCAT_MAJOR(res.blocked ? res.blocking_ccat : (res.nccat ? res.ccat[0] : 0)), res.blocked);
-	proc_state_after(w, msg, digest, before, nbefore, res.blocked ? res.blocking_ccat : (res.nccat ? res.ccat[0] : 0));
+	proc_state_after(w, msg, digest, before, nbefore, recorded, res.blocked ? res.blocking_ccat : (res.nccat ? res.ccat[0] : 0));
 }

@@ -974,6 +974,11 @@ postfix_inject_opts() {
 #               first two lines of the message (closed mid-DATA)
 #   slow-data@  the 354 comes after DELAY seconds
 #   slow-dot@   the message is saved, the 250 comes after DELAY seconds
+#   late-dot@   the final dot is answered after DELAY seconds, and the
+#               message is saved then only if the client is still
+#               connected (a downstream that commits when it answers:
+#               a client that gave up has left no copy); events "late N"
+#               when the dot arrived, "aborted N" when the client was gone
 # Other mail (and the N+1th of a kind) is answered at once. Each saved
 # message goes to FAULT_DIR/N.eml (temporary name, then renamed) with
 # X-Mail-Args/X-Rcpt-Args lines in front; FAULT_EVENTS gets "KIND N SENDER"
@@ -986,7 +991,7 @@ start_faultsink() {
 	mkdir -p "$FAULT_DIR"
 	: >"$FAULT_EVENTS"
 	cat >"$TG_TMP/faultsink.py" <<'PYEOF'
-import os, socketserver, sys, threading, time
+import os, select, socket, socketserver, sys, threading, time
 port, outdir, events, delay, limit = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
 lock = threading.Lock()
 counter = {"msg": 0}
@@ -1054,6 +1059,13 @@ class Handler(socketserver.StreamRequestHandler):
                     body.append(l[1:] if l.startswith(b"..") else l)
                     if drop and len(body) >= 2:
                         event("dropped %d %s" % (n, sender))
+                        return
+                if "<late-dot@" in (sender or "") and first("late-dot"):
+                    event("late %d %s" % (n, sender))
+                    time.sleep(delay)
+                    r, _, _ = select.select([self.connection], [], [], 0)
+                    if r and not self.connection.recv(1, socket.MSG_PEEK):
+                        event("aborted %d %s" % (n, sender))
                         return
                 tmp = os.path.join(outdir, ".%d.tmp" % n)
                 with open(tmp, "wb") as f:

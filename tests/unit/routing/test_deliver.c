@@ -345,7 +345,7 @@ static struct message *mkmsg(const char *content, size_t clen, const char *const
 	return msg;
 }
 
-static const struct deliver_opts opts = { 5, 5, 5, 30, "tg.example" };
+static const struct deliver_opts opts = { 5, 5, 5, 30, "tg.example", { 0, 0 } };
 static const size_t idx_all[] = { 0, 1, 2, 3, 4, 5, 6, 7 };
 
 /* method - the forward method that reaches fake f */
@@ -764,6 +764,68 @@ START_TEST(test_malformed_and_timeout)
 }
 END_TEST
 
+/* deadline_in - a deliver_opts deadline ms from now */
+static void deadline_in(struct deliver_opts *o, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, &o->deadline);
+	o->deadline.tv_sec += ms / 1000;
+	o->deadline.tv_nsec += (ms % 1000) * 1000000;
+	if (o->deadline.tv_nsec >= 1000000000) {
+		o->deadline.tv_sec++;
+		o->deadline.tv_nsec -= 1000000000;
+	}
+}
+
+START_TEST(test_deadline)
+{
+	/* the dot is never answered: the message's deadline (0.7 s), not
+	 * the 5 s data-done timeout, ends it with 451 4.4.2; a deadline
+	 * already past fails at once without connecting */
+	static const char *const s0[] = { "220 fake\r\n", EHLO_PIPE, OK_TX, "SILENT", NULL };
+	static const char *const *const scripts[] = { s0 };
+	static const char *const rc[] = { "a@example.com" };
+	static const char prefix[] = "451 4.4.2 Error in processing, id=1234-01, forwarding err: time limit";
+	struct fake f;
+	struct fwd_method m;
+	struct deliver_cache *dc = deliver_cache_create();
+	struct message *msg1 = mkmsg(MSG1, strlen(MSG1), rc, 1);
+	struct message *msg2 = mkmsg(MSG2, strlen(MSG2), rc, 1);
+	struct deliver_opts o = opts;
+	struct timespec t0, t1;
+	long ms;
+
+	ck_assert_int_eq(deliver_margin_ms(480), 30000);
+	ck_assert_int_eq(deliver_margin_ms(120), 12000);
+	ck_assert_int_eq(deliver_margin_ms(8), 2000);
+	ck_assert_int_eq(deliver_margin_ms(3), 1500);
+	fake_start(&f, "smtp", scripts, 1, 1);
+	m = method(&f);
+	deadline_in(&o, 700);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(deliver(dc, &o, &m, msg1, idx_all, 1, "", 0, 0), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ck_assert_msg(ms >= 600 && ms < 2000, "gave up after %ld ms", ms);
+	ck_assert_int_eq(msg1->rcpts[0].code, 451);
+	ck_assert_msg(strncmp(msg1->rcpts[0].reply, prefix, sizeof(prefix) - 1) == 0, "reply: %s",
+	    msg1->rcpts[0].reply);
+	ck_assert_ptr_nonnull(strstr(msg1->rcpts[0].reply, "end of data"));
+	ck_assert_ptr_null(msg1->rcpts[0].queued_as);
+	/* past: no connection at all (the fake took only the first) */
+	deadline_in(&o, 0);
+	o.deadline.tv_sec -= 1;
+	ck_assert_int_eq(deliver(dc, &o, &m, msg2, idx_all, 1, "", 0, 0), 0);
+	ck_assert_msg(strncmp(msg2->rcpts[0].reply, prefix, sizeof(prefix) - 1) == 0, "reply: %s",
+	    msg2->rcpts[0].reply);
+	ck_assert_ptr_nonnull(strstr(msg2->rcpts[0].reply, "before delivery"));
+	deliver_cache_free(&dc);
+	fake_stop(&f);
+	ck_assert_ptr_nonnull(strstr(fake_read(&f, "", 0), "first\r\n.\r\n"));
+	ck_assert_ptr_null(strstr(fake_read(&f, "", 0), "second"));
+	fake_cleanup(&f);
+}
+END_TEST
+
 START_TEST(test_xforward_split_and_fallback)
 {
 	/* every attribute offered; no XFORWARD received: TCP facts stand
@@ -929,6 +991,7 @@ static Suite *deliver_suite(void)
 	tcase_add_test(tc, test_cached_conn_421_retried);
 	tcase_add_test(tc, test_connect_refused);
 	tcase_add_test(tc, test_malformed_and_timeout);
+	tcase_add_test(tc, test_deadline);
 	tcase_add_test(tc, test_xforward_split_and_fallback);
 	tcase_add_test(tc, test_big_message_stuffing);
 	tcase_add_test(tc, test_content_edges);
