@@ -968,11 +968,22 @@ void decide_edits_apply(struct arena *a, const char *data, size_t len, const str
 		while (tl > 0 && subj_tag[tl - 1] == ' ')
 			tl--;
 		t = arena_strndup(a, subj_tag, tl);
+		if (b.len > 0 && b.data[b.len - 1] != '\n')
+			buf_puts(&b, "\r\n");	/* the last field had no line end (BDAT) */
 		fold_field(&b, "Subject", t);
 	}
 	*skip_r = hdr_end;
 done:
-	*out_r = arena_strndup(a, b.data ? b.data : "", b.len);
+	{
+		/* a copy of all b.len bytes: the kept header lines may hold
+		 * NULs, where arena_strndup() would stop short of outlen */
+		char *o = arena_alloc(a, b.len + 1);
+
+		if (b.len)
+			memcpy(o, b.data, b.len);
+		o[b.len] = 0;
+		*out_r = o;
+	}
 	*outlen_r = b.len;
 	buf_free(&b);
 }
