@@ -44,6 +44,10 @@ struct control_info {
 	unsigned generation;
 	int target;			/* max_servers now */
 	time_t started;			/* when the master started */
+	int clamav;			/* virus scanning on: the three below are set */
+	unsigned clamav_signatures;	/* signatures in the engine in service */
+	time_t clamav_db_time;		/* build time of its database */
+	time_t clamav_loaded_at;	/* when it was compiled */
 };
 
 /* what a request asks of the master */

@@ -81,8 +81,8 @@ struct master {
 	uint64_t clam_bad_sig;		/* fingerprint of a database that failed to load */
 	time_t clam_checked;		/* last fingerprint check */
 	struct control *ctl;		/* [ops] control socket, metrics (daemon/control.c) */
-	time_t t0;			/* [ops] when the master started */
 	struct workdirs *wd;		/* the workers' private directories */
+	time_t t0;			/* [ops] when the master started */
 };
 
 static volatile sig_atomic_t got_hup, got_term, got_chld;
@@ -356,6 +356,7 @@ static void clamav_check(struct master *m)
 /* spawn_worker - fork one worker into a free slot; -1 when none started */
 static int spawn_worker(struct master *m)
 {
+	const char *tmp_dir = NULL, *clam_dir = NULL, *err = NULL;
 	struct worker_env env;
 	int slot;
 	pid_t pid;
@@ -368,8 +369,6 @@ static int spawn_worker(struct master *m)
 		m->next_spawn = time(NULL) + 1;
 		return -1;
 	}
-	memset(&m->sb->slot[slot], 0, sizeof(m->sb->slot[slot]));
-	m->sb->slot[slot].state = SB_STARTING;
 	/* its private directories first: a worker that could not spool or
 	 * let libclamav write would only tempfail mail */
 	if (workdirs_make(m->wd, m->cfg, slot, &tmp_dir, &clam_dir, &err) < 0) {
@@ -377,12 +376,14 @@ static int spawn_worker(struct master *m)
 		m->next_spawn = time(NULL) + 1;
 		return -1;
 	}
+	memset(&m->sb->slot[slot], 0, sizeof(m->sb->slot[slot]));
+	m->sb->slot[slot].state = SB_STARTING;
 	m->sb->slot[slot].generation = m->generation;
 	if ((pid = fork()) < 0) {
 		log_error("fork: %m");
+		workdirs_remove(m->wd, slot);
 		m->sb->slot[slot].state = SB_EMPTY;
 		m->next_spawn = time(NULL) + 1;
-		workdirs_remove(m->wd, slot);
 		return -1;
 	}
 	if (pid == 0) {
@@ -410,6 +411,12 @@ static int spawn_worker(struct master *m)
 		env.clamav = m->clam;
 		env.policy = m->policy;
 		env.banks = m->banks;
+		env.tmp_dir = tmp_dir;
+		scoreboard_attach(m->sb);	/* failure counters (scoreboard_event) */
+		/* libclamav's temp files into the worker's own directory: this
+		 * process's copy-on-write view of the engine only */
+		if (m->clam && clamav_engine_set_tmpdir(m->clam, clam_dir, &err) < 0)
+			log_fatal("%s", err);
 		worker_main(&env);
 	}
 	m->sb->slot[slot].pid = pid;
@@ -472,6 +479,8 @@ static void reap(struct master *m)
 		} else {
 			m->fails = 0;
 		}
+		/* what it spooled or libclamav left, also after a SIGKILL */
+		workdirs_remove(m->wd, i);
 		memset(&m->sb->slot[i], 0, sizeof(m->sb->slot[i]));
 	}
 }
@@ -479,8 +488,6 @@ static void reap(struct master *m)
 /* kill_stuck - a worker busy with one message past child_timeout is
  * killed; its client (Postfix) sees the connection drop and keeps the
  * message queued */
-		/* what it spooled or libclamav left, also after a SIGKILL */
-		workdirs_remove(m->wd, i);
 static void kill_stuck(struct master *m)
 {
 	time_t now = time(NULL);
@@ -613,11 +620,20 @@ static void master_control(struct master *m, const struct pollfd *pfd, int n)
 {
 	struct control_info ci;
 
+	memset(&ci, 0, sizeof(ci));
 	ci.sb = m->sb;
 	ci.nslots = MASTER_SLOTS;
 	ci.generation = m->generation;
 	ci.target = m->target;
 	ci.started = m->t0;
+	ci.clamav = m->clam != NULL;
+	if (m->clam) {
+		const struct clamav_engine_info *ei = clamav_engine_info(m->clam);
+
+		ci.clamav_signatures = ei->signatures;
+		ci.clamav_db_time = ei->db_time;
+		ci.clamav_loaded_at = ei->loaded_at;
+	}
 	switch (control_handle(m->ctl, pfd, n, &ci)) {
 	case CONTROL_RELOAD:
 		got_hup = 1;
@@ -816,6 +832,7 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 
 	master_notify(&m, "STOPPING=1");	/* [ops] */
 	drain(&m);
+	workdirs_close(&m.wd);
 	control_close(&m.ctl);	/* [ops] removes the socket file */
 	if (*cfg_str(m.cfg, P_PID_FILE))
 		(void)unlink(cfg_str(m.cfg, P_PID_FILE));
@@ -830,4 +847,3 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 	free(m.listeners);
 	return 0;
 }
-	workdirs_close(&m.wd);

@@ -4,6 +4,10 @@
  * by state, and one latency histogram per message stage. The HTTP side
  * is in control.c.
  *
+ * Also: failures that are not messages (scanner failures, Redis
+ * errors), old-generation workers still draining, and the age of the
+ * ClamAV signatures in service, for ops/prometheus/'s alerts.
+ *
  * Deliberately left out: cluster-wide (Redis) counters; per-worker
  * series (pids come and go, which only makes series churn).
  */
@@ -42,6 +46,36 @@ void metrics_render(struct buf *out, const struct control_info *info)
 	metrics_help(out, "tollgate_workers", "gauge", "worker processes by scoreboard state");
 	for (i = SB_STARTING; i <= SB_EXITING; i++)
 		buf_printf(out, "tollgate_workers{state=\"%s\"} %d\n", scoreboard_state_name(i), per_state[i]);
+
+	{
+		int old = 0;
+
+		for (i = 0; i < info->nslots; i++)
+			if (info->sb->slot[i].pid && info->sb->slot[i].generation != info->generation)
+				old++;
+		metrics_help(out, "tollgate_workers_old_generation", "gauge",
+		    "workers of an earlier configuration generation still finishing their session");
+		buf_printf(out, "tollgate_workers_old_generation %d\n", old);
+	}
+	metrics_help(out, "tollgate_failures_total", "counter",
+	    "failures counted apart from messages: scanner_failure (a scan that could not complete, "
+	    "message tempfailed), redis_error (a shared-state request that failed)");
+	for (i = 0; i < SB_EVENTS; i++)
+		buf_printf(out, "tollgate_failures_total{kind=\"%s\"} %llu\n", scoreboard_event_name(i),
+		    (unsigned long long)k.events[i]);
+	metrics_help(out, "tollgate_clamav_enabled", "gauge", "1 when virus scanning is on");
+	buf_printf(out, "tollgate_clamav_enabled %d\n", info->clamav ? 1 : 0);
+	if (info->clamav) {
+		metrics_help(out, "tollgate_clamav_signatures", "gauge", "signatures in the engine in service");
+		buf_printf(out, "tollgate_clamav_signatures %u\n", info->clamav_signatures);
+		metrics_help(out, "tollgate_clamav_database_timestamp_seconds", "gauge",
+		    "build time of the signatures in service (Unix time; newest .cvd/.cld, else file mtime)");
+		buf_printf(out, "tollgate_clamav_database_timestamp_seconds %lld\n", (long long)info->clamav_db_time);
+		metrics_help(out, "tollgate_clamav_loaded_timestamp_seconds", "gauge",
+		    "when the engine in service was compiled (Unix time)");
+		buf_printf(out, "tollgate_clamav_loaded_timestamp_seconds %lld\n",
+		    (long long)info->clamav_loaded_at);
+	}
 
 	metrics_help(out, "tollgate_messages_total", "counter",
 	    "messages processed, by main content category and outcome");

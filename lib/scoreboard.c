@@ -73,6 +73,30 @@ void scoreboard_count(struct scoreboard *sb, int slot, unsigned category, enum s
 		sb->slot[slot].served++;	/* only this worker writes its slot */
 }
 
+static struct scoreboard *sb_attached;	/* this worker's, for scoreboard_event */
+
+/* scoreboard_attach - the scoreboard scoreboard_event counts into */
+void scoreboard_attach(struct scoreboard *sb)
+{
+	sb_attached = sb;
+}
+
+/* scoreboard_event - one failure of kind ev (see scoreboard.h) */
+void scoreboard_event(enum sb_event ev)
+{
+	if (sb_attached == NULL || (unsigned)ev >= SB_EVENTS)
+		return;
+	__atomic_fetch_add(&sb_attached->counters.events[ev], 1, __ATOMIC_RELAXED);
+}
+
+/* scoreboard_event_name - the metrics label of an event kind */
+const char *scoreboard_event_name(int ev)
+{
+	static const char *const names[SB_EVENTS] = { "scanner_failure", "redis_error" };
+
+	return ev >= 0 && ev < SB_EVENTS ? names[ev] : "unknown";
+}
+
 /* scoreboard_observe - one stage duration into its histogram */
 void scoreboard_observe(struct scoreboard *sb, int slot, enum sb_stage stage, uint64_t usec)
 {

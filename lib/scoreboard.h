@@ -65,8 +65,16 @@ enum sb_stage {
 #define SB_BUCKETS 14
 extern const uint64_t sb_bucket_usec[SB_BUCKETS];
 
+/* failures counted apart from the messages they happened to */
+enum sb_event {
+	SB_EV_SCANNER_FAILURE = 0,	/* a virus scan that could not complete (message tempfailed) */
+	SB_EV_REDIS_ERROR,		/* a shared-state (Redis) request that failed */
+	SB_EVENTS
+};
+
 struct sb_counters {
 	uint64_t messages[SB_CATEGORIES][SB_ACTIONS];
+	uint64_t events[SB_EVENTS];
 	uint64_t bytes;			/* message bytes received (counted messages) */
 	uint64_t stage_bucket[SB_STAGES][SB_BUCKETS + 1];	/* not cumulative; last: +Inf */
 	uint64_t stage_sum_usec[SB_STAGES];
@@ -94,6 +102,17 @@ void scoreboard_count(struct scoreboard *sb, int slot, unsigned category, enum s
 /* scoreboard_observe - a worker reports how long one stage of a message
  * took, in microseconds (histogram) */
 void scoreboard_observe(struct scoreboard *sb, int slot, enum sb_stage stage, uint64_t usec);
+/* scoreboard_attach - in a worker: the scoreboard scoreboard_event()
+ * counts into (set once after fork, before any message) */
+void scoreboard_attach(struct scoreboard *sb);
+
+/* scoreboard_event - count one failure of kind ev; a no-op in a process
+ * that did not attach (the tools, unit tests) */
+void scoreboard_event(enum sb_event ev);
+
+/* scoreboard_event_name - "scanner_failure", "redis_error" */
+const char *scoreboard_event_name(int ev);
+
 /* scoreboard_usec_since - microseconds from t0 (CLOCK_MONOTONIC) to now */
 uint64_t scoreboard_usec_since(const struct timespec *t0);
 /* scoreboard_read - a consistent-enough copy of the counters (each word

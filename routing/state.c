@@ -38,6 +38,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/netio.h"
+#include "lib/scoreboard.h"
 #include "routing/state.h"
 
 #define STATE_KEYPART_MAX 128		/* longer peer data in a key is hashed */
@@ -384,7 +385,7 @@ static void mark_down(struct state *st)
  * command is a failure of the call but leaves the connection up.
  * Replies are freed at the next begin().
  */
-static int state_run(struct state *st, struct batch *b, const char *what, const char **error_r)
+static int state_run_batch(struct state *st, struct batch *b, const char *what, const char **error_r)
 {
 	redisReply *r;
 	size_t i, j;
@@ -441,6 +442,17 @@ static int state_run(struct state *st, struct batch *b, const char *what, const 
 		if (b->replies[j]->type == REDIS_REPLY_ERROR)
 			return fail(st, error_r, "redis %s: %s: %.200s", st->server, what,
 			    b->replies[j]->str);
+	return 0;
+}
+
+/* state_run - state_run_batch, a failure counted for the metrics
+ * (tollgate_failures_total{kind="redis_error"}) */
+static int state_run(struct state *st, struct batch *b, const char *what, const char **error_r)
+{
+	if (state_run_batch(st, b, what, error_r) < 0) {
+		scoreboard_event(SB_EV_REDIS_ERROR);
+		return -1;
+	}
 	return 0;
 }
 

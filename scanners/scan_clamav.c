@@ -200,6 +200,35 @@ static cl_error_t scan_call(struct clamav_engine *e, cl_fmap_t *map, const char 
 	return rc;
 }
 
+static int is_db_file(const char *name);
+
+/* db_newest_mtime - the newest modification time among the database
+ * files at path (a directory or one file); 0 when none can be read */
+static time_t db_newest_mtime(const char *path)
+{
+	struct dirent *de;
+	struct stat st;
+	char full[4096];
+	time_t newest = 0;
+	DIR *d;
+
+	if (stat(path, &st) < 0)
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return st.st_mtime;
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !is_db_file(de->d_name))
+			continue;
+		if ((size_t)snprintf(full, sizeof(full), "%s/%s", path, de->d_name) < sizeof(full) &&
+		    stat(full, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime > newest)
+			newest = st.st_mtime;
+	}
+	closedir(d);
+	return newest;
+}
+
 /* clamav_global_init - cl_init and the log hook, once per process */
 static int clamav_global_init(const char **error_r)
 {
@@ -336,6 +365,10 @@ int clamav_engine_load(const struct clamav_opts *o, struct clamav_engine **eng_r
 	e->info.load_ms = ms_since(&t0);
 	e->info.db_signature = dbsig;
 	e->info.version = cl_retver();
+	e->info.loaded_at = time(NULL);
+	e->info.db_time = (time_t)cl_engine_get_num(cl, CL_ENGINE_DB_TIME, NULL);
+	if (e->info.db_time <= 0)
+		e->info.db_time = db_newest_mtime(o->db_path);
 	log_info("clamav: loaded %u signatures from %s in %u ms (libclamav %s)",
 		 sigs, o->db_path, e->info.load_ms, e->info.version);
 	*eng_r = e;

@@ -47,6 +47,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct arena;
 
@@ -135,6 +136,9 @@ struct clamav_engine_info {
 	unsigned load_ms;		/* cl_load + cl_engine_compile, wall clock */
 	uint64_t db_signature;		/* clamav_db_signature() before loading */
 	const char *version;		/* libclamav version string */
+	time_t db_time;			/* build time of the signatures (newest .cvd/.cld
+					 * header, else newest file's mtime) */
+	time_t loaded_at;		/* when this engine was compiled */
 };
 
 /*

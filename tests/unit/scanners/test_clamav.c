@@ -589,8 +589,6 @@ START_TEST(t_tmp_dir_left_empty)
 }
 END_TEST
 
-START_TEST(t_testfile_clam_pdf)
-{
 /* expect_failure - scanning name with e is a scanner failure: -1, UNCHECKED */
 static void expect_failure(struct clamav_engine *e, const char *name)
 {
@@ -684,6 +682,8 @@ START_TEST(t_tmp_dir_fills_midscan)
 	/* the same message with room: found */
 	expect_infected("bigzip.eml", "Eicar");
 }
+END_TEST
+
 /* a zip member whose deflate stream is broken at its first byte:
  * libclamav skips it with a debug line only; by MIME part it is found */
 START_TEST(t_corrupt_zip_member)
@@ -695,8 +695,6 @@ END_TEST
 
 START_TEST(t_testfile_clam_pdf)
 {
-END_TEST
-
 	scan_way = _i;
 	expect_infected("tf-clam.pdf.eml", "ClamAV-Test-File.");
 }
@@ -915,12 +913,12 @@ static Suite *suite(void)
 	tcase_add_test(tc, t_mime_files_nested);
 	tcase_add_test(tc, t_broken_db);
 	tcase_add_test(tc, t_db_signature);
+	tcase_add_test(tc, t_scanner_handle);
+	tcase_add_loop_test(tc, t_tmp_dir_left_empty, 0, 2);
 	tcase_add_loop_test(tc, t_tmp_dir_gone, 0, 2);
 	tcase_add_test(tc, t_corrupt_zip_member);
 	tcase_add_loop_test(tc, t_tmp_dir_full, 0, 2);
 	tcase_add_loop_test(tc, t_tmp_dir_fills_midscan, 0, 2);
-	tcase_add_test(tc, t_scanner_handle);
-	tcase_add_loop_test(tc, t_tmp_dir_left_empty, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -937,9 +935,6 @@ int main(void)
 		return 0;
 	}
 	if (rc < 0) {
-	tcase_add_loop_test(tc, t_tmp_dir_gone, 0, 2);
-	tcase_add_loop_test(tc, t_tmp_dir_full, 0, 2);
-	tcase_add_loop_test(tc, t_tmp_dir_fills_midscan, 0, 2);
 		printf("Bail out! %s\n", why);
 		return 1;
 	}
