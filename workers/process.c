@@ -13,6 +13,12 @@
  * recipient comes only from the downstream server's acknowledgement of
  * the final dot (routing/deliver_smtp.c).
  *
+ * Exactly once: with state_redis_server, the recipients of each
+ * delivery are recorded as delivered right after the downstream's 2xx
+ * (a retry by Postfix skips them), and every delivery of a message ends
+ * by one deadline inside child_timeout (proc_opts), so a slow
+ * downstream gets 451 4.4.2 from a live worker, not the master's kill.
+ *
  * Left out (later issues): spam scoring, per-recipient
  * forward_method_maps, local_domains (the direction in the log is
  * always "Inbound").
@@ -916,7 +922,9 @@ static void proc_state_after(struct worker *w, struct message *msg, const char *
  * Order: the content must be readable (else 451 4.3.0), the loop check
  * (554 5.4.6), scan (451 on scanner failure), policy per recipient,
  * decision, quarantine (451 for everyone if it fails: a blocked message
- * must not vanish unquarantined), delivery of the passed recipients,
+ * must not vanish unquarantined; a rate limit's "quarantine" without a
+ * quarantine_dir is a 451 too), delivery of the passed recipients (each
+ * delivery recorded at once),
  * DSN (451 for the recipients whose DSN could not be sent), admin
  * notice (best effort), the replies, and the log line last.
  */
