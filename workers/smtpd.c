@@ -62,6 +62,7 @@
 #define SMTPD_BDAT_READ 16384		/* bytes taken off the wire per BDAT read */
 #define SMTPD_ERROR_LIMIT 20		/* 5xx replies before the session is closed */
 #define SMTPD_REPLY_MAX (SMTP_ADDR_MAX + 200)
+#define SMTPD_DRAIN_READ_MS 5000	/* draining: the rest of a command already begun */
 
 struct smtpd {
 	struct worker *w;
@@ -722,19 +723,20 @@ static int smtpd_wait_command(struct smtpd *s)
 /*
  * smtpd_drain - the worker is draining and no transaction is open: QUIT
  * is answered as usual, anything else (MAIL, RSET, ...) gets the 421 and
- * the session ends. Nothing waiting: the 421 goes out unasked, as
- * Postfix's smtpd says it, and the client reads it as the reply to its
+ * the session ends. Nothing waiting (buffered or on the socket): the
+ * 421 goes out unasked, and the client reads it as the reply to its
  * next command.
  */
 static void smtpd_drain(struct smtpd *s)
 {
+	struct pollfd pfd = { .fd = conn_fd(s->c), .events = POLLIN, .revents = 0 };
 	const char *line = NULL;
 	size_t len = 0;
 
-	if (conn_pending(s->c) > 0) {
+	if (conn_pending(s->c) > 0 || poll(&pfd, 1, 0) > 0) {
 		int rc;
 
-		conn_set_deadline(s->c, s->timeout_ms);
+		conn_set_deadline(s->c, s->timeout_ms < SMTPD_DRAIN_READ_MS ? s->timeout_ms : SMTPD_DRAIN_READ_MS);
 		rc = conn_read_line(s->c, SMTP_LINE_MAX + 1, &line, &len);
 		conn_set_deadline(s->c, 0);
 		if (rc < 0) {

@@ -14,7 +14,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_tollgated
 
-plan 15
+plan 16
 
 # ------------------------------------------------ (a) reload, Postfix's cached connection
 start_sink
@@ -76,7 +76,8 @@ printf 'From: <slow-data@example.net>\r\nSubject: drain\r\nMessage-ID: <inflight
 	"$$" >"$TG_TMP/inflight.eml"
 
 # A: a transaction in flight at SIGTERM (the slow sink holds its 354),
-# then a second MAIL on the same connection
+# and the next MAIL pipelined behind its dot, waiting in the worker's
+# input buffer
 $SMTPCLIENT script 127.0.0.1 "$TG_LMTP_PORT" --timeout 60 >"$TG_TMP/a.out" 2>&1 <<EOF &
 <
 = LHLO client.example.net
@@ -84,9 +85,8 @@ $SMTPCLIENT script 127.0.0.1 "$TG_LMTP_PORT" --timeout 60 >"$TG_TMP/a.out" 2>&1 
 = RCPT TO:<user@example.com>
 = DATA
 data $TG_TMP/inflight.eml
-<
-sleep 2
-= MAIL FROM:<second@example.net>
+> MAIL FROM:<second@example.net>
+<2
 eof
 EOF
 A_PID=$!
@@ -115,10 +115,12 @@ wait "$TG_PID" 2>/dev/null
 tg_untrack "$TG_PID"
 TG_PID=
 wait_until '! pid_alive "$A_PID" && ! pid_alive "$B_PID"' 20
-like "$(sed -n '/^C: \.$/{n;p;}' "$TG_TMP/a.out")" '^S: 250 2\.0\.0 ' "A: the transaction in flight at SIGTERM completed with 250"
+a_replies=$(sed -n '/^C: MAIL FROM:<second@/,$p' "$TG_TMP/a.out" | grep '^S: ')
+like "$(sed -n 1p <<<"$a_replies")" '^S: 250 2\.0\.0 ' "A: the transaction in flight at SIGTERM completed with 250"
 is "$(slow_count_grep "inflight-$$@")" 1 "A: and its message is downstream"
-like "$(sed -n '/^C: MAIL FROM:<second@/{n;p;}' "$TG_TMP/a.out")" '^S: 421 4\.3\.2 ' "A: the next MAIL gets 421 4.3.2"
-is "$(tail -n 1 "$TG_TMP/a.out")" "S: <EOF>" "A: and the connection is closed"
+like "$(sed -n 2p <<<"$a_replies")" '^S: 421 4\.3\.2 ' "A: the pipelined next MAIL gets 421 4.3.2"
+like "$(grep 'draining, 421' "$TG_LOG")" 'for: MAIL FROM:<second@example\.net>' "A: logged with the command it refused"
+is "$(sed -n 3p <<<"$a_replies")" "S: <EOF>" "A: and the connection is closed"
 like "$(sed -n '/^C: MAIL FROM:<idle@/{n;p;}' "$TG_TMP/b.out")" '^S: 421 4\.3\.2 Service shutting down' "B (idle): MAIL gets 421 4.3.2"
 is "$(tail -n 1 "$TG_TMP/b.out")" "S: <EOF>" "B: and the connection is closed"
 is "$(tg_log_count 'still busy after|killing them')" 0 "no worker was killed at shutdown_timeout"
