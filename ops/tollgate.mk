@@ -15,6 +15,8 @@ man_MANS = ops/tollgated.8 ops/tollgate.1 ops/tollgate.conf.5
 OPS_GENERATED = ops/tollgated.service ops/tollgated.8 ops/tollgate.1 ops/tollgate.conf.5
 CLEANFILES += $(OPS_GENERATED)
 EXTRA_DIST += ops/tollgated.service.in ops/tollgated.8.in ops/tollgate.1.in ops/conf2man.sh
+EXTRA_DIST += ops/prometheus/tollgate.rules.yml ops/prometheus/tollgate.rules.test.yml \
+	ops/prometheus/grafana-tollgate.json ops/prometheus/README.md
 
 ops_subst = sed -e 's|@sbindir[@]|$(sbindir)|g' -e 's|@bindir[@]|$(bindir)|g' \
 	-e 's|@sysconfdir[@]|$(sysconfdir)|g' -e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g'
