@@ -1080,6 +1080,7 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 	}
 	if (proc_scan(w, msg, data, len, &facts, &err) < 0) {
 		log_error("id=%s: virus scanner failure: %s", msg->am_id, err);
+		scoreboard_event(SB_EV_SCANNER_FAILURE);
 		proc_set_all(msg, arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: "
 		    "virus scanner failure", msg->am_id));
 		proc_log(msg, proc_head_mta(msg), NULL);
