@@ -3,7 +3,8 @@
  * and what follows from it: reply texts, header edits, log tokens,
  * DSNs and admin notices (notify.c), the file quarantine (quarantine.c).
  * Pure logic plus file writing; no network. Behaviour follows amavisd-new
- * 2.13 (shared/reference/amavisd-compat.md §2.2, §2.4-§2.6).
+ * 2.13 (its Amavis::Conf defaults and the destiny rules of amavisd's
+ * do_virus/do_banned/do_spam, as its documentation describes them).
  *
  * Contract - one message, in this order (process.c):
  *

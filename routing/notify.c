@@ -2,8 +2,7 @@
  * notify.c - the messages we write ourselves: the DSN to the envelope
  * sender of a bounced recipient (RFC 3464 inside an RFC 6522
  * multipart/report) and the admin notification in the shape of
- * amavisd's template-virus-admin (shared/reference/amavisd-delivered-
- * messages.txt). Both are composed into a struct buf with CRLF lines;
+ * amavisd's template-virus-admin (as amavisd-new 2.13 sends it). Both are composed into a struct buf with CRLF lines;
  * sending them (notify_method) is the caller's.
  *
  * Left out: success and delay DSNs (NOTIFY=SUCCESS is passed on

@@ -43,12 +43,11 @@ DB=$TG_TMP/clamdb
 mkdir -p "$DB"
 cp -p "$(tg_sigdb)"/*.[hn]db "$DB"/
 chmod -R a+rX "$DB"
-# a second database (another SEED) to swap in, when the generator is here
-DB2=
-if [ -f "$top_srcdir/../shared/testdata/make-sigdb.sh" ] &&
-   bash "$top_srcdir/../shared/testdata/make-sigdb.sh" "$TG_TMP/clamdb2" 1000 4242 >/dev/null 2>&1; then
-	DB2=$TG_TMP/clamdb2
-fi
+# a second database (another SEED) to swap in, from the project's generator
+DB2=$TG_TMP/clamdb2
+"$PYTHON" "$top_srcdir/tests/data/make-sigdb" "$DB2" 1000 4242 >"$TG_TMP/sigdb2.log" 2>&1 ||
+	bail_out "tests/data/make-sigdb failed: $(tail -n 3 "$TG_TMP/sigdb2.log" | tr '\n' ' ')"
+cmp -s "$DB2/synthetic.hdb" "$(tg_sigdb)/synthetic.hdb" && bail_out "the second seed made the same synthetic.hdb"
 start_tollgated "max_servers = 4
 postfix_config_directory = $PF_DIR
 clamav_database = $DB
@@ -83,11 +82,9 @@ while pid_alive "$SRC_PID" || [ "$(count_sink)" -lt $N ]; do
 		last_marker=$i
 		polls=$((polls + 1)) ;;
 	0)  # swap the synthetic signatures for another seed's, then SIGHUP
-		if [ -n "$DB2" ]; then
-			if [ $((i % 2)) = 0 ]; then src=$DB2; else src=$(tg_sigdb); fi
-			put_file "$src/synthetic.ndb" "$DB/synthetic.ndb"
-			put_file "$src/synthetic.hdb" "$DB/synthetic.hdb"
-		fi
+		if [ $((i % 2)) = 0 ]; then src=$DB2; else src=$(tg_sigdb); fi
+		put_file "$src/synthetic.ndb" "$DB/synthetic.ndb"
+		put_file "$src/synthetic.hdb" "$DB/synthetic.hdb"
 		kill -HUP "$master" && hups=$((hups + 1)) ;;
 	esac
 	sleep 1
