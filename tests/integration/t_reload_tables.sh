@@ -1,8 +1,9 @@
 #!/bin/bash
 # t_reload_tables.sh - a reload re-reads every file table (routing/table.h,
-# daemon/master.c reload()): the texthash and pcre forward_method_maps and
-# the texthash sender_dependent_forward_method_maps are edited to point to
-# another sink, and after SIGHUP or "tollgate reload" the next message
+# daemon/master.c reload()): the texthash, regexp and pcre
+# forward_method_maps, the texthash sender_dependent_forward_method_maps
+# and a cidr client_ipaddr_policy (choosing a policy bank that sets
+# forward_method) are edited to point to another sink, and after SIGHUP or "tollgate reload" the next message
 # (over LMTP, and through a private Postfix) goes there. A table broken on
 # purpose refuses the whole reload: error in the log and in the output of
 # "tollgate reload", the generation stays, and mail keeps flowing on the
@@ -13,7 +14,7 @@ require_tollgated
 TOLLGATE=${TOLLGATE:-$top_builddir/tollgate}
 [ -x "$TOLLGATE" ] || bail_out "tollgate not built ($TOLLGATE)"
 
-plan 38
+plan 49
 
 start_sink                      # A: Postfix's relayhost (re-injected mail)
 start_sink_named b              # B and C: where the tables send mail
@@ -22,13 +23,16 @@ start_sink_named c
 C_PORT=$NSINK_PORT C_DIR=$NSINK_DIR
 start_postfix 2
 B="smtp:[127.0.0.1]:$B_PORT" C="smtp:[127.0.0.1]:$C_PORT"
-FWD=$TG_TMP/fwd SND=$TG_TMP/sender PCRE=$TG_TMP/fwd.pcre CTL=$TG_TMP/tollgated.ctl
+FWD=$TG_TMP/fwd SND=$TG_TMP/sender PCRE=$TG_TMP/fwd.pcre RE=$TG_TMP/fwd.re CIDR=$TG_TMP/clients.cidr
+CTL=$TG_TMP/tollgated.ctl
+REINJECT="smtp:[127.0.0.1]:$PF_REINJECT_PORT"
 
-# tables DEST - the three tables, each sending its addresses to DEST
+# tables DEST - the four address tables, each sending its addresses to DEST
 tables() {
 	printf '# forward_method_maps\n@route.example %s\n' "$1" >"$FWD"
 	printf '# sender_dependent_forward_method_maps\n@sender.example %s\n' "$1" >"$SND"
 	printf '/^re@pcre\\.example$/ %s\n' "$1" >"$PCRE"
+	printf '/^re@regexp\\.example$/ %s\n' "$1" >"$RE"
 }
 # via SENDER RCPT - the method named in tollgated's LMTP reply for RCPT
 via() {
@@ -49,14 +53,19 @@ $MKMSG clean --out "$TG_TMP/m.eml" --to rcpt@example.com --subject "reload table
 M=$TG_TMP/m.eml
 
 tables "$B"
-start_tollgated "forward_method_maps = texthash:$FWD, pcre:$PCRE
+printf '192.0.2.0/24 VIAC\n' >"$CIDR"       # not us (yet)
+start_tollgated "forward_method_maps = texthash:$FWD, pcre:$PCRE, regexp:$RE
 sender_dependent_forward_method_maps = texthash:$SND
+client_ipaddr_policy = cidr:$CIDR
+policy_bank_VIAC = { forward_method = $C }
 max_requests = 1"
 
 # --- the tables as started
 is "$(via s@example.net u0@route.example)" "$B" "start: texthash forward_method_maps sends @route.example to B"
 is "$(via s@example.net re@pcre.example)" "$B" "start: pcre forward_method_maps sends re@pcre.example to B"
 is "$(via s@sender.example u0@other.example)" "$B" "start: sender_dependent_forward_method_maps sends @sender.example to B"
+is "$(via s@example.net re@regexp.example)" "$B" "start: regexp forward_method_maps sends re@regexp.example to B"
+is "$(via s@example.net u0@plain.example)" "$REINJECT" "start: the cidr client_ipaddr_policy does not list 127.0.0.1: the global forward_method"
 pf_to "$B_DIR" s@example.net p0@route.example
 is "$(arrived "$B_DIR" p0@route.example)" 1 "start: through Postfix p0@route.example reached sink B"
 
@@ -68,6 +77,7 @@ is "$(generations)" 1 "SIGHUP: configuration reloaded"
 is "$(via s@example.net u1@route.example)" "$C" "SIGHUP: texthash forward_method_maps re-read: @route.example goes to C"
 is "$(via s@example.net re@pcre.example)" "$C" "SIGHUP: pcre forward_method_maps re-read: re@pcre.example goes to C"
 is "$(via s@sender.example u1@other.example)" "$C" "SIGHUP: sender_dependent_forward_method_maps re-read: @sender.example goes to C"
+is "$(via s@example.net re@regexp.example)" "$C" "SIGHUP: regexp forward_method_maps re-read: re@regexp.example goes to C"
 pf_to "$C_DIR" s@example.net p1@route.example
 is "$(arrived "$C_DIR" p1@route.example)/$(arrived "$B_DIR" p1@route.example)" "1/0" \
 	"SIGHUP: through Postfix p1@route.example reached sink C, not B"
@@ -137,4 +147,21 @@ is "$(via s@example.net re@pcre.example)" "$C" "fixed tables: re@pcre.example go
 is "$(via s@sender.example u5@other.example)" "$C" "fixed tables: @sender.example goes to C"
 pf_to "$C_DIR" s@example.net p5@route.example
 is "$(arrived "$C_DIR" p5@route.example)" 1 "fixed tables: through Postfix p5@route.example reached sink C"
+is "$(via s@example.net re@regexp.example)" "$C" "fixed tables: re@regexp.example goes to C"
+
+# --- a cidr table (client_ipaddr_policy): re-read, and refused when broken
+printf '127.0.0.0/8 VIAC\n' >"$CIDR"
+out=$(TG reload -s "$CTL" 2>&1); rc=$?
+is "$rc" 0 "cidr now lists 127.0.0.0/8: tollgate reload exits 0 ($out)"
+wait_until '[ "$(generations)" -ge 4 ]' 20
+is "$(via s@example.net u6@plain.example)" "$C" "cidr re-read: the client is in bank VIAC, whose forward_method is C"
+pf_to "$C_DIR" s@example.net p6@plain.example
+is "$(arrived "$C_DIR" p6@plain.example)" 1 "cidr re-read: through Postfix p6@plain.example reached sink C"
+printf '127.0.0.0/33 VIAC\n' >"$CIDR"
+out=$(TG reload -s "$CTL" 2>&1); rc=$?
+is "$rc" 1 "broken cidr: tollgate reload exits 1"
+like "$out" "reload refused, the running configuration stays: client_ipaddr_policy: .*$CIDR:1: " \
+	"broken cidr: tollgate reload names client_ipaddr_policy and $CIDR:1 ($out)"
+is "$(generations)" 4 "broken cidr: no new generation"
+is "$(via s@example.net u7@plain.example)" "$C" "broken cidr: the client is still in bank VIAC"
 is "$(tg_log_count 'died of signal|exited with status [^0]')" 0 "no worker died"
