@@ -1156,12 +1156,14 @@ stop_redis() {
 # start_rspamd - a private rspamd in the foreground: Debian's
 # /etc/rspamd/rspamd.conf with LOCAL_CONFDIR, DBDIR, RUNDIR and LOGDIR in
 # $TG_TMP/rspamd, the normal, controller and proxy workers on free
-# loopback ports (one process each), its log in RSPAMD_LOG, DNS pointed
+# loopback ports (one process each; the normal worker also on the unix
+# socket RSPAMD_SOCKET, mode 0666), its log in RSPAMD_LOG, DNS pointed
 # at a dead local port, no Redis, and a five-line public-suffix list
 # (url_tld) instead of the 9600-entry one rspamd compiles for ~25 s at
 # each start. GTUBE is found by a built-in rule without network. Sets
-# RSPAMD_PORT (the normal worker: what tollgate asks), RSPAMD_DIR,
-# RSPAMD_LOG and RSPAMD_PID (tracked). stop_rspamd stops it by pid.
+# RSPAMD_PORT (the normal worker: what tollgate asks), RSPAMD_SOCKET,
+# RSPAMD_DIR, RSPAMD_LOG and RSPAMD_PID (tracked). stop_rspamd stops it
+# by pid.
 start_rspamd() {
 	local r=$TG_TMP/rspamd p2 p3
 	command -v rspamd >/dev/null && id _rspamd >/dev/null 2>&1 ||
@@ -1170,7 +1172,9 @@ start_rspamd() {
 	RSPAMD_LOG=$r/log/rspamd.log
 	RSPAMD_PORT=$(free_port) && p2=$(free_port) && p3=$(free_port) || bail_out "no free port"
 	mkdir -p "$r/conf/override.d" "$r/conf/local.d" "$r/db" "$r/run" "$r/log"
-	printf 'bind_socket = "127.0.0.1:%s";\ncount = 1;\n' "$RSPAMD_PORT" >"$r/conf/override.d/worker-normal.inc"
+	RSPAMD_SOCKET=$r/run/normal.sock
+	printf 'bind_socket = ["127.0.0.1:%s", "%s mode=0666"];\ncount = 1;\n' "$RSPAMD_PORT" "$RSPAMD_SOCKET" \
+		>"$r/conf/override.d/worker-normal.inc"
 	printf 'bind_socket = "127.0.0.1:%s";\ncount = 1;\n' "$p2" >"$r/conf/override.d/worker-controller.inc"
 	printf 'bind_socket = "127.0.0.1:%s";\ncount = 1;\n' "$p3" >"$r/conf/override.d/worker-proxy.inc"
 	printf 'type = "file";\nfilename = "%s";\nlevel = "info";\n' "$RSPAMD_LOG" >"$r/conf/override.d/logging.inc"

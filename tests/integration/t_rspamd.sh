@@ -5,22 +5,25 @@
 # (discard), the same message to a recipient whose spam_kill_level_maps
 # level is 5000 is delivered with X-Spam-Flag: YES, the rspamd score and
 # the subject tag; clean mail passes with X-Spam-Flag: NO and its
-# X-Spam-Score (spam_tag_level empty: always); with rspamd stopped the
+# X-Spam-Score (spam_tag_level empty: always); rspamd_address = unix:PATH
+# (rspamd's normal worker on a unix socket) gives the same verdict; with
+# rspamd stopped the
 # mail passes unscored and the log says so (spam_timeout in params.def:
 # "a failure passes the mail unscored (logged), as amavisd does").
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_tollgated
 
-plan 15
+plan 17
 start_sink
 start_rspamd
-start_tollgated "forward_method = smtp:[127.0.0.1]:$SINK_PORT
+CONF="forward_method = smtp:[127.0.0.1]:$SINK_PORT
 spam_scanner = rspamd
-rspamd_address = http://127.0.0.1:$RSPAMD_PORT
 spam_timeout = 10s
 final_spam_destiny = discard
 spam_tag_level =
 spam_kill_level_maps = inline:{ tolerant@example.com=5000 }"
+start_tollgated "$CONF
+rspamd_address = http://127.0.0.1:$RSPAMD_PORT"
 
 # replies FILE RCPT... - the per-recipient LMTP replies after the dot
 replies() { local f=$1; shift; lmtp_deliver "$f" sender@example.net "$@" | after_dot | grep -v '^221 '; }
@@ -62,12 +65,21 @@ check "the clean copy carries X-Spam-Score with rspamd's score, below the kill l
 check "... X-Spam-Flag: NO and no subject tag" \
 	bash -c "grep -q '^X-Spam-Flag: NO' '${f:-/dev/null}' && grep -q '^Subject: minutes of the meeting' '${f:-/dev/null}'"
 
+# ------------------------------------------------------------ unix socket
+stop_tollgated
+start_tollgated "$CONF
+rspamd_address = unix:$RSPAMD_SOCKET"
+n0=$(grep -c 'GTUBE' "$RSPAMD_LOG")
+r=$(replies "$TG_TMP/gtube.eml" plain@example.com)
+like "$r" '^250 2\.7\.0 Ok, discarded, id=[0-9-]+ - spam' "rspamd_address = unix:PATH: GTUBE is spam, discarded"
+check "... and rspamd logged the check" [ "$(grep -c 'GTUBE' "$RSPAMD_LOG")" -gt "$n0" ]
+
 # ------------------------------------------------------------ rspamd down
 stop_rspamd
 r=$(replies "$TG_TMP/gtube.eml" plain@example.com)
 like "$r" '^250 2\.0\.0 from MTA' "with rspamd stopped, GTUBE to a default recipient passes unscored"
 check "the log says the spam check failed and the mail passed unscored" \
-	grep -qE 'spam check failed, passed unscored: rspamd http://127\.0\.0\.1:[0-9]+' "$TG_LOG"
+	grep -qF "spam check failed, passed unscored: rspamd unix:$RSPAMD_SOCKET: " "$TG_LOG"
 wait_until '[ "$(sink_count_grep "^Message-ID: <gtube-$$@example.net>")" -ge 2 ]' 15
 f=$(copy_for "gtube-$$@example.net" plain@example.com)
 check "the unscored copy carries no X-Spam-Flag" bash -c "[ -n '$f' ] && ! grep -q '^X-Spam-Flag:' '$f'"
