@@ -8,13 +8,16 @@
 # purpose refuses the whole reload: error in the log and in the output of
 # "tollgate reload", the generation stays, and mail keeps flowing on the
 # old tables, also in workers started after the refusal (max_requests = 1
-# replaces the worker after every session). A fixed table reloads again.
+# replaces the worker after every session), including a worker that
+# builds a stacked policy bank path (MYNETS,VIAC) after the refusal: it
+# must share the running tables, not read the broken file (that is what
+# table_generation_restore() is for). A fixed table reloads again.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_tollgated
 TOLLGATE=${TOLLGATE:-$top_builddir/tollgate}
 [ -x "$TOLLGATE" ] || bail_out "tollgate not built ($TOLLGATE)"
 
-plan 49
+plan 53
 
 start_sink                      # A: Postfix's relayhost (re-injected mail)
 start_sink_named b              # B and C: where the tables send mail
@@ -58,6 +61,7 @@ start_tollgated "forward_method_maps = texthash:$FWD, pcre:$PCRE, regexp:$RE
 sender_dependent_forward_method_maps = texthash:$SND
 client_ipaddr_policy = cidr:$CIDR
 policy_bank_VIAC = { forward_method = $C }
+policy_bank_MYNETS = { spam_subject_tag = [mynets] }
 max_requests = 1"
 
 # --- the tables as started
@@ -164,4 +168,14 @@ like "$out" "reload refused, the running configuration stays: client_ipaddr_poli
 	"broken cidr: tollgate reload names client_ipaddr_policy and $CIDR:1 ($out)"
 is "$(generations)" 4 "broken cidr: no new generation"
 is "$(via s@example.net u7@plain.example)" "$C" "broken cidr: the client is still in bank VIAC"
+
+# --- a refused reload while a stacked bank path (MYNETS,VIAC: built in
+# each worker when first used) is in use: the worker shares the running
+# tables instead of reading the broken file
+printf '@route.example %s\nbroken-line-without-a-value\n' "$B" >"$FWD"
+out=$(TG reload -s "$CTL" 2>&1); rc=$?
+is "$rc" 1 "broken texthash again: tollgate reload exits 1"
+is "$(via s@example.net u8@route.example)" "$C" "stacked bank path built in a new worker after the refusal: @route.example still goes to C"
+is "$(via s@example.net u8@plain.example)" "$C" "stacked bank path after the refusal: bank VIAC still applies"
+check "the stacked path MYNETS,VIAC was used" grep -qE 'MYNETS,VIAC|MYNETS VIAC' "$TG_LOG"
 is "$(tg_log_count 'died of signal|exited with status [^0]')" 0 "no worker died"
