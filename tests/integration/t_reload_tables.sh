@@ -3,8 +3,9 @@
 # daemon/master.c reload()): the texthash, regexp and pcre
 # forward_method_maps, the texthash sender_dependent_forward_method_maps
 # and a cidr client_ipaddr_policy (choosing a policy bank that sets
-# forward_method) are edited to point to another sink, and after SIGHUP or "tollgate reload" the next message
-# (over LMTP, and through a private Postfix) goes there. A table broken on
+# forward_method) are edited to point to another sink, and after SIGHUP
+# or "tollgate reload" the next message (over LMTP, and through a
+# private Postfix) goes there. A table broken on
 # purpose refuses the whole reload: error in the log and in the output of
 # "tollgate reload", the generation stays, and mail keeps flowing on the
 # old tables, also in workers started after the refusal (max_requests = 1
