@@ -13,10 +13,22 @@
 #
 # Environment: top_srcdir, top_builddir (exported by `make check`; default
 # the script's ../..), TOLLGATED (default $top_builddir/tollgated),
-# TG_KEEP_TMP=1 keeps the temp dir for a post-mortem.
+# TG_KEEP_TMP=1 keeps the temp dir for a post-mortem (it is always kept,
+# and its path printed, when a test fails).
 #
-# Limits: needs root (smtp-sink -u, postfix -c) and Postfix's tools; a test
-# run without them is skipped as a whole.
+# Every script ends with one more test point, "no crash or sanitizer
+# report", added by the EXIT trap after it stopped the daemons (plan N
+# prints 1..N+1): a sanitizer report in any *.log of the temp dir
+# (tollgated runs with its stderr into TG_LOG) or a worker the master
+# reaped after a signal or a non-zero exit fails it, unless the test
+# declared that death (tg_expect_worker_death PID, tg_expect_worker_deaths
+# ERE) or the master killed the worker itself for child_timeout.
+#
+# A missing peer that the project supports (Postfix, redis-server, spamd,
+# rspamd, amavisd-new, amavisd-milter, clamav-testfiles, openssl, ...) is a
+# harness failure (Bail out!), never a skip: require_cmd / require_file.
+# The few things that may be skipped, and why, are listed in one table in
+# tests/integration/README.md ("What may be skipped").
 
 set -u
 
@@ -37,11 +49,15 @@ TG_TESTNUM=0
 TG_FAILS=0
 TG_PLANNED=
 
-# plan - print the TAP plan "1..N"
-plan() { TG_PLANNED=$1; echo "1..$1"; }
+TG_DONE_TESTING=0
 
-# done_testing - print the plan at the end when plan was not called
-done_testing() { [ -n "$TG_PLANNED" ] || { TG_PLANNED=$TG_TESTNUM; echo "1..$TG_TESTNUM"; }; }
+# plan - print the TAP plan for N test points of the script, plus the one
+# the EXIT trap adds ("no crash or sanitizer report"): "1..N+1"
+plan() { TG_PLANNED=$(($1 + 1)); echo "1..$TG_PLANNED"; }
+
+# done_testing - the script's test points are all out: the EXIT trap adds
+# the crash point, then prints the plan (when plan was not called)
+done_testing() { [ -n "$TG_PLANNED" ] || TG_DONE_TESTING=1; }
 
 # ok / not_ok - one passed / failed test point with a description
 ok() { TG_TESTNUM=$((TG_TESTNUM + 1)); echo "ok $TG_TESTNUM - $*"; }
@@ -77,12 +93,35 @@ like() {
 		not_ok "$3"; diag "got:      '$(printf '%s' "$1" | head -c 2000)'" "expected to match: $2"; fi
 }
 
-# skip_all - skip the whole script
+# todo_like - like, for a behaviour known to be missing (TAP TODO: the
+# driver counts "not ok" as XFAIL and an unexpected "ok" as XPASS, a
+# failure, so the mark must go when the behaviour comes):
+# todo_like GOT ERE DESC WHAT-IS-MISSING
+todo_like() {
+	TG_TESTNUM=$((TG_TESTNUM + 1))
+	if printf '%s\n' "$1" | grep -Eq -- "$2"; then echo "ok $TG_TESTNUM - $3 # TODO $4"; else
+		echo "not ok $TG_TESTNUM - $3 # TODO $4"; diag "got: '$(printf '%s' "$1" | head -c 500)'"; fi
+}
+
+# skip_all - skip the whole script; only for what README.md's "What may
+# be skipped" lists (a missing peer is require_cmd's failure, not a skip)
 skip_all() { echo "1..0 # SKIP $*"; TG_PLANNED=0; exit 0; }
 
 # bail_out - harness failure: stop the whole run (cleanup still runs)
 bail_out() { echo "Bail out! $*"; TG_BAILED=1; exit 1; }
 TG_BAILED=0
+
+# require_cmd - a peer the project supports must be installed: Bail out
+# (the script fails) naming the package: require_cmd CMD PACKAGE
+require_cmd() {
+	command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] ||
+		bail_out "$1 is missing: install the Debian package $2 (ops/quickstart installs it)"
+}
+
+# require_file - as require_cmd, for a file: require_file PATH PACKAGE
+require_file() {
+	[ -e "$1" ] || bail_out "$1 is missing: install the Debian package $2 (ops/quickstart installs it)"
+}
 
 # ---------------------------------------------------------------- processes
 
@@ -165,25 +204,100 @@ kill_tree() {
 	return 0
 }
 
-# tg_cleanup - the EXIT trap: stop everything, report, remove the temp dir
+# ---------------------------------------------------------------- crashes
+
+TG_DEATH_PIDS=" "     # workers killed on purpose (tg_expect_worker_death)
+TG_DEATH_ALLOW=()     # EREs of death lines caused on purpose
+
+# tg_expect_worker_death - the test kills worker PID on purpose: its
+# death is not a crash: tg_expect_worker_death PID
+tg_expect_worker_death() { TG_DEATH_PIDS="$TG_DEATH_PIDS$1 "; }
+
+# tg_expect_worker_deaths - death lines of the master's log ("worker PID
+# died of signal N (...)", "worker PID exited with status N") matching ERE
+# are on purpose: tg_expect_worker_deaths ERE
+tg_expect_worker_deaths() { TG_DEATH_ALLOW+=("$1"); }
+
+# TG_SANITIZER_ERE - the first line of a sanitizer report
+TG_SANITIZER_ERE='ERROR: (Address|Leak|Thread|Memory)Sanitizer|AddressSanitizer:DEADLYSIGNAL|SUMMARY: (Address|Leak|UndefinedBehavior|Thread|Memory)Sanitizer|runtime error: '
+
+# tg_crash_scan - print every sanitizer report line and every worker
+# death nobody declared, from the logs in the temp dir; 1 when there is one
+tg_crash_scan() {
+	local f logs=() line pid a bad=0 deaths=0 timed_out
+	[ -n "${TG_TMP:-}" ] && [ -d "$TG_TMP" ] || return 0
+	for f in "$TG_TMP"/*.log "$TG_TMP"/*.err "$TG_TMP"/*.out "${TG_LOG:-}"; do
+		[ -f "$f" ] || continue
+		case " ${logs[*]} " in *" $f "*) continue ;; esac
+		logs+=("$f")
+	done
+	[ ${#logs[@]} -gt 0 ] || return 0
+	if grep -Eq -- "$TG_SANITIZER_ERE" "${logs[@]}"; then
+		bad=1
+		echo "sanitizer report(s):"
+		grep -EH -A 8 -- "$TG_SANITIZER_ERE" "${logs[@]}" | head -n 60 | cut -c1-300
+	fi
+	# the master's own kills: child_timeout (by pid) and shutdown_timeout
+	timed_out=" $(grep -ohE 'worker [0-9]+: task exceeded child_timeout' "${logs[@]}" | awk '{ sub(":", "", $2); print $2 }' | tr '\n' ' ')"
+	while IFS= read -r line; do
+		pid=$(printf '%s\n' "$line" | sed -n 's/.*worker \([0-9][0-9]*\) \(died of signal\|exited with status\).*/\1/p')
+		case $TG_DEATH_PIDS$timed_out in *" $pid "*) continue ;; esac
+		for a in "${TG_DEATH_ALLOW[@]}"; do
+			printf '%s\n' "$line" | grep -Eq -- "$a" && continue 2
+		done
+		if printf '%s\n' "$line" | grep -q 'died of signal 9 ' &&
+		   grep -qE 'workers still busy after [0-9]+s: killing them' "${logs[@]}"; then
+			continue
+		fi
+		[ "$deaths" = 1 ] || echo "worker deaths nobody caused on purpose:"
+		deaths=1 bad=1
+		printf '%s\n' "$line" | cut -c1-300
+	done < <(grep -hE 'worker [0-9]+ (died of signal [0-9]+|exited with status [0-9]+)' "${logs[@]}")
+	[ "$bad" = 0 ]
+}
+
+# tg_crash_point - the last test point of every script (the EXIT trap)
+tg_crash_point() {
+	local report
+	if report=$(tg_crash_scan); then
+		ok "no crash or sanitizer report in the logs"
+	else
+		not_ok "no crash or sanitizer report in the logs"
+		diag "$report"
+	fi
+}
+
+# tg_cleanup - the EXIT trap: stop everything, check the logs for crashes,
+# report, remove the temp dir (kept when something failed)
 tg_cleanup() {
 	local rc=$? i d
 	trap - EXIT INT TERM HUP
 	set +e
-	if [ "$TG_FAILS" -gt 0 ] || [ "$TG_BAILED" = 1 ] ||
+	for ((i = ${#TG_PIDS[@]} - 1; i >= 0; i--)); do kill_tree "${TG_PIDS[$i]}" 10; done
+	TG_PIDS=()
+	for d in "${TG_POSTFIX_DIRS[@]}"; do postfix_stop_dir "$d"; done
+	TG_POSTFIX_DIRS=()
+	# the crash point: after the daemons stopped (a crash in the drain
+	# counts), only when the script printed or will print a plan
+	if [ "$TG_DONE_TESTING" = 1 ] || [ -n "$TG_PLANNED" ] || [ "$TG_BAILED" = 1 ]; then
+		[ "$TG_PLANNED" = 0 ] || tg_crash_point
+	fi
+	if [ "$TG_DONE_TESTING" = 1 ]; then TG_PLANNED=$TG_TESTNUM; echo "1..$TG_TESTNUM"; fi
+	if [ "$TG_FAILS" -gt 0 ] || [ "$TG_BAILED" = 1 ] || [ -n "${TG_SIGNAL:-}" ] ||
 	   { [ -n "$TG_PLANNED" ] && [ "$TG_PLANNED" != "$TG_TESTNUM" ]; }; then
 		[ -n "${TG_LOG:-}" ] && diag_file "$TG_LOG" 40 "tollgated log"
 		if [ -n "${PF_DIR:-}" ] && [ -f "$PF_DIR/maillog" ]; then
 			grep -v 'postfix-script.*warning' "$PF_DIR/maillog" >"$TG_TMP/maillog.diag"
 			diag_file "$TG_TMP/maillog.diag" 30 "postfix maillog"
 		fi
+		TG_KEEP_TMP=1
 	fi
-	for ((i = ${#TG_PIDS[@]} - 1; i >= 0; i--)); do kill_tree "${TG_PIDS[$i]}" 10; done
-	TG_PIDS=()
-	for d in "${TG_POSTFIX_DIRS[@]}"; do postfix_stop_dir "$d"; done
-	TG_POSTFIX_DIRS=()
 	if [ -n "${TG_TMP:-}" ] && [ -d "$TG_TMP" ]; then
-		if [ "${TG_KEEP_TMP:-0}" = 1 ]; then diag "kept $TG_TMP"; else rm -rf "$TG_TMP"; fi
+		if [ "${TG_KEEP_TMP:-0}" = 1 ]; then
+			diag "kept $TG_TMP${TG_LOG:+ (tollgated log: $TG_LOG)}"
+		else
+			rm -rf "$TG_TMP"
+		fi
 	fi
 	# failed assertions are counted by the TAP driver: exit 0 unless the
 	# harness failed (bail out, signal, or the script died before its plan)
@@ -203,10 +317,11 @@ tg_cleanup() {
 [ "${TG_SKIP_INTEGRATION:-0}" = 1 ] && skip_all "TG_SKIP_INTEGRATION=1 (run by the quick start outside make distcheck)"
 [ "$(id -u)" = 0 ] || skip_all "needs root (smtp-sink -u, postfix -c)"
 for tg_tool in postfix postconf postqueue smtp-sink smtp-source; do
-	[ -x "$PF_SBIN/$tg_tool" ] || skip_all "Postfix tool $tg_tool is missing (apt-get install postfix)"
+	require_cmd "$PF_SBIN/$tg_tool" postfix
 done
-command -v ss >/dev/null || skip_all "ss (iproute2) is missing"
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 5))' 2>/dev/null || skip_all "python3 is missing"
+require_cmd ss iproute2
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 5))' 2>/dev/null ||
+	bail_out "python3 (>= 3.5) is missing: install the Debian package python3"
 
 TG_TMP=$(mktemp -d /tmp/tollgate-it.XXXXXX) || bail_out "mktemp failed"
 chmod 755 "$TG_TMP"          # smtp-sink (postfix) and workers (nobody) look inside
@@ -217,9 +332,9 @@ trap 'TG_SIGNAL=TERM; exit 143' TERM
 trap 'TG_SIGNAL=HUP; exit 129' HUP
 : >"$TG_TMP/ports"
 
-# require_tollgated - skip the script when the daemon is not built
+# require_tollgated - the daemon must be built (make check builds it)
 require_tollgated() {
-	[ -x "$TOLLGATED" ] || skip_all "tollgated not built ($TOLLGATED)"
+	[ -x "$TOLLGATED" ] || bail_out "tollgated not built ($TOLLGATED): run make first"
 }
 
 # ---------------------------------------------------------------- ports and waits
@@ -499,6 +614,34 @@ start_reinjection() {
 # postfix_send - one message into the injection smtpd; prints the dialogue
 # postfix_send [smtpclient send options...]
 postfix_send() { $SMTPCLIENT send 127.0.0.1 "$PF_INJECT_PORT" "$@"; }
+
+# settle - wait for a definite end instead of a fixed sleep before an
+# absence check ("no second copy"): until the private Postfix (when one
+# runs) has nothing in its incoming and active queues and the count that
+# COUNT-CMD prints (default count_sink) has not changed for QUIET seconds
+# (default 3); at most MAX seconds (default 60); 1 on timeout.
+# Deferred mail is left alone (flush it first if it matters).
+# settle [QUIET] [MAX] [COUNT-CMD]
+settle() {
+	local quiet=${1:-3} max=${2:-60} count=${3:-count_sink} n last=x since busy
+	local deadline=$((SECONDS + max))
+	since=$SECONDS
+	while :; do
+		n=$(eval "$count" 2>/dev/null)
+		[ "$n" = "$last" ] || { last=$n; since=$SECONDS; }
+		busy=0
+		if [ -n "${PF_DIR:-}" ] && [ -n "$(postfix_master_pid)" ]; then
+			busy=$(postfix_queue_json | grep -cE '"queue_name": *"(incoming|active)"')
+		fi
+		if [ "$busy" = 0 ] && [ $((SECONDS - since)) -ge "$quiet" ]; then return 0; fi
+		[ "$busy" = 0 ] || since=$SECONDS
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			diag "settle: not settled within ${max}s (count '$n', $busy in incoming/active)"
+			return 1
+		fi
+		sleep 0.5
+	done
+}
 
 # queued_as - the queue id from a dialogue's "queued as" reply, on stdin
 queued_as() { sed -n 's/^S: 250 .*queued as \([0-9A-Za-z]*\).*/\1/p' | tail -n 1; }
@@ -1129,7 +1272,7 @@ count_sink_msgid() { sink_count_grep "^Message-ID: <$1>"; }
 # --appendonly no), its files in $TG_TMP/redis; pid tracked for the
 # cleanup. Sets REDIS_PORT and REDIS_PID. stop_redis stops it by pid.
 start_redis() {
-	command -v redis-server >/dev/null || skip_all "redis-server is missing (apt-get install redis-server)"
+	require_cmd redis-server redis-server
 	REDIS_PORT=${1:-$(free_port)} || bail_out "no free port"
 	mkdir -p "$TG_TMP/redis"
 	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \

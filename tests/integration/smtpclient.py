@@ -12,9 +12,14 @@ Sub-commands:
   script HOST PORT [FILE]   run a dialogue script (FILE or stdin), see below
   send HOST PORT ...        one whole transaction (send -h for options)
   genmsg --size N --out F   write a CRLF message of about N bytes
-  bodyhash FILE             sha256 of the body (after the first empty line);
-                            --sink: FILE is an smtp-sink dump (dot-stuffed,
-                            closing empty line); line ends are normalised
+  bodyhash FILE             sha256 of the body (after the first empty line)
+                            as the bytes that go on the wire (before
+                            dot-stuffing): CRLF line ends, as data/send make
+                            them; --sink: FILE is an smtp-sink dump (one LF
+                            per line, dot-stuffing undone, one closing empty
+                            line), turned back into those bytes; a dump
+                            without its closing empty line is an error
+                            (exit 1), nothing else is trimmed
   headers FILE              the header section, unfolded, one per line
 
 Script lines (one command per line; blank lines and '#' lines are ignored):
@@ -248,24 +253,44 @@ def genmsg(args):
     return 0
 
 
-def body_of(data, sink):
-    data = data.replace(b"\r\n", b"\n")
-    i = data.find(b"\n\n")
-    body = data[i + 2:] if i >= 0 else b""
-    if sink:
-        # smtp-sink keeps the dot-stuffing and adds one empty line at the end
-        if body.endswith(b"\n\n"):
-            body = body[:-1]
-        elif body == b"\n":
-            body = b""
-        lines = body.split(b"\n")
-        body = b"\n".join(l[1:] if l.startswith(b"..") else l for l in lines)
+def wire_body(data):
+    """the body of a message file as data/send put it on the wire (before
+    dot-stuffing): after the first empty line, line ends made CRLF"""
+    ends = [(i, n) for i, n in ((data.find(b"\r\n\r\n"), 4), (data.find(b"\n\n"), 2)) if i >= 0]
+    if not ends:
+        return b""
+    i, n = min(ends)
+    body = data[i + n:].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if body and not body.endswith(b"\r\n"):
+        body += b"\r\n"          # as crlf_dotstuff ends the last line
     return body
+
+
+def sink_body(data):
+    """the wire bytes (before dot-stuffing) of the body of an smtp-sink
+    dump: smtp-sink writes each line with LF, the dot-stuffing undone, and
+    one empty line after the message; None when that line is missing"""
+    i = data.find(b"\n\n")
+    if i < 0 or not data.endswith(b"\n\n"):
+        return None
+    body = data[i + 2:-1]
+    if not body:
+        return b""
+    lines = body[:-1].split(b"\n") if body.endswith(b"\n") else None
+    if lines is None:
+        return None
+    return b"".join(l + b"\r\n" for l in lines)
 
 
 def bodyhash(args):
     with open(args.file, "rb") as f:
-        print(hashlib.sha256(body_of(f.read(), args.sink)).hexdigest())
+        data = f.read()
+    body = sink_body(data) if args.sink else wire_body(data)
+    if body is None:
+        print("bodyhash: %s is not a whole smtp-sink dump (no closing empty line)" % args.file,
+              file=sys.stderr)
+        return 1
+    print(hashlib.sha256(body).hexdigest())
     return 0
 
 
