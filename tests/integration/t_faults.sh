@@ -26,10 +26,14 @@
 #      tempfail): 4xx while it is down, everything delivered once after.
 #   A corrupt signature database before a reload is t_sigreload.sh's, a
 #   worker stalled past child_timeout t_master.sh's.
+# Before each count of copies the chain settles (lib.sh settle: Postfix's
+# queue idle and the count unchanged for 3 s), so a late duplicate counts.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_tollgated
+require_cmd redis-server redis-server
+require_cmd redis-cli redis-tools
 
-plan 37
+plan 35
 start_sink
 start_faultsink 8 1
 start_postfix 2
@@ -52,9 +56,11 @@ send_batch() {
 accepted() { grep -c . "$TG_TMP/$1.accepted"; }
 
 # tally DIR TAG N - copies of each <TAG-I-PID@example.net> in DIR (the sink
-# or the fault sink); sets MISSING (ids with no copy) and DUPS (extra copies)
+# or the fault sink), once the chain has settled; sets MISSING (ids with no
+# copy) and DUPS (extra copies)
 tally() {
 	local dir=$1 tag=$2 n=$3
+	settle 3 60 "find '$dir' -type f ! -name '.*' | wc -l"
 	find "$dir" -type f ! -name '.*' -print0 | xargs -0 -r grep -h "^Message-ID: <$tag-[0-9]*-$$@" |
 		sed 's/^Message-ID: <\([^>]*\)>.*/\1/' | sort | uniq -c >"$TG_TMP/tally.$tag"
 	MISSING=0 DUPS=0
@@ -94,7 +100,9 @@ old_workers=$(tollgated_workers | tr '\n' ' ')
 old_master=$TG_PID
 kill -KILL "$TG_PID"
 wait "$TG_PID" 2>/dev/null
-ok "A: SIGKILLed the master $old_master while mail flows ($(delivered "$SINK_DIR" mkill) of 30 delivered so far; workers $old_workers)"
+if [ -n "$old_workers" ] && ! pid_alive "$old_master"; then
+	ok "A: SIGKILLed the master $old_master while mail flows ($(delivered "$SINK_DIR" mkill) of 30 delivered so far; workers $old_workers)"
+else not_ok "A: SIGKILLed the master while mail flows (master $old_master alive: $(pid_alive "$old_master" && echo yes || echo no), workers '$old_workers')"; fi
 # shellcheck disable=SC2086
 if wait_gone 30 $old_workers; then ok "A: its workers finished their sessions and exited"
 else not_ok "A: its workers finished their sessions and exited"
@@ -111,7 +119,9 @@ is "$(accepted mkill)" 30 "A: the injection smtpd accepted all 30 messages"
 wait_until '[ "$(postfix_queue_count)" -ge $((30 - $(delivered "$SINK_DIR" mkill))) ]' 10
 diag "A: before the restart: $(delivered "$SINK_DIR" mkill) delivered, $(postfix_queue_count) in Postfix's queue"
 start_tollgated "$BASE"
-ok "A: a new master started with the same config and ports (pid $TG_PID)"
+if wait_until '[ "$(tollgated_worker_count)" -eq 2 ]' 10 && port_listening 127.0.0.1 "$TG_LMTP_PORT"; then
+	ok "A: a new master started with the same config and ports (pid $TG_PID, 2 workers)"
+else not_ok "A: a new master started with the same config and ports"; diag "workers: $(tollgated_workers | tr '\n' ' ')"; fi
 drain_queue 120
 wait_until '[ "$(delivered "$SINK_DIR" mkill)" -ge 30 ]' 30
 tally "$SINK_DIR" mkill 30
@@ -199,11 +209,12 @@ spool_memory_limit = 0"
 	stop_tollgated
 	umount -l "$SMALL"
 else
+	# (optional: a container without CAP_SYS_ADMIN cannot mount; README.md)
 	for k in 1 2 3 4 5 6 7; do skip "E: tmp_dir full $k" "cannot mount a tmpfs: $(head -n 1 "$TG_TMP/mount.log")"; done
 fi
 
 # ====================================================== F. Redis killed and restarted
-if command -v redis-server >/dev/null; then
+{
 	REDIS_PORT=$(free_port) || bail_out "no free port"
 	start_redis() {
 		redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no --daemonize no \
@@ -223,14 +234,16 @@ redis_failure_action = tempfail"
 	bpid=$!
 	wait_until '[ "$(delivered "$SINK_DIR" redis)" -ge 5 ]' 60
 	kill -KILL "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null; tg_untrack "$REDIS_PID"
-	ok "F: Redis SIGKILLed while mail flows ($(delivered "$SINK_DIR" redis) of 30 delivered so far)"
+	if ! pid_alive "$REDIS_PID" && wait_until "! port_listening 127.0.0.1 $REDIS_PORT" 10; then
+		ok "F: Redis SIGKILLed while mail flows ($(delivered "$SINK_DIR" redis) of 30 delivered so far)"
+	else not_ok "F: Redis SIGKILLed while mail flows (still listening on $REDIS_PORT)"; fi
 	qid=$(one "rdown-1-$$@example.net")
 	wait_until '[ -n "$(deferred_4xx "$qid")" ]' 60
 	like "$(deferred_4xx "$qid" | said)" '^4[0-9][0-9] 4\.[0-9.]+ .*lookup failed' "F: Redis down: 4xx, lookup failed ($(deferred_4xx "$qid" | said))"
 	is "$(delivered "$SINK_DIR" rdown)" 0 "F: that message is not delivered while Redis is down"
 	sleep 3        # the flow goes on against the dead Redis
 	start_redis
-	ok "F: Redis restarted on the same port"
+	is "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>&1)" PONG "F: Redis restarted on the same port (PING: PONG)"
 	wait "$bpid"
 	is "$(accepted redis)" 30 "F: the injection smtpd accepted all 30 messages"
 	drain_queue 120
@@ -238,13 +251,7 @@ redis_failure_action = tempfail"
 	tally "$SINK_DIR" rdown 1; r2="$MISSING/$DUPS"
 	is "$r1 $r2" "0/0 0/0" "F: all 31 delivered exactly once after Redis came back (missing/duplicates)"
 	diag "F: $(grep -c "relay=127\.0\.0\.1\[127\.0\.0\.1\]:$TG_LMTP_PORT,.*status=deferred.*lookup failed" "$PF_DIR/maillog") deferrals (lookup failed) while Redis was down"
-else
-	for k in 1 2 3 4 5 6; do skip "F: Redis $k" "redis-server is not installed"; done
-fi
-
-# ====================================================== covered elsewhere
-skip "a corrupt signature database before a reload: the old engine keeps serving" "covered by t_sigreload.sh"
-skip "a worker stalled by its downstream past child_timeout is killed, the mail stays queued" "covered by t_master.sh"
+}
 
 # ====================================================== the end
 drain_queue 60

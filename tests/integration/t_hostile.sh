@@ -24,7 +24,7 @@
 #   - privilege drop: the workers' uid is daemon_user's
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_tollgated
-command -v openssl >/dev/null || skip_all "openssl CLI is missing"
+require_cmd openssl openssl
 
 cat >"$TG_TMP/hostile.py" <<'EOF'
 """hostile.py - hostile SMTP/LMTP clients for t_hostile.sh.
@@ -108,14 +108,17 @@ def out(k, v):
     print("%s %s" % (k, v), flush=True)
 
 
-def drain(c):
-    """read replies until EOF; print them"""
+def drain(c, codes=None):
+    """read replies until EOF; print the first 20; their last lines go
+    to the list codes when one is given"""
     n = 0
     while True:
         r = c.reply()
         if not r:
             return n
         n += 1
+        if codes is not None:
+            codes.append(r[-1])
         if n <= 20:
             out("reply", r[-1])
 
@@ -203,9 +206,17 @@ def run(mode, c, args, hello):
         # a writer thread: the server may answer while we still write
         t = threading.Thread(target=c.send, args=(data + b"\r\nNOOP\r\nQUIT\r\n",))
         t.start()
-        n = drain(c)
+        codes = []
+        n = drain(c, codes)
         t.join()
         out("replies", n)
+        # the 250 to our NOOP and the 221 to our QUIT may end the list;
+        # no other reply to the garbage may be a 2xx
+        if codes and codes[-1].startswith("221"):
+            codes.pop()
+        if codes and codes[-1].startswith("250"):
+            codes.pop()
+        out("garbage2xx", sum(1 for r in codes if r.startswith("2")))
         out("end", "eof")
     elif mode == "sequence":
         c.cmd(hello + " client.example.net")
@@ -412,7 +423,7 @@ MILTER=
 conf ", milter:127.0.0.1:$MPORT" >"$TG_TMP/milter-try.conf"
 "$TOLLGATED" -t -c "$TG_TMP/milter-try.conf" >"$TG_TMP/milter-try.log" 2>&1 && MILTER=", milter:127.0.0.1:$MPORT"
 
-plan 59
+plan 61
 start_tollgated "$(conf "$MILTER")"
 wait_until '[ "$(tollgated_worker_count)" -eq 2 ]' 10
 
@@ -436,7 +447,8 @@ still_serves "100 KB lines"
 for p in "LMTP $LPORT --lmtp" "SMTP $SPORT"; do
 	set -- $p ""
 	out=$(H garbage "$2" 20000 $$ $3)
-	no_hang "$out" "$1: 20 KB of binary garbage with NULs: answered or closed ($(printf '%s\n' "$out" | field replies) replies, none 2xx: $(printf '%s\n' "$out" | grep -c '^reply 2'))"
+	no_hang "$out" "$1: 20 KB of binary garbage with NULs: answered or closed ($(printf '%s\n' "$out" | field replies) replies)"
+	is "$(printf '%s\n' "$out" | field garbage2xx)" 0 "$1: no reply to the garbage is a 2xx (but the NOOP/QUIT after it)"
 done
 still_serves "binary garbage"
 
@@ -479,9 +491,11 @@ still_serves "10,000 recipients"
 for p in "LMTP $LPORT --lmtp" "SMTP $SPORT"; do
 	set -- $p ""
 	out=$(HOSTILE_TIMEOUT=90 H bighdr "$2" 5000000 "bighdr-$1-$$@example.net" $3)
-	like "$(printf '%s\n' "$out" | field final)" '^(2|4|5)[0-9][0-9] ' \
-		"$1: a 5 MB header line (under message_size_limit): a final reply ($(printf '%s\n' "$out" | field final | cut -c1-60))"
-	[[ $(printf '%s\n' "$out" | field final) == 2* ]] && diag "$1: the 5 MB header line was accepted and forwarded unchanged (at the sink: $(sink_count_grep "^Message-ID: <bighdr-$1-$$@")); the next SMTP hop has to cope with it"
+	# under the limit the message is the client's business: accepted and
+	# forwarded once, as amavisd-new does (the next SMTP hop may refuse it)
+	wait_until '[ "$(sink_count_grep "^Message-ID: <bighdr-$1-$$@")" -ge 1 ]' 20
+	like "$(printf '%s\n' "$out" | field final) / at the sink $(sink_count_grep "^Message-ID: <bighdr-$1-$$@")" '^250 .* / at the sink 1$' \
+		"$1: a 5 MB header line (under message_size_limit): 250 and forwarded once ($(printf '%s\n' "$out" | field final | cut -c1-60))"
 	out=$(HOSTILE_TIMEOUT=90 H bighdr "$2" 11000000 "bighdr11-$1-$$@example.net" $3)
 	like "$(printf '%s\n' "$out" | field final)" '^552 5\.3\.4 ' "$1: an 11 MB header line (over message_size_limit = 10m): 552 5.3.4"
 done
@@ -554,10 +568,12 @@ like "$(tg_log_count 'STARTTLS from \[127\.0\.0\.1\] failed')" '^[1-9]' "the fai
 still_serves "TLS garbage"
 
 # --- milter listener
+# (the milter listener is a feature, not an option: without it these fail)
 if [ -z "$MILTER" ]; then
-	for k in 1 2 3 4 5; do skip "milter listener: garbage $k" "this tollgated does not take listen = milter:... ($(head -n 1 "$TG_TMP/milter-try.log"))"; done
+	for k in 1 2 3 4 5; do not_ok "milter listener: garbage $k: tollgated refused listen = milter:..."; done
+	diag_file "$TG_TMP/milter-try.log" 5 "tollgated -t with a milter listener"
 elif [ "$(H milterok "$MPORT" | field optneg)" != O ]; then
-	for k in 1 2 3 4 5; do skip "milter listener: garbage $k" "the milter listener does not answer a valid SMFIC_OPTNEG yet"; done
+	for k in 1 2 3 4 5; do not_ok "milter listener: garbage $k: a valid SMFIC_OPTNEG is not answered"; done
 else
 	for m in miltergarbage milterhuge milterzero miltershort; do
 		out=$(HOSTILE_TIMEOUT=30 H "$m" "$MPORT" $$)
@@ -607,7 +623,9 @@ for m in garbage longline attrs; do
 	out=$(unixpoke "$TG_TMP/ampdp.sock" "$m")
 	like "$out" '^end eof' "AM.PDP: $m: answered or closed, no hang ($(printf '%.80s' "$out"))"
 done
-like "$(unixpoke "$TG_TMP/ampdp.sock" attrs)" 'tempfail|Failure|eof' "AM.PDP: a request over the attribute limit is refused (tempfail)"
+# (what the server sent follows "end eof SECS": match the reply, not our own words)
+like "$(unixpoke "$TG_TMP/ampdp.sock" attrs)" '^end eof [0-9.]+ setreply=450 4\.5\.0 Failure:%20too%20many%20recipients' \
+	"AM.PDP: a request over the attribute limit is refused (setreply=450 4.5.0 tempfail)"
 out=$(unixpoke "$TG_TMP/tollgated.ctl" ctlgarbage)
 like "$out" '^end eof' "control socket: a 5 KB request line is refused or closed, no hang"
 check "the master is alive after the control socket garbage" pid_alive "$TG_PID"

@@ -6,11 +6,13 @@
 # Prometheus endpoint, sd_notify messages, check-config, postfix-config
 # applied to a private Postfix that then delivers through tollgate, and
 # postfix-config --check finding a wrong maxproc; the systemd unit is
-# checked with systemd-analyze verify when that exists.
+# checked with systemd-analyze verify.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_tollgated
 TOLLGATE=${TOLLGATE:-$top_builddir/tollgate}
-[ -x "$TOLLGATE" ] || skip_all "tollgate not built ($TOLLGATE)"
+[ -x "$TOLLGATE" ] || bail_out "tollgate not built ($TOLLGATE): run make first"
+require_cmd setpriv util-linux
+require_cmd systemd-analyze systemd
 
 plan 47
 TG() { "$TOLLGATE" "$@"; }
@@ -56,20 +58,23 @@ is "$(stat -c '%a %U %G' "$CTL")" "660 root root" "control socket: mode 0660, ow
 like "$(ls -l /proc/"$(tollgated_workers | head -n 1)"/fd 2>/dev/null | grep -c "$CTL")" '^0$' "workers do not hold the control socket"
 
 # --- permissions: a non-root user outside the socket's group is refused
-if setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$TOLLGATE" 2>/dev/null; then
-	err=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$TOLLGATE" status -s "$CTL" 2>&1); rc=$?
+# (a copy of the tool in the temp dir: nobody may not reach the build dir)
+cp "$TOLLGATE" "$TG_TMP/tollgate" && chmod 755 "$TG_TMP/tollgate"
+if setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$TG_TMP/tollgate" 2>/dev/null; then
+	TOLLGATE_NOBODY=$TG_TMP/tollgate
+	err=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$TOLLGATE_NOBODY" status -s "$CTL" 2>&1); rc=$?
 	like "$rc $err" '^2 .*Permission denied' "nobody cannot even connect (mode 0660 root:root)"
 	chmod 666 "$CTL"
-	err=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$TOLLGATE" stop -s "$CTL" 2>&1); rc=$?
+	err=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$TOLLGATE_NOBODY" stop -s "$CTL" 2>&1); rc=$?
 	like "$rc $err" '^1 .*error: permission denied' "with the mode opened, SO_PEERCRED still refuses nobody"
 	like "$(grep 'control: refused' "$TG_LOG" | tail -n 1)" 'refused uid 65534' "the refusal is logged with the uid"
-	out=$(setpriv --reuid=nobody --regid=root --clear-groups "$TOLLGATE" version -s "$CTL" 2>&1); rc=$?
+	out=$(setpriv --reuid=nobody --regid=root --clear-groups "$TOLLGATE_NOBODY" version -s "$CTL" 2>&1); rc=$?
 	like "$rc $out" '^0 tollgated ' "a non-root member of the socket's group is served"
 	chmod 660 "$CTL"
 	if pid_alive "$TG_PID"; then ok "the refused stop did not stop the daemon"; else not_ok "the refused stop did not stop the daemon"; fi
 else
 	for d in "nobody cannot connect" "SO_PEERCRED refuses nobody" "refusal logged" "group member served" "refused stop"; do
-		skip "$d" "nobody cannot run $TOLLGATE (setpriv missing or build dir not readable)"
+		not_ok "$d: nobody cannot run $TG_TMP/tollgate"
 	done
 fi
 like "$(printf 'x%.0s' $(seq 1 1100) | "$PYTHON" -c '
@@ -94,8 +99,15 @@ like "$(grep -A1 "^127.0.0.1:$PF_REINJECT_PORT inet" "$TG_TMP/pfcfg.out" | tr '\
 is "$(grep -c '^  -o ' "$TG_TMP/pfcfg.out")" 24 "3 transport options + the 21 re-injection overrides of the guide"
 is "$(sed -n '/^# main.cf/,$p' "$TG_TMP/pfcfg.out" | grep -v '^#')" "content_filter = amavisfeed:[127.0.0.1]:$TG_LMTP_PORT" "main.cf line (--mode global)"
 like "$(TG postfix-config -c "$TG_CONF" --mode service | grep content_filter=amavisfeed)" '^#   -o content_filter=amavisfeed:' "--mode service: the -o line for chosen smtpd services"
-TG postfix-config -c "$TG_CONF" --mode milter >/dev/null 2>&1
-is "$?" 2 "--mode milter is refused (no milter listener yet)"
+# --mode milter with a milter listener: smtpd_milters pointing at it.
+# tollgated has the listener; the tool does not do this mode yet (it
+# refuses it): a TODO point, which turns into a failure (XPASS) once done
+MILTER_PORT=$(free_port) || bail_out "no free port"
+sed "s/^listen = .*/&, milter:127.0.0.1:$MILTER_PORT/" "$TG_CONF" >"$TG_TMP/milter.conf"
+out=$(TG postfix-config -c "$TG_TMP/milter.conf" --mode milter 2>&1); rc=$?
+todo_like "$rc $(tr '\n' ' ' <<<"$out")" "^0 .*smtpd_milters *= *inet:127\.0\.0\.1:$MILTER_PORT" \
+	"--mode milter prints smtpd_milters = inet:127.0.0.1:PORT of the milter listener" \
+	"tollgate postfix-config --mode milter is not written yet (ops/tollgate_postfix.c)"
 
 awk '/^# main\.cf/ { m = 0 } m && !/^#/ { print } /^# master\.cf/ { m = 1 }' "$TG_TMP/pfcfg.out" >"$TG_TMP/gen.master"
 awk -v r="127.0.0.1:$PF_REINJECT_PORT" '/^[^ \t#]/ { skip = ($1 == "amavisfeed" || $1 == r) } !skip' \
@@ -127,11 +139,7 @@ like "$(grep -c MISMATCH <<<"$out")" '^2$' "--check reports every mismatch (maxp
 out=$(TG stats -s "$CTL")
 like "$(tr '\n' ' ' <<<"$out")" '^uptime [0-9]+.* messages [0-9]+ bytes [0-9]+ +CATEGORY +PASSED +BLOCKED +TEMPFAILED .*clean .*RATE +MSGS/S +BYTES/S 1m .*15m .*STAGE +COUNT +AVG-MS receive' "stats: counters by category, rates over 1/5/15 min, stages"
 n=$(sed -n 's/^messages //p' <<<"$out")
-if [ "${n:-0}" -eq 0 ]; then
-	skip "stats counted the message" "scoreboard_count() not called by the workers yet"
-else
-	like "$(awk '$1 == "clean" { print $2 }' <<<"$out")" '^[1-9]' "stats counted the clean message"
-fi
+like "${n:-0} $(awk '$1 == "clean" { print $2 }' <<<"$out")" '^[1-9][0-9]* [1-9]' "stats counted the clean message (messages and the clean category)"
 "$PYTHON" - "$MPORT" >"$TG_TMP/metrics.check" 2>&1 <<'EOF'
 import re, sys, urllib.request, urllib.error
 port = sys.argv[1]
@@ -163,7 +171,7 @@ for st in ("receive", "scan", "forward"):
 assert 'tollgate_messages_total{category="clean",action="passed"}' in samples
 try:
     urllib.request.urlopen("http://127.0.0.1:%s/other" % port, timeout=10)
-    print("no 404")
+    raise AssertionError("GET /other did not get a 404")
 except urllib.error.HTTPError as e:
     assert e.code == 404
 print("METRICS OK")
@@ -202,10 +210,8 @@ like "$(tr '\n' ' ' <"$NOTIFY_LOG")" 'STOPPING=1' "sd_notify STOPPING=1"
 
 # --- the systemd unit
 unit=$top_builddir/ops/tollgated.service
-if ! command -v systemd-analyze >/dev/null; then
-	skip "systemd-analyze verify ops/tollgated.service" "systemd-analyze not installed"
-elif [ ! -f "$unit" ]; then
-	skip "systemd-analyze verify ops/tollgated.service" "$unit not built"
+if [ ! -f "$unit" ]; then
+	not_ok "systemd-analyze verify ops/tollgated.service: $unit not built"
 else
 	sed -e "s|^\\(Exec[A-Za-z]*=\\)[^ ]*/tollgated|\\1$TOLLGATED|" "$unit" >"$TG_TMP/tollgated.service"
 	out=$(systemd-analyze verify --man=no "$TG_TMP/tollgated.service" 2>&1); rc=$?

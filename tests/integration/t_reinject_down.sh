@@ -29,6 +29,6 @@ is "$(grep -c "status=sent" "$PF_DIR/maillog")" 0 "Postfix logged no delivery"
 if start_reinjection; then ok "re-injection smtpd back"; else not_ok "re-injection smtpd back"; fi
 postfix_flush
 wait_until '[ "$(count_sink)" -ge 1 ] && [ "$(postfix_queue_count)" -eq 0 ]' 60
-sleep 2        # a duplicate would show up now
+settle 3 60    # queue idle and the sink count stable: a duplicate would be there
 is "$(count_sink)" 1 "after the flush it arrived exactly once"
 is "$(postfix_queue_count)" 0 "Postfix queue is empty"
