@@ -162,7 +162,7 @@ if [ -x /usr/sbin/amavisd-release ]; then
 	like "$out" '450 4\.5\.0 Failure: Secret_id does not match' "amavisd-release with a wrong secret: 450 Failure"
 else
 	for d in "amavisd-release: 250 from MTA" "amavisd-release: delivered" "amavisd-release: wrong secret"; do
-		skip "$d" "amavisd-new is not installed (apt-get install amavisd-new, or dpkg -x its .deb)"
+		not_ok "$d: /usr/sbin/amavisd-release is missing (apt-get install amavisd-new)"
 	done
 fi
 
@@ -181,7 +181,7 @@ like "$(field "$out" setreply)" '^4[0-9][0-9] 4\.' "virus + tempfail: a 4xx setr
 # ------------------------------------------------------------ amavisd-milter + Postfix
 MILTER=/usr/sbin/amavisd-milter
 if [ ! -x "$MILTER" ] || ! command -v setpriv >/dev/null; then
-	for d in clean virus down; do skip "amavisd-milter end to end: $d" "amavisd-milter is not installed"; done
+	for d in clean virus down; do not_ok "amavisd-milter end to end: $d: $MILTER or setpriv is missing (apt-get install amavisd-milter)"; done
 else
 	start_ampdp
 	start_postfix 1

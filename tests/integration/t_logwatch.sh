@@ -6,7 +6,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_tollgated
 LW=/usr/share/logwatch/scripts/services/amavis
-[ -f "$LW" ] || skip_all "logwatch is not installed (apt-get install logwatch)"
+require_file "$LW" logwatch
 
 plan 6
 start_sink

@@ -24,7 +24,7 @@
 #     with TLS forced for the sink (deferred in Postfix, the rest delivered).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_tollgated
-command -v openssl >/dev/null || skip_all "openssl CLI is missing"
+require_cmd openssl openssl
 
 plan 83
 

@@ -41,8 +41,8 @@ done
 HAVE_SAMPLES=1
 grep -qs '^[0-9a-f]*:[0-9]*:ClamAV-Test-File\.' "$TG_SIGDB"/*.hdb || HAVE_SAMPLES=0
 for s in clam.exe clam.zip clam.pdf clam.ole.doc; do
-	if [ ! -f "$TF/$s" ]; then skip "sample $s detected" "$TF/$s missing (clamav-testfiles)"; continue; fi
-	if [ "$HAVE_SAMPLES" = 0 ]; then skip "sample $s detected" "no ClamAV-Test-File signatures in $TG_SIGDB"; continue; fi
+	if [ ! -f "$TF/$s" ]; then not_ok "sample $s detected: $TF/$s is missing (apt-get install clamav-testfiles)"; continue; fi
+	if [ "$HAVE_SAMPLES" = 0 ]; then not_ok "sample $s detected: no ClamAV-Test-File signatures in $TG_SIGDB"; continue; fi
 	$MKMSG attach --out "$TG_TMP/sample-$s.eml" --attach "$TF/$s" --to "blocked-sample-$s@example.com" \
 		--subject "sample $s $$" --message-id "sample-$s-$$@example.net"
 	out=$(lmtp_deliver "$TG_TMP/sample-$s.eml" sender@example.net "blocked-sample-$s@example.com")
@@ -58,7 +58,7 @@ if [ "$HAVE_SAMPLES" = 1 ] && [ -f "$TF/clam.exe" ] && [ -f "$TF/clam.pdf" ] && 
 		'^250 2\.7\.0 Ok, discarded, id=[0-9]+-[0-9]+ - INFECTED: ClamAV-Test-File\.' \
 		"clam.exe + clam.pdf + clam.tar.gz in one message: discarded as INFECTED"
 else
-	skip "three samples in one message" "clamav-testfiles or their signatures missing"
+	not_ok "three samples in one message: clamav-testfiles or their signatures are missing"
 fi
 
 # --- a banned name in a zip (harmless bytes called readme.exe)
@@ -105,7 +105,7 @@ is "$(tg_log_count 'Blocked INFECTED \(Eicar-Test-Signature\.UNOFFICIAL\) \{Disc
 if [ "$HAVE_SAMPLES" = 1 ] && [ -f "$TF/clam.exe" ] && [ -f "$TF/clam.zip" ] && [ -f "$TF/clam.pdf" ] && [ -f "$TF/clam.ole.doc" ] && [ -f "$TF/clam.tar.gz" ]; then
 	is "$(tg_log_count 'Blocked INFECTED \(ClamAV-Test-File\.[^)]*\) \{DiscardedInbound,Quarantined\}')" 5 "5 Blocked INFECTED (ClamAV-Test-File...) log lines, one per sample message"
 else
-	skip "5 Blocked INFECTED (ClamAV-Test-File...) log lines" "samples or their signatures missing"
+	not_ok "5 Blocked INFECTED (ClamAV-Test-File...) log lines: samples or their signatures are missing"
 fi
 is "$(tg_log_count 'Blocked BANNED \(.*readme\.exe\) \{DiscardedInbound,Quarantined\}')" 1 "one Blocked BANNED (...readme.exe) {DiscardedInbound,Quarantined} log line"
 is "$(tg_log_count "Passed CLEAN \\{RelayedInbound\\}, .*Message-ID: <clean-$$@example.net>")" 1 "one Passed CLEAN {RelayedInbound} log line for the clean message"

@@ -25,8 +25,9 @@
 
 require_tollgated
 TOLLGATE=${TOLLGATE:-$top_builddir/tollgate}
-[ -x "$TOLLGATE" ] || skip_all "tollgate not built ($TOLLGATE)"
-command -v redis-server >/dev/null || skip_all "redis-server is missing (apt-get install redis-server)"
+[ -x "$TOLLGATE" ] || bail_out "tollgate not built ($TOLLGATE): run make first"
+require_cmd redis-server redis-server
+require_cmd spamd spamd
 
 plan 34
 
@@ -266,9 +267,9 @@ if [ -n "$SPAMD_LINES" ]; then
 	check "pen pals: X-Spam-Score of the reply (${s1:-none}) is 5 below a stranger's (${s2:-none})" \
 		awk -v a="${s1:-x}" -v b="${s2:-x}" 'BEGIN { exit !(a != "x" && b != "x" && (b - a) > 4.99 && (b - a) < 5.01) }'
 else
-	skip "pen pals: both replies delivered" "spamd is not installed (apt-get install spamd)"
-	skip "pen pals: the log shows the pen pal" "spamd is not installed"
-	skip "pen pals: X-Spam-Score 5 lower" "spamd is not installed"
+	not_ok "pen pals: both replies delivered: spamd is missing (apt-get install spamd)"
+	not_ok "pen pals: the log shows the pen pal: spamd is missing"
+	not_ok "pen pals: X-Spam-Score 5 lower: spamd is missing"
 fi
 
 # ---------------------------------------------------------------- quarantine index
