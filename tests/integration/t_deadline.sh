@@ -16,7 +16,7 @@
 #     delivers it, and it arrives exactly once
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_tollgated
-command -v redis-server >/dev/null || skip_all "redis-server is missing (apt-get install redis-server)"
+require_cmd redis-server redis-server
 
 plan 13
 

@@ -13,7 +13,7 @@
 #   copy, b@ exactly one, Postfix's queue is empty.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_tollgated
-command -v redis-server >/dev/null || skip_all "redis-server is missing (apt-get install redis-server)"
+require_cmd redis-server redis-server
 
 plan 8
 start_redis

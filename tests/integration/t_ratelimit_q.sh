@@ -13,7 +13,7 @@
 #     and the file is there: the fix does not take the feature away
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_tollgated
-command -v redis-server >/dev/null || skip_all "redis-server is missing (apt-get install redis-server)"
+require_cmd redis-server redis-server
 
 plan 10
 start_redis
