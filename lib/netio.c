@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -625,6 +626,59 @@ int conn_read_line(struct conn *c, size_t maxlen, const char **line_r, size_t *l
 				return (int)n;
 		}
 	}
+}
+
+int conn_input_ready(struct conn *c)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN, .revents = 0 };
+
+	return c->in_end != c->in_start || (c->ssl && SSL_pending(c->ssl) > 0) || poll(&pfd, 1, 0) > 0;
+}
+
+int conn_wait_input(struct conn *c, long long timeout_ms, const volatile int *stop)
+{
+	struct timespec start, now;
+	sigset_t block, old;
+	int rc = 0;
+
+	if (c->in_end != c->in_start || (c->ssl && SSL_pending(c->ssl) > 0))
+		return 0;
+	if (conn_flush(c) < 0)
+		return CONN_ERROR;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN, .revents = 0 };
+		struct timespec left;
+		long long ms;
+		int n;
+
+		if (*stop)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = timeout_ms - ((long long)(now.tv_sec - start.tv_sec) * 1000 +
+		    (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (ms <= 0) {
+			snprintf(c->err, sizeof(c->err), "timeout");
+			rc = CONN_TIMEOUT;
+			break;
+		}
+		left.tv_sec = (time_t)(ms / 1000);
+		left.tv_nsec = (long)(ms % 1000) * 1000000;
+		n = ppoll(&pfd, 1, &left, &old);
+		if (n > 0)
+			break;
+		if (n < 0 && errno != EINTR) {
+			snprintf(c->err, sizeof(c->err), "poll: %s", strerror(errno));
+			rc = CONN_ERROR;
+			break;
+		}
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }
 
 ssize_t conn_read_some(struct conn *c, void *out, size_t max)

@@ -80,6 +80,15 @@ int conn_read_line(struct conn *c, size_t maxlen, const char **line_r, size_t *l
 /* conn_read_some - up to max bytes of what is there (waiting if nothing
  * is); returns bytes read (>0) or a negative CONN_* */
 ssize_t conn_read_some(struct conn *c, void *out, size_t max);
+/* conn_wait_input - wait up to timeout_ms for input, woken early when
+ * *stop becomes non-zero: SIGTERM and SIGINT (a worker's drain signals,
+ * whose handlers set *stop) are blocked from the check of *stop until
+ * ppoll() unblocks them atomically, so a signal cannot slip in between
+ * and leave the caller asleep. 0: input is there or *stop is set (look
+ * at *stop); CONN_TIMEOUT; CONN_ERROR. Buffered output is flushed first. */
+int conn_wait_input(struct conn *c, long long timeout_ms, const volatile int *stop);
+/* conn_input_ready - 1 when input can be read without waiting */
+int conn_input_ready(struct conn *c);
 /* conn_pending - bytes already buffered on input (no waiting needed) */
 size_t conn_pending(const struct conn *c);
 void conn_write(struct conn *c, const void *data, size_t len);

@@ -763,8 +763,17 @@ void ampdp_session(struct worker *w, int fd, const struct listener *l)
 	    s.client_addr[0] ? s.client_addr : "unix", s.client_port[0] ? "" : "", s.peer_uid);
 
 	while (!w->draining || ampdp_parser_pending(p) > 0) {
-		ssize_t n = conn_read_some(s.c, in, AMPDP_READ);
+		ssize_t n = 0;
 		size_t off = 0;
+
+		/* between requests the wait is woken by the drain signal */
+		if (ampdp_parser_pending(p) == 0) {
+			n = conn_wait_input(s.c, cfg_int(cfg, P_SMTPD_TIMEOUT) * 1000, &w->draining);
+			if (n == 0 && w->draining && !conn_input_ready(s.c))
+				break;
+		}
+		if (n == 0)
+			n = conn_read_some(s.c, in, AMPDP_READ);
 
 		if (n < 0) {
 			if (ampdp_parser_pending(p) > 0 || n != CONN_EOF)

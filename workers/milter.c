@@ -816,9 +816,24 @@ void milter_session(struct worker *w, int fd, const struct listener *l)
 	log_debug(LOG_DBG_SMTPD, "milter: connect from %s to %s", m->peer, l->spec);
 
 	while (!m->done) {
-		ssize_t n = conn_read_some(m->c, rbuf, sizeof(rbuf));
+		ssize_t n;
 		size_t off = 0;
 
+		/* between messages the wait is woken by the drain signal: a
+		 * draining worker leaves an idle milter connection at once
+		 * (the MTA applies milter_default_action to what follows) */
+		if (m->msg == NULL && milter_reader_idle(&m->rd)) {
+			n = conn_wait_input(m->c, cfg_int(w->cfg, P_MILTER_TIMEOUT) * 1000, &w->draining);
+			if (n < 0) {
+				milter_lost(m, n);
+				break;
+			}
+			if (w->draining && !conn_input_ready(m->c)) {
+				log_info("milter: draining, closing the idle connection from %s", m->peer);
+				break;
+			}
+		}
+		n = conn_read_some(m->c, rbuf, sizeof(rbuf));
 		if (n < 0) {
 			milter_lost(m, n);
 			break;

@@ -678,46 +678,7 @@ static int smtpd_idle(const struct smtpd *s)
  */
 static int smtpd_wait_command(struct smtpd *s)
 {
-	struct timespec start, now;
-	sigset_t block, old;
-	int rc = 0;
-
-	if (conn_pending(s->c) > 0)
-		return 0;
-	if (conn_flush(s->c) < 0)
-		return CONN_ERROR;
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		struct pollfd pfd = { .fd = conn_fd(s->c), .events = POLLIN, .revents = 0 };
-		struct timespec left;
-		long long ms;
-		int n;
-
-		if (s->w->draining)
-			break;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = s->timeout_ms - ((long long)(now.tv_sec - start.tv_sec) * 1000 +
-		    (now.tv_nsec - start.tv_nsec) / 1000000);
-		if (ms <= 0) {
-			rc = CONN_TIMEOUT;
-			break;
-		}
-		left.tv_sec = (time_t)(ms / 1000);
-		left.tv_nsec = (long)(ms % 1000) * 1000000;
-		n = ppoll(&pfd, 1, &left, &old);
-		if (n > 0)
-			break;
-		if (n < 0 && errno != EINTR) {
-			rc = CONN_ERROR;
-			break;
-		}
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	return rc;
+	return conn_wait_input(s->c, s->timeout_ms, &s->w->draining);
 }
 
 /*

@@ -14,7 +14,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
 require_tollgated
 
-plan 16
+plan 20
 
 # ------------------------------------------------ (a) reload, Postfix's cached connection
 start_sink
@@ -124,3 +124,58 @@ is "$(sed -n 3p <<<"$a_replies")" "S: <EOF>" "A: and the connection is closed"
 like "$(sed -n '/^C: MAIL FROM:<idle@/{n;p;}' "$TG_TMP/b.out")" '^S: 421 4\.3\.2 Service shutting down' "B (idle): MAIL gets 421 4.3.2"
 is "$(tail -n 1 "$TG_TMP/b.out")" "S: <EOF>" "B: and the connection is closed"
 is "$(tg_log_count 'still busy after|killing them')" 0 "no worker was killed at shutdown_timeout"
+
+# ------------------------------------------------ (c) SIGTERM, idle milter and AM.PDP connections
+# Before the queue the MTA keeps its milter connection for the whole SMTP
+# session, and amavisd-milter may keep its AM.PDP one: both are left at
+# once when the worker drains, not after shutdown_timeout.
+MPORT=$(free_port) || bail_out "no free port"
+ASOCK=$TG_TMP/ampdp.sock
+start_tollgated "listen = lmtp:127.0.0.1:$TG_LMTP_PORT milter:127.0.0.1:$MPORT ampdp:unix:$ASOCK
+shutdown_timeout = 40s"
+wait_until "[ -S '$ASOCK' ]" 10
+# idle_client KIND - connect, (milter: negotiate), then wait for the server
+# to close; prints "closed N" with the seconds it stayed open
+"$PYTHON" - "$MPORT" "$ASOCK" >"$TG_TMP/idle.out" 2>&1 <<'PYEOF' &
+import socket, struct, sys, threading, time
+port, path = int(sys.argv[1]), sys.argv[2]
+def wait_closed(name, s):
+    t0 = time.time()
+    s.settimeout(60)
+    try:
+        while s.recv(4096):
+            pass
+        print("%s closed %.1f" % (name, time.time() - t0), flush=True)
+    except Exception as e:
+        print("%s error %s" % (name, e), flush=True)
+m = socket.create_connection(("127.0.0.1", port))
+body = b"O" + struct.pack(">III", 6, 0x1ff, 0)
+m.sendall(struct.pack(">I", len(body)) + body)
+hdr = m.recv(5)
+print("milter negotiated" if len(hdr) == 5 and hdr[4:5] == b"O" else "milter no OPTNEG reply %r" % hdr, flush=True)
+a = socket.socket(socket.AF_UNIX)
+a.connect(path)
+print("ampdp connected", flush=True)
+ts = [threading.Thread(target=wait_closed, args=(n, s)) for n, s in (("milter", m), ("ampdp", a))]
+for t in ts: t.start()
+for t in ts: t.join()
+PYEOF
+IDLE_PID=$!
+tg_track "$IDLE_PID"
+wait_until 'grep -q "ampdp connected" "$TG_TMP/idle.out"' 10
+sleep 1
+is "$(sed -n 1p "$TG_TMP/idle.out")" "milter negotiated" "(c) an idle milter connection is open (OPTNEG answered)"
+all="$TG_PID $(tollgated_workers | tr '\n' ' ')"
+t0=$SECONDS
+kill -TERM "$TG_PID"
+# shellcheck disable=SC2086
+wait_gone 45 $all
+took=$((SECONDS - t0))
+if [ "$took" -le 8 ]; then ok "(c) SIGTERM with idle milter and AM.PDP connections: exited in ${took} s"; else
+	not_ok "(c) SIGTERM with idle milter and AM.PDP connections: exited within 8 s (took ${took} s, shutdown_timeout 40 s)"; fi
+wait "$TG_PID" 2>/dev/null
+tg_untrack "$TG_PID"
+TG_PID=
+wait_until '! pid_alive "$IDLE_PID"' 20
+like "$(grep '^milter ' "$TG_TMP/idle.out" | tail -n 1)" '^milter closed [0-7]\.' "(c) the worker closed the idle milter connection at once"
+like "$(grep '^ampdp ' "$TG_TMP/idle.out" | tail -n 1)" '^ampdp closed [0-7]\.' "(c) the worker closed the idle AM.PDP connection at once"
