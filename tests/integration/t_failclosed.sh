@@ -79,9 +79,14 @@ HELD=$!
 tg_track "$HELD"
 wait_until '[ "$(find "$TG_SPOOL" -type f -size +600k | wc -l)" = 1 ]' 20
 is "$(find "$TG_SPOOL" -type f -size +600k | wc -l)" 1 "a worker holds a 700 KB spool file while downstream stalls"
-busy=$(tollgated_busy_worker)
-bdir=$(dirname "$(find "$TG_SPOOL" -type f -size +600k | head -n 1)")
-tg_expect_worker_death "$busy" 2>/dev/null || true
+bfile=$(find "$TG_SPOOL" -type f -size +600k | head -n 1)
+bdir=$(dirname "$bfile")
+busy=
+for p in $(tollgated_workers); do
+	{ ls -l "/proc/$p/fd" 2>/dev/null | grep -qF "$bfile" || grep -qF "$bfile" "/proc/$p/maps" 2>/dev/null; } && busy=$p
+done
+[ -n "$busy" ] || diag "no worker holds $bfile open"
+tg_expect_worker_death "$busy"
 kill -KILL "$busy"
 wait_until "[ ! -e '$bdir' ]" 10
 check "SIGKILL: the master removes the killed worker's directory" test ! -e "$bdir"
