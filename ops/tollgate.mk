@@ -1,10 +1,12 @@
 # tollgate - the control tool (ops/tollgate*.c): map, status, stats,
-# reload, stop, version, check-config, postfix-config, quarantine, release
+# reload, stop, version, check-config, postfix-config, quarantine, release,
+# explain (which runs the workers' own message path: libtgworkers and the
+# scanners)
 bin_PROGRAMS += tollgate
 tollgate_SOURCES = ops/tollgate.c ops/tollgate.h ops/tollgate_ctl.c ops/tollgate_postfix.c \
-	ops/tollgate_state.c
+	ops/tollgate_state.c ops/tollgate_explain.c
 tollgate_CPPFLAGS = $(AM_CPPFLAGS) -DSBINDIR='"$(sbindir)"'
-tollgate_LDADD = routing/libtgrouting.a lib/libtgbase.a $(BASE_LIBS)
+tollgate_LDADD = workers/libtgworkers.a routing/libtgrouting.a $(SCANNER_LIBS_A) lib/libtgbase.a $(BASE_LIBS)
 
 # --- installation: the unit, the default configuration, the man pages.
 # Paths are substituted at build time (make variables, so "make
@@ -18,8 +20,13 @@ EXTRA_DIST += ops/tollgated.service.in ops/tollgated.8.in ops/tollgate.1.in ops/
 EXTRA_DIST += ops/prometheus/tollgate.rules.yml ops/prometheus/tollgate.rules.test.yml \
 	ops/prometheus/grafana-tollgate.json ops/prometheus/README.md
 
+# what the unit lets tollgated write (ReadWritePaths=): the defaults'
+# tmp_dir and /run; a configuration that keeps to /var/lib/tollgate and
+# /run/tollgate (the Debian package's) needs only /var/lib/tollgate
+TG_UNIT_RW_PATHS = /var/lib/tollgate /var/tmp /run
 ops_subst = sed -e 's|@sbindir[@]|$(sbindir)|g' -e 's|@bindir[@]|$(bindir)|g' \
-	-e 's|@sysconfdir[@]|$(sysconfdir)|g' -e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g'
+	-e 's|@sysconfdir[@]|$(sysconfdir)|g' -e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g' \
+	-e 's|@TG_UNIT_RW_PATHS[@]|$(TG_UNIT_RW_PATHS)|g'
 
 ops/tollgated.service: $(srcdir)/ops/tollgated.service.in Makefile
 	@$(MKDIR_P) ops
