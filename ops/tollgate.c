@@ -12,7 +12,8 @@
  * wins). Exit status: 0 found (with -q -: at least one key found), 1 not
  * found, 2 a table failed to open or a lookup failed (reason on stderr).
  *
- * stats --redis, quarantine list and release are in tollgate_state.c.
+ * stats --redis, quarantine list and release are in tollgate_state.c;
+ * explain in tollgate_explain.c.
  */
 #include "config.h"
 
@@ -50,6 +51,7 @@ static const struct command commands[] = {
 	{ "map", cmd_map, "look a key up in lookup tables, like postmap -q" },
 	{ "quarantine", cmd_quarantine, "list the quarantined messages (Redis index or quarantine_dir/index)" },
 	{ "release", cmd_release, "release a message from the quarantine, like amavisd-release" },
+	{ "explain", cmd_explain, "run one message through a worker's decisions without delivering it" },
 };
 
 /* usage - the whole command line help */
@@ -100,6 +102,16 @@ static void usage(FILE *fp)
 	    "  max_servers, the re-injection smtpd) and the main.cf content_filter;\n"
 	    "  --check compares them with postconf [-c DIR] and exits 1 on a mismatch\n"
 	    "  (DIR default: postfix_config_directory)\n"
+	    "\n"
+	    "tollgate explain [-c FILE] [--from ADDR] --to ADDR [--to ADDR...] [--client IP]\n"
+	    "                 [--listener NAME] [--sasl LOGIN] [--json] MESSAGE-FILE\n"
+	    "  what a worker would do with the message, without doing it: policy banks\n"
+	    "  and why, scanner verdicts, category, per recipient the destiny and the\n"
+	    "  setting or map behind it, forward method and the table and key that\n"
+	    "  chose it, TLS, the reply, the headers added; nothing is delivered,\n"
+	    "  quarantined, counted or written to Redis. --client: the XFORWARD ADDR\n"
+	    "  (default: none, the client is 127.0.0.1); --listener: a listen entry or\n"
+	    "  its port (default: the first). Exit 0 explained, 2 failure\n"
 	    "\n"
 	    "tollgate map [-a] [-d DELIM] [-o NAME=VALUE]... -q KEY TYPE:NAME...\n"
 	    "  -q KEY        the key to look up; \"-\" reads one key per line from stdin\n"

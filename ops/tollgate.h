@@ -9,6 +9,7 @@
  *   tollgate_postfix.c  postfix-config (master.cf/main.cf lines, --check)
  *   tollgate_state.c    stats --redis, quarantine list, release (shared
  *                       state in Redis, the quarantine)
+ *   tollgate_explain.c  explain (a worker's dry run of one message)
  */
 #ifndef TG_OPS_TOLLGATE_H
 #define TG_OPS_TOLLGATE_H
@@ -27,6 +28,8 @@ int cmd_postfix_config(int argc, char **argv);
 int cmd_stats_any(int argc, char **argv);
 int cmd_quarantine(int argc, char **argv);
 int cmd_release(int argc, char **argv);
+/* tollgate_explain.c: explain */
+int cmd_explain(int argc, char **argv);
 
 /* tollgate_default_config - $(sysconfdir)/tollgate/tollgate.conf when it
  * exists, else NULL (the built-in defaults) */

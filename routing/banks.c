@@ -184,8 +184,8 @@ static void banks_add(struct banks *b, struct buf *path, int *depth, const char 
 int banks_choose(struct banks *b, struct message *msg, struct bank_choice *c_r, const char **error_r)
 {
 	const char *client = msg->xf.addr ? msg->xf.addr : msg->client_addr;
-	struct buf path = BUF_INIT;
-	const char *v = NULL, *err = NULL;
+	struct buf path = BUF_INIT, why = BUF_INIT;
+	const char *v = NULL, *err = NULL, *key = NULL;
 	int depth = 0, rc, i;
 
 	memset(c_r, 0, sizeof(*c_r));
@@ -193,18 +193,21 @@ int banks_choose(struct banks *b, struct message *msg, struct bank_choice *c_r, 
 	if (msg->listener) {
 		const char *port = strrchr(msg->listener, ':');
 
-		rc = maps_lookup(b->interface_policy, msg->listener, msg->arena, &v, &err);
+		key = msg->listener;
+		rc = maps_lookup(b->interface_policy, key, msg->arena, &v, &err);
 		if (rc == TABLE_NOTFOUND && msg->daemon_name && *msg->daemon_name)
-			rc = maps_lookup(b->interface_policy, arena_printf(msg->arena, "milter:%s", msg->daemon_name),
+			rc = maps_lookup(b->interface_policy, key = arena_printf(msg->arena, "milter:%s", msg->daemon_name),
 			    msg->arena, &v, &err);
 		if (rc == TABLE_NOTFOUND && port && port[1])
-			rc = maps_lookup(b->interface_policy, port + 1, msg->arena, &v, &err);
+			rc = maps_lookup(b->interface_policy, key = port + 1, msg->arena, &v, &err);
 		if (rc == TABLE_FAIL)
 			goto failed;
 		if (rc == TABLE_FOUND && strcasecmp(v, "DUNNO") != 0) {
 			if (!banks_defined(b, v))
 				log_warning("interface_policy names policy bank %.60s, which is not defined", v);
 			banks_add(b, &path, &depth, v);
+			buf_printf(&why, "%s%s: interface_policy %s = %s%s", why.len ? "; " : "", v, key, v,
+			    banks_defined(b, v) ? "" : " (not defined: skipped)");
 		}
 	}
 	/* 2. MYNETS */
@@ -213,6 +216,8 @@ int banks_choose(struct banks *b, struct message *msg, struct bank_choice *c_r, 
 			if (cidr_match(&b->nets[i], client)) {
 				c_r->mynets = 1;
 				banks_add(b, &path, &depth, "MYNETS");
+				buf_printf(&why, "%sMYNETS: client %s in mynetworks%s", why.len ? "; " : "", client,
+				    banks_defined(b, "MYNETS") ? "" : " (no such bank defined)");
 				break;
 			}
 		/* 3. client_ipaddr_policy */
@@ -224,6 +229,8 @@ int banks_choose(struct banks *b, struct message *msg, struct bank_choice *c_r, 
 			if (!banks_defined(b, v))
 				log_warning("client_ipaddr_policy names policy bank %.60s, which is not defined", v);
 			banks_add(b, &path, &depth, v);
+			buf_printf(&why, "%s%s: client_ipaddr_policy %s = %s%s", why.len ? "; " : "", v, client, v,
+			    banks_defined(b, v) ? "" : " (not defined: skipped)");
 		}
 	}
 	/* 3b. banks the client asked for: AM.PDP policy_bank=A,B (undefined
@@ -233,12 +240,16 @@ int banks_choose(struct banks *b, struct message *msg, struct bank_choice *c_r, 
 		char tmp[256], *tok, *save = NULL;
 
 		strlcpy(tmp, msg->requested_banks, sizeof(tmp));
-		for (tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+		for (tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
 			banks_add(b, &path, &depth, tok);
+			buf_printf(&why, "%s%s: requested by the client (policy_bank=)", why.len ? "; " : "", tok);
+		}
 	}
 	if (msg->sasl_login && *msg->sasl_login && *cfg_str(b->base, P_SASL_POLICY_BANK)) {
 		banks_add(b, &path, &depth, cfg_str(b->base, P_SASL_POLICY_BANK));
 		c_r->originating = 1;
+		buf_printf(&why, "%s%s: sasl_policy_bank (SASL login %.100s)", why.len ? "; " : "",
+		    cfg_str(b->base, P_SASL_POLICY_BANK), msg->sasl_login);
 	}
 	/* a bank declares its mail originating (amavisd's originating => 1) */
 	if (path.len) {
@@ -250,13 +261,18 @@ int banks_choose(struct banks *b, struct message *msg, struct bank_choice *c_r, 
 		c_r->originating |= (int)cfg_int(cfg, P_ORIGINATING);
 	}
 	/* 4. ORIGINATING */
+	if (c_r->originating && banks_defined(b, "ORIGINATING"))
+		buf_printf(&why, "%sORIGINATING: the mail is originating", why.len ? "; " : "");
 	if (c_r->originating)
 		banks_add(b, &path, &depth, "ORIGINATING");
 	c_r->path = arena_strdup(msg->arena, path.len ? path.data : "");
+	c_r->why = arena_strdup(msg->arena, why.len ? why.data : "");
 	buf_free(&path);
+	buf_free(&why);
 	return 0;
 failed:
 	buf_free(&path);
+	buf_free(&why);
 	*error_r = err ? err : "lookup failed";
 	return -1;
 }

@@ -43,6 +43,8 @@ struct bank_choice {
 	const char *path;	/* "MYNETS,RELAY" as applied, "" none (arena) */
 	int originating;	/* mail from our own users */
 	int mynets;		/* client in mynetworks ("LOCAL" in the log) */
+	const char *why;	/* what chose each bank, "; "-separated, "" none (arena;
+				 * for tollgate explain) */
 };
 
 int banks_build(const struct cfg *cfg, const struct policy *base_policy, struct banks **b_r,

@@ -379,7 +379,7 @@ static int route_policy_parse(struct route_ctx *rc, const char *value, const str
 
 /* route_tls_for - the TLS policy of method e (precedence in route.h) */
 static int route_tls_for(struct route_ctx *rc, const struct route_method *e, struct arena *a,
-    struct tls_policy *tls_r, const char **error_r)
+    struct tls_policy *tls_r, const char **src_r, const char **error_r)
 {
 	const char *keys[2], *v, *err;
 	const struct fwd_method *m = &e->m;
@@ -391,6 +391,7 @@ static int route_tls_for(struct route_ctx *rc, const struct route_method *e, str
 		tls_r->level = e->level;
 		tls_r->ca_file = e->ca_file ? e->ca_file : rc->ca_file;
 		tls_r->match_name = e->match ? route_match_expand(a, e->match, m) : NULL;
+		*src_r = "tls= of the method";
 		return 0;
 	}
 	if (rc->tls_maps != NULL) {
@@ -413,11 +414,13 @@ static int route_tls_for(struct route_ctx *rc, const struct route_method *e, str
 				*error_r = arena_printf(a, "forward_tls_policy_maps: %s: %s", keys[k], err);
 				return -1;
 			}
+			*src_r = arena_printf(a, "forward_tls_policy_maps: %s", keys[k]);
 			return 0;
 		}
 	}
 	tls_r->level = rc->level;
 	tls_r->ca_file = rc->ca_file;
+	*src_r = "forward_tls_security_level";
 	return 0;
 }
 
@@ -425,10 +428,22 @@ static int route_tls_for(struct route_ctx *rc, const struct route_method *e, str
 int route_method_for(struct route_ctx *rc, struct message *msg, size_t rcpt_index, const char *bank_method,
     const struct fwd_method **m_r, struct tls_policy *tls_r, const char **error_r)
 {
+	struct route_why why;
+
+	return route_method_explain(rc, msg, rcpt_index, bank_method, m_r, tls_r, &why, error_r);
+}
+
+/* route_method_explain - see route.h; the one implementation of the
+ * precedence, route_method_for() only drops the why */
+int route_method_explain(struct route_ctx *rc, struct message *msg, size_t rcpt_index, const char *bank_method,
+    const struct fwd_method **m_r, struct tls_policy *tls_r, struct route_why *why_r, const char **error_r)
+{
 	struct arena *a = msg->arena;
 	const struct route_method *e = NULL;
 	const char *v, *key = "", *err;
 	int r;
+
+	memset(why_r, 0, sizeof(*why_r));
 
 	if (rcpt_index >= msg->nrcpts) {
 		*error_r = "no such recipient";
@@ -444,6 +459,12 @@ int route_method_for(struct route_ctx *rc, struct message *msg, size_t rcpt_inde
 			*error_r = arena_printf(a, "forward_method_maps: %s: %s", key, err);
 			return -1;
 		}
+		if (r == TABLE_FOUND && e != NULL) {
+			why_r->source = "forward_method_maps";
+			why_r->key = key;
+		} else if (r == TABLE_FOUND) {
+			why_r->dunno = arena_printf(a, "forward_method_maps: %s = DUNNO", key);
+		}
 	}
 	if (e == NULL && rc->sender_maps != NULL) {
 		r = route_sender_lookup(rc, msg->sender, a, &v, &key, &err);
@@ -455,15 +476,27 @@ int route_method_for(struct route_ctx *rc, struct message *msg, size_t rcpt_inde
 			*error_r = arena_printf(a, "sender_dependent_forward_method_maps: %s: %s", key, err);
 			return -1;
 		}
+		if (r == TABLE_FOUND && e != NULL) {
+			why_r->source = "sender_dependent_forward_method_maps";
+			why_r->key = key;
+		} else if (r == TABLE_FOUND) {
+			why_r->dunno = arena_printf(a, "%s%ssender_dependent_forward_method_maps: %s = DUNNO",
+			    why_r->dunno ? why_r->dunno : "", why_r->dunno ? "; " : "", key);
+		}
 	}
 	if (e == NULL && bank_method != NULL && *bank_method && route_intern(rc, bank_method, &e, &err) < 0) {
 		*error_r = arena_printf(a, "policy bank forward_method: %s", err);
 		return -1;
 	}
-	if (e == NULL)
+	if (e != NULL && why_r->source == NULL)
+		why_r->source = "policy bank forward_method";
+	if (e == NULL) {
 		e = rc->global;
-	if (route_tls_for(rc, e, a, tls_r, error_r) < 0)
+		why_r->source = "forward_method";
+	}
+	if (route_tls_for(rc, e, a, tls_r, &why_r->tls_source, error_r) < 0)
 		return -1;
+	why_r->method = e->text;
 	*m_r = &e->m;
 	log_debug(LOG_DBG_ROUTE, "id=%s: rcpt %zu: %s, tls %s", msg->am_id, rcpt_index, e->text,
 	    tls_level_name(tls_r->level));
@@ -481,7 +514,7 @@ int route_notify_method(struct route_ctx *rc, struct arena *a, const char *bank_
 		*error_r = arena_printf(a, "policy bank notify_method: %s", err);
 		return -1;
 	}
-	if (route_tls_for(rc, e, a, tls_r, error_r) < 0)
+	if (route_tls_for(rc, e, a, tls_r, &err, error_r) < 0)
 		return -1;
 	*m_r = &e->m;
 	return 0;

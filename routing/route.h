@@ -107,6 +107,23 @@ void route_free(struct route_ctx **rcp);
 int route_method_for(struct route_ctx *rc, struct message *msg, size_t rcpt_index, const char *bank_method,
     const struct fwd_method **m_r, struct tls_policy *tls_r, const char **error_r);
 
+/* why route_method_explain() chose a method, for tollgate explain:
+ * strings static, in the ctx or in msg->arena */
+struct route_why {
+	const char *source;	/* "forward_method_maps", "sender_dependent_forward_method_maps",
+				 * "policy bank forward_method" or "forward_method" */
+	const char *key;	/* the key that matched in source's table; NULL for a setting */
+	const char *method;	/* the method value as interned (white space normalised) */
+	const char *dunno;	/* "TABLE: KEY = DUNNO" when a map said DUNNO, else NULL */
+	const char *tls_source;	/* "tls= of the method", "forward_tls_policy_maps: KEY"
+				 * or "forward_tls_security_level" */
+};
+
+/* route_method_explain - route_method_for() that also says why in
+ * *why_r (the same lookups: a dry run routes as a worker does) */
+int route_method_explain(struct route_ctx *rc, struct message *msg, size_t rcpt_index, const char *bank_method,
+    const struct fwd_method **m_r, struct tls_policy *tls_r, struct route_why *why_r, const char **error_r);
+
 /* route_notify_method - notify_method (bank_method as above overrides
  * it when set) and its TLS policy; returns as route_method_for() */
 int route_notify_method(struct route_ctx *rc, struct arena *a, const char *bank_method,

@@ -19,8 +19,14 @@
  * by one deadline inside child_timeout (proc_opts), so a slow
  * downstream gets 451 4.4.2 from a live worker, not the master's kill.
  *
- * Left out (later issues): spam scoring, per-recipient
- * forward_method_maps, local_domains (the direction in the log is
+ * Dry run (worker.explain set, for tollgate explain): the same code
+ * path takes every decision, and where it would act - deliver, write
+ * the quarantine, send a DSN or an admin notice, count in the
+ * scoreboard or in Redis, log - it records what it would do in struct
+ * proc_explain instead (workers.h). Rate limits are not checked then
+ * (checking one counts the message in Redis); the note says so.
+ *
+ * Left out (later issues): local_domains (the direction in the log is
  * always "Inbound").
  */
 #include "config.h"
@@ -69,6 +75,38 @@ struct proc_group {
 	size_t *idx;
 	size_t n;
 };
+
+static struct proc_explain *proc_ex;	/* the dry run's record, NULL: for real */
+static struct bank_choice proc_bank;	/* banks of the message being processed */
+static char proc_hits[32] = "-";	/* its spam score for the log, "-" unscored */
+
+/* proc_note - a line for the dry run's notes (facts not consulted) */
+static void proc_note(struct message *msg, const char *text)
+{
+	size_t k;
+
+	if (proc_ex == NULL)
+		return;
+	for (k = 0; k < proc_ex->nnotes; k++)
+		if (strcmp(proc_ex->notes[k], text) == 0)
+			return;
+	if (proc_ex->nnotes < EXPLAIN_NOTES_MAX)
+		proc_ex->notes[proc_ex->nnotes++] = arena_strdup(msg->arena, text);
+}
+
+/* proc_state - scoreboard state and process title, not in a dry run */
+static void proc_state(struct worker *w, enum sb_state st, const char *qid)
+{
+	if (w->explain == NULL)
+		worker_set_state(w, st, qid);
+}
+
+/* proc_observe - one stage's duration into the scoreboard, not in a dry run */
+static void proc_observe(struct worker *w, enum sb_stage stage, const struct timespec *since)
+{
+	if (w->explain == NULL)
+		scoreboard_observe(w->env->sb, w->env->slot, stage, scoreboard_usec_since(since));
+}
 
 /* proc_cfg - the config this worker runs with */
 static const struct cfg *proc_cfg(const struct worker *w)
@@ -252,6 +290,29 @@ static void proc_opts(struct worker *w, const struct message *msg, struct delive
 }
 
 /*
+ * proc_explain_route - the dry run's record of recipient i's route. A
+ * policy bank that sets forward_method has it as its own global method
+ * (the bank's routing context), so "forward_method" from a bank whose
+ * value differs from the base configuration's is named as the bank's.
+ */
+static void proc_explain_route(struct worker *w, struct message *msg, size_t i, const struct route_why *why,
+    const struct tls_policy *tls)
+{
+	struct explain_rcpt *er = &w->explain->rcpts[i];
+	const struct cfg *cfg = proc_cfg(w);
+
+	er->method = why->method;
+	er->method_by = why->source;
+	er->method_key = why->key;
+	er->dunno = why->dunno;
+	er->tls = tls_level_name(tls->level);
+	er->tls_by = why->tls_source;
+	if (why->source && strcmp(why->source, "forward_method") == 0 && cfg != w->env->cfg &&
+	    strcmp(cfg_str(cfg, P_FORWARD_METHOD), cfg_str(w->env->cfg, P_FORWARD_METHOD)) != 0)
+		er->method_by = arena_printf(msg->arena, "forward_method of policy bank %s", proc_bank.path);
+}
+
+/*
  * proc_route - group the selected recipients by forward method, in
  * recipient order: each recipient's method comes from
  * routing/route.c (forward_method_maps, then the sender-dependent maps,
@@ -271,16 +332,23 @@ static size_t proc_route(struct worker *w, struct message *msg, const size_t *se
 		size_t i = sel[j];
 		const struct fwd_method *m = NULL;
 		struct tls_policy tls;
+		struct route_why why;
 		const char *err = NULL;
 
 		if (msg->rcpts[i].code != 0)
 			continue;
 		memset(&tls, 0, sizeof(tls));
+		memset(&why, 0, sizeof(why));
 		if (pol == NULL || pol->route == NULL) {
 			m = proc_method(w, &err);
-		} else if (route_method_for(pol->route, msg, i, NULL, &m, &tls, &err) < 0) {
+			why.source = "forward_method";
+			why.method = m ? m->spec : NULL;
+			why.tls_source = "none (no routing context)";
+		} else if (route_method_explain(pol->route, msg, i, NULL, &m, &tls, &why, &err) < 0) {
 			m = NULL;
 		}
+		if (m != NULL && w->explain)
+			proc_explain_route(w, msg, i, &why, &tls);
 		if (m == NULL) {
 			log_warning("id=%s: <%.200s>: no forward method: %s", msg->am_id, msg->rcpts[i].addr,
 			    err ? err : "?");
@@ -369,8 +437,6 @@ static const char *proc_head_mta(struct message *msg)
  * queued_as ids are joined with ",". At most PROC_LOG_RCPTS recipients
  * are named, then ",...(N more)".
  */
-static struct bank_choice proc_bank;	/* banks of the message being processed */
-static char proc_hits[32] = "-";	/* its spam score for the log, "-" unscored */
 
 static void proc_log(struct message *msg, const char *head, const char *quarantine_id)
 {
@@ -438,7 +504,10 @@ static void proc_log(struct message *msg, const char *head, const char *quaranti
 			ms = 0;
 	}
 	buf_printf(&b, ", %lld ms", ms);
-	log_info("%s", b.data);
+	if (proc_ex)
+		proc_ex->log_line = arena_strndup(msg->arena, b.data, b.len);
+	else
+		log_info("%s", b.data);
 	buf_free(&b);
 }
 
@@ -663,6 +732,36 @@ static void proc_record(struct worker *w, struct message *msg, const char *diges
 			recorded[idx[k]] = 1;
 }
 
+/*
+ * proc_explain_delivery - a dry run's delivery of group g: its
+ * recipients get the header edits they would get and the reply a
+ * downstream acknowledgement of the final dot would give them
+ * (reply_from_mta, the downstream's own words elided as "...").
+ */
+static void proc_explain_delivery(struct message *msg, struct proc_explain *ex, const struct proc_group *g,
+    const struct hdr_edit *edits, size_t nedits)
+{
+	const char **h = arena_allocarray(msg->arena, nedits ? nedits : 1, sizeof(*h));
+	size_t k;
+
+	for (k = 0; k < nedits; k++) {
+		if (edits[k].op == HDR_DELETE)
+			h[k] = arena_printf(msg->arena, "-%s", edits[k].name);
+		else if (edits[k].op == HDR_PREPEND_SUBJECT)
+			h[k] = arena_printf(msg->arena, "Subject: %s...", edits[k].value);
+		else
+			h[k] = arena_printf(msg->arena, "%s: %s", edits[k].name, edits[k].value);
+	}
+	for (k = 0; k < g->n; k++) {
+		struct rcpt *r = &msg->rcpts[g->idx[k]];
+
+		ex->rcpts[g->idx[k]].headers = h;
+		ex->rcpts[g->idx[k]].nheaders = nedits;
+		r->code = 250;
+		r->reply = reply_from_mta(msg->arena, g->m->spec, "250 2.0.0 Ok: queued as ...");
+	}
+}
+
 /* proc_forward - deliver the passed recipients: one transaction per
  * (identical header edits × forward method), amavisd's forwarding loop;
  * each delivery's accepted recipients are recorded right after it */
@@ -719,6 +818,10 @@ static void proc_forward(struct worker *w, struct message *msg, struct decide_re
 		decide_edits_apply(msg->arena, data, len, edits, groups[g].nedits + 1, &out, &outlen, &skip);
 		nm = proc_route(w, msg, groups[g].idx, groups[g].n, &mg);
 		for (k = 0; k < nm; k++) {
+			if (w->explain) {
+				proc_explain_delivery(msg, w->explain, &mg[k], edits, groups[g].nedits + 1);
+				continue;
+			}
 			(void)deliver_tls(w->dcache, o, mg[k].m, &mg[k].tls, msg, mg[k].idx, mg[k].n, out, outlen, skip);
 			proc_record(w, msg, digest, mg[k].idx, mg[k].n, recorded);
 		}
@@ -757,6 +860,11 @@ static int proc_rate(struct worker *w, struct message *msg, const char **why_r)
 
 	if (pol == NULL || pol->state == NULL || pol->rate_limits == NULL || *cfg_str(w->cfg, P_RATE_LIMIT_MAPS) == 0)
 		return 0;
+	if (w->explain) {
+		/* state_rate_hit counts while it checks: no dry run of it */
+		proc_note(msg, "rate_limit_maps not consulted: checking a limit counts the message in Redis");
+		return 0;
+	}
 	if (msg->sender && *msg->sender) {
 		keys[nk][0] = "sender";
 		keys[nk++][1] = msg->sender;
@@ -826,6 +934,7 @@ static void proc_penpals(struct worker *w, struct message *msg, struct decide_fa
 		return;
 	rcpts = proc_rcpt_list(msg, 0, &n);
 	seen = arena_allocarray(msg->arena, n ? n : 1, sizeof(*seen));
+	proc_note(msg, "pen pals read from Redis (read only)");
 	if (state_penpals_seen(pol->state, msg->sender, rcpts, n, seen, &err) < 0) {
 		log_warning("id=%s: pen pals unavailable (Redis: %s): continuing without", msg->am_id, err);
 		return;
@@ -853,6 +962,8 @@ static void proc_already_delivered(struct worker *w, struct message *msg, const 
 	const char **rcpts, **done, *err = NULL;
 	size_t n, i, j;
 
+	if (pol != NULL && pol->state != NULL && (msg->xf.ident == NULL || *msg->xf.ident == 0))
+		proc_note(msg, "delivered records (exactly once) not consulted in Redis: no Postfix queue id");
 	if (pol == NULL || pol->state == NULL || msg->xf.ident == NULL || *msg->xf.ident == 0)
 		return;
 	rcpts = proc_rcpt_list(msg, 0, &n);
@@ -888,7 +999,7 @@ static void proc_state_after(struct worker *w, struct message *msg, const char *
 	const char **now, **rest;
 	size_t i, k, m = 0, nrest = 0;
 
-	if (pol == NULL || pol->state == NULL)
+	if (pol == NULL || pol->state == NULL || w->explain)
 		return;
 	now = arena_allocarray(msg->arena, msg->nrcpts ? msg->nrcpts : 1, sizeof(*now));
 	rest = arena_allocarray(msg->arena, msg->nrcpts ? msg->nrcpts : 1, sizeof(*rest));
@@ -937,10 +1048,150 @@ static void proc_count(struct worker *w, struct message *msg, unsigned major, in
 	size_t i;
 	int temp = msg->smtp_reply && msg->smtp_reply[0] == '4';
 
+	if (w->explain)
+		return;
 	for (i = 0; i < msg->nrcpts && !temp; i++)
 		temp = msg->rcpts[i].code / 100 == 4;
 	scoreboard_count(w->env->sb, w->env->slot, major, temp ? SB_TEMPFAILED : blocked ? SB_BLOCKED : SB_PASSED,
 	    msg->spool ? spool_size(msg->spool) : 0);
+}
+
+/* the setting that gives a major category its destiny, and its lovers map */
+static const char *const proc_destiny_setting[CC_MAJORS] = {
+	[CC_OVERSIZED] = "message_size_limit (oversized)", [CC_BADH] = "final_bad_header_destiny",
+	[CC_SPAM] = "final_spam_destiny", [CC_UNCHECKED] = "final_unchecked_destiny",
+	[CC_BANNED] = "final_banned_destiny", [CC_VIRUS] = "final_virus_destiny",
+};
+static const char *const proc_lovers_map[CC_MAJORS] = {
+	[CC_BADH] = "bad_header_lovers_maps", [CC_SPAMMY] = "spam_lovers_maps", [CC_SPAM] = "spam_lovers_maps",
+	[CC_UNCHECKED] = "unchecked_lovers_maps", [CC_BANNED] = "banned_files_lovers_maps",
+	[CC_VIRUS] = "virus_lovers_maps",
+};
+
+/* proc_destiny_lc - "discard" for D_DISCARD (as the settings write it) */
+static const char *proc_destiny_lc(struct arena *a, enum destiny d)
+{
+	char *s = arena_strdup(a, decide_destiny_name(d));
+	char *p;
+
+	for (p = s; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return s;
+}
+
+/* proc_explain_facts - the dry run's record of the scanners' verdicts */
+static void proc_explain_facts(struct worker *w, struct message *msg, const struct decide_facts *f)
+{
+	struct arena *a = msg->arena;
+	unsigned k;
+
+	if (w->env->clamav == NULL) {
+		proc_ex->clamav = "off (clamav_database is empty)";
+	} else if (f->n_virus) {
+		const char *names = f->virus_names[0];
+
+		for (k = 1; k < f->n_virus; k++)
+			names = arena_printf(a, "%s, %s", names, f->virus_names[k]);
+		proc_ex->clamav = arena_printf(a, "INFECTED: %s", names);
+	} else if (f->unchecked) {
+		proc_ex->clamav = arena_printf(a, "UNCHECKED: %s", f->unchecked_reason ? f->unchecked_reason : "?");
+	} else {
+		proc_ex->clamav = "CLEAN";
+	}
+	proc_ex->banned = f->banned_reason;
+	proc_ex->bad_header = f->badh ? (f->badh_text ? f->badh_text : "bad header section") : NULL;
+	if (w->policy == NULL || w->policy->spam_scanner == 0)
+		proc_ex->spam = "off (no spamd_address or rspamd_address)";
+	else if (f->spam_scored)
+		proc_ex->spam = arena_printf(a, "%.3f (%s)", f->spam_score, f->spam_tests ? f->spam_tests : "");
+	else
+		proc_ex->spam = "unscored (the spam check failed or was skipped: see the log)";
+}
+
+/*
+ * proc_explain_destinies - each recipient's category and destiny, and
+ * what made it: the final_*_destiny of the blocking category, or for a
+ * passed recipient the first of its categories (most important first)
+ * that did not block and why (destiny pass, a lovers map, mercy), or a
+ * bypass map that kept the category off, else "clean".
+ */
+static void proc_explain_destinies(struct worker *w, struct message *msg, const struct decide_result *res)
+{
+	struct arena *a = msg->arena;
+	const struct decide_facts *f = res->facts;
+	size_t i;
+	unsigned k;
+
+	(void)w;
+	proc_ex->category = decide_ccat_name(res->blocked ? res->blocking_ccat :
+	    res->nccat ? res->ccat[0] : CCAT(CC_CLEAN, 0));
+	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
+		const struct decide_rcpt *dr = &res->r[i];
+		struct explain_rcpt *er = &proc_ex->rcpts[i];
+		unsigned maj;
+
+		er->ccat = decide_ccat_name(dr->blocked ? dr->blocking_ccat : dr->nccat ? dr->ccat[0] : CCAT(CC_CLEAN, 0));
+		er->destiny = decide_destiny_name(dr->destiny);
+		if (dr->blocked) {
+			maj = CCAT_MAJOR(dr->blocking_ccat);
+			if (maj == CC_MTA)
+				er->destiny_by = "the downstream server's reply";
+			else
+				er->destiny_by = arena_printf(a, "%s = %s%s", proc_destiny_setting[maj] ?
+				    proc_destiny_setting[maj] : decide_ccat_name(dr->blocking_ccat),
+				    proc_destiny_lc(a, dr->destiny), dr->pol && dr->pol->soft_bounce ? " (soft_bounce)" : "");
+			continue;
+		}
+		if (msg->rcpts[i].code / 100 == 4) {
+			er->destiny = "TEMPFAIL";
+			er->destiny_by = "a failure on our side (see the reply)";
+			continue;
+		}
+		for (k = 0; k < dr->nccat && er->destiny_by == NULL; k++) {
+			maj = CCAT_MAJOR(dr->ccat[k]);
+			if (maj <= CC_MTA || proc_lovers_map[maj] == NULL)
+				continue;
+			if (dr->pol && dr->pol->destiny[maj] == D_PASS && proc_destiny_setting[maj])
+				er->destiny_by = arena_printf(a, "%s = pass", proc_destiny_setting[maj]);
+			else if (dr->pol && (dr->pol->lovers & DECIDE_LOVER(maj)))
+				er->destiny_by = arena_printf(a, "%s (%s)", proc_lovers_map[maj],
+				    decide_ccat_name(dr->ccat[k]));
+			else if (dr->mercy)
+				er->destiny_by = "mercy: a bounce of a bad header for the null sender or bulk mail";
+			else if (maj == CC_SPAMMY)
+				er->destiny_by = "spammy: never blocking (below the kill level)";
+		}
+		if (er->destiny_by == NULL && dr->pol && f) {
+			if ((f->n_virus || f->unchecked) && (dr->pol->bypass & DECIDE_BYPASS_VIRUS))
+				er->destiny_by = "bypass_virus_checks_maps";
+			else if (f->banned_reason && (dr->pol->bypass & DECIDE_BYPASS_BANNED))
+				er->destiny_by = "bypass_banned_checks_maps";
+			else if (f->badh && (dr->pol->bypass & DECIDE_BYPASS_HEADER))
+				er->destiny_by = "bypass_header_checks_maps";
+		}
+		if (er->destiny_by == NULL)
+			er->destiny_by = "clean: nothing blocks it";
+	}
+}
+
+/* proc_explain_outcome - recipients the decision never reached (the
+ * message could not be read, looped, the scanner or a lookup failed)
+ * get a destiny from their reply */
+static void proc_explain_outcome(struct worker *w, struct message *msg)
+{
+	size_t i;
+
+	(void)w;
+	for (i = 0; i < msg->nrcpts; i++) {
+		struct explain_rcpt *er = &proc_ex->rcpts[i];
+		int cls = msg->rcpts[i].code / 100;
+
+		if (er->destiny != NULL)
+			continue;
+		er->destiny = cls == 2 ? "PASS" : cls == 5 ? "REJECT" : "TEMPFAIL";
+		er->destiny_by = "before any content decision (see the reply)";
+	}
 }
 
 /*
@@ -1017,6 +1268,14 @@ static void process_common(struct worker *w, struct message *msg, struct milter_
 	memset(&proc_bank, 0, sizeof(proc_bank));
 	strlcpy(proc_hits, "-", sizeof(proc_hits));
 	w->policy = w->env->policy;
+	proc_ex = w->explain;
+	if (proc_ex) {
+		proc_ex->nrcpts = msg->nrcpts;
+		proc_ex->rcpts = arena_allocarray(msg->arena, msg->nrcpts ? msg->nrcpts : 1, sizeof(*proc_ex->rcpts));
+		memset(proc_ex->rcpts, 0, (msg->nrcpts ? msg->nrcpts : 1) * sizeof(*proc_ex->rcpts));
+		proc_ex->banks = "";
+		proc_ex->banks_why = "";
+	}
 	if (w->env->banks) {
 		const struct cfg *cfg = NULL;
 		const struct policy *pol = NULL;
@@ -1032,10 +1291,19 @@ static void process_common(struct worker *w, struct message *msg, struct milter_
 		}
 		w->cfg = cfg;
 		w->policy = pol;
+		if (proc_ex) {
+			proc_ex->banks = proc_bank.path;
+			proc_ex->banks_why = proc_bank.why;
+			proc_ex->mynets = proc_bank.mynets;
+			proc_ex->originating = proc_bank.originating;
+		}
 	}
 	process_message_banked(w, msg, mv);
+	if (proc_ex)
+		proc_explain_outcome(w, msg);
 	w->cfg = saved;
 	w->policy = w->env->policy;
+	proc_ex = NULL;
 }
 
 static void process_message_banked(struct worker *w, struct message *msg, struct milter_verdict *mv)
@@ -1058,7 +1326,7 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 	size_t len, i;
 	int maj;
 
-	worker_set_state(w, SB_SCANNING, qid);
+	proc_state(w, SB_SCANNING, qid);
 	data = msg->spool ? spool_data(msg->spool, &len) : NULL;
 	if (data == NULL) {
 		err = msg->spool ? spool_error(msg->spool) : "no spool";
@@ -1069,7 +1337,7 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 		proc_count(w, msg, 0, 0);
 		return;
 	}
-	scoreboard_observe(w->env->sb, w->env->slot, SB_STAGE_RECEIVE, scoreboard_usec_since(&msg->t_start));
+	proc_observe(w, SB_STAGE_RECEIVE, &msg->t_start);
 	clock_gettime(CLOCK_MONOTONIC, &t_stage);
 	if (proc_hops(data, len, PROC_MAX_HOPS) > PROC_MAX_HOPS) {
 		log_warning("id=%s: more than %d Received headers: mail loop", msg->am_id, PROC_MAX_HOPS);
@@ -1080,7 +1348,10 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 	}
 	if (proc_scan(w, msg, data, len, &facts, &err) < 0) {
 		log_error("id=%s: virus scanner failure: %s", msg->am_id, err);
-		scoreboard_event(SB_EV_SCANNER_FAILURE);
+		if (w->explain == NULL)
+			scoreboard_event(SB_EV_SCANNER_FAILURE);
+		else
+			proc_ex->clamav = arena_printf(msg->arena, "FAILURE: %s", err);
 		proc_set_all(msg, arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: "
 		    "virus scanner failure", msg->am_id));
 		proc_log(msg, proc_head_mta(msg), NULL);
@@ -1104,6 +1375,8 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 	proc_penpals(w, msg, &facts);
 	if (facts.spam_scored)
 		snprintf(proc_hits, sizeof(proc_hits), "%.3f", facts.spam_score);
+	if (proc_ex)
+		proc_explain_facts(w, msg, &facts);
 	{
 		const char *why = NULL;
 		int rl = proc_rate(w, msg, &why);
@@ -1158,7 +1431,14 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 		size_t qlen;
 		const char *qp = quarantine_prepend(msg, &res, &qlen);
 
-		if (quarantine_write(msg, pol->quarantine_dir, (unsigned)maj, qp, qlen, data, len, &ref, &err) < 0) {
+		if (w->explain) {
+			/* the name quarantine_write would give it; nothing written */
+			ref.id = arena_printf(msg->arena, "%s-%s", quarantine_prefix((unsigned)maj), msg->mail_id);
+			ref.path = arena_printf(msg->arena, "%s/%s", pol->quarantine_dir, ref.id);
+			w->explain->quarantine = ref.path;
+			(void)qp;
+			(void)qlen;
+		} else if (quarantine_write(msg, pol->quarantine_dir, (unsigned)maj, qp, qlen, data, len, &ref, &err) < 0) {
 			log_error("id=%s: quarantine failed, message tempfailed: %s", msg->am_id, err);
 			for (i = 0; i < msg->nrcpts; i++) {
 				msg->rcpts[i].code = 451;
@@ -1170,7 +1450,7 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 			return;
 		}
 		res.quarantine_id = ref.id;
-		if (pol->state) {
+		if (pol->state && w->explain == NULL) {
 			struct state_qentry qe;
 			size_t nq;
 
@@ -1190,13 +1470,15 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 		}
 	}
 
-	scoreboard_observe(w->env->sb, w->env->slot, SB_STAGE_SCAN, scoreboard_usec_since(&t_stage));
+	proc_observe(w, SB_STAGE_SCAN, &t_stage);
 	clock_gettime(CLOCK_MONOTONIC, &t_stage);
-	worker_set_state(w, SB_FORWARDING, qid);
+	proc_state(w, SB_FORWARDING, qid);
 	proc_opts(w, msg, &opts);
-	if (w->dcache == NULL)
-		w->dcache = deliver_cache_create();
-	deliver_cache_expire(w->dcache, &opts, time(NULL));
+	if (w->explain == NULL) {
+		if (w->dcache == NULL)
+			w->dcache = deliver_cache_create();
+		deliver_cache_expire(w->dcache, &opts, time(NULL));
+	}
 	if (pol && pol->state) {
 		state_digest(data, len, digest);
 		proc_already_delivered(w, msg, digest);
@@ -1204,7 +1486,7 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 	}
 	recorded = arena_alloc(msg->arena, msg->nrcpts ? msg->nrcpts : 1);
 	proc_forward(w, msg, &res, data, len, &opts, mv, digest, recorded);
-	scoreboard_observe(w->env->sb, w->env->slot, SB_STAGE_FORWARD, scoreboard_usec_since(&t_stage));
+	proc_observe(w, SB_STAGE_FORWARD, &t_stage);
 	/* nobody may leave without an outcome; an undecided one is ours to retry */
 	proc_set_all(msg, arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: not delivered",
 	    msg->am_id));
@@ -1215,7 +1497,14 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 	memset(&nm, 0, sizeof(nm));
 	buf_init(&nm.data);
 	if (notify_dsn(msg, &res, &nopts, &nm)) {
-		decide_dsn_done(msg, &res, proc_send_notice(w, msg, &nm, &opts));
+		if (w->explain) {
+			/* as if notify_method accepted it */
+			w->explain->dsn = arena_printf(msg->arena, "to <%s> for %zu recipient(s), via notify_method",
+			    msg->sender ? msg->sender : "", nm.nrcpts);
+			decide_dsn_done(msg, &res, 1);
+		} else {
+			decide_dsn_done(msg, &res, proc_send_notice(w, msg, &nm, &opts));
+		}
 		buf_free(&nm.data);
 	}
 	if (pol && *pol->virus_admin && res.blocked &&
@@ -1223,7 +1512,9 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 		memset(&nm, 0, sizeof(nm));
 		buf_init(&nm.data);
 		notify_admin(msg, &res, &nopts, pol->virus_admin, &nm);
-		if (!proc_send_notice(w, msg, &nm, &opts))
+		if (w->explain)
+			w->explain->admin_notice = arena_printf(msg->arena, "to <%s>, via notify_method", pol->virus_admin);
+		else if (!proc_send_notice(w, msg, &nm, &opts))
 			log_warning("id=%s: admin notification to %s not sent", msg->am_id, pol->virus_admin);
 		buf_free(&nm.data);
 	}
@@ -1243,6 +1534,8 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 	head = arena_printf(msg->arena, "%s %s %s", decide_log_blocked(msg, &res) ? "Blocked" : "Passed",
 	    decide_log_verdict(msg, &res), decide_log_actions(msg, &res));
 	proc_log(msg, head, res.quarantine_id);
+	if (proc_ex)
+		proc_explain_destinies(w, msg, &res);
 	proc_count(w, msg, CCAT_MAJOR(res.blocked ? res.blocking_ccat : (res.nccat ? res.ccat[0] : 0)), res.blocked);
 	proc_state_after(w, msg, digest, before, nbefore, recorded, res.blocked ? res.blocking_ccat : (res.nccat ? res.ccat[0] : 0));
 }

@@ -64,6 +64,52 @@ struct worker_env {
 	const char *tmp_dir;		/* this worker's private spool directory (made by the master) */
 };
 
+/*
+ * A dry run (tollgate explain): with worker.explain set, process.c takes
+ * every decision as it does for real and, instead of acting, records
+ * here what it would do. Nothing is delivered, quarantined, sent
+ * (DSN, admin notice), counted (scoreboard, Redis counters) or written
+ * to Redis; lookups without side effects run as usual. A passed
+ * recipient's reply is the downstream's acknowledgement assumed:
+ * "250 2.0.0 from MTA(<method>): 250 2.0.0 Ok: queued as ...".
+ * Everything lives in the message's arena.
+ */
+#define EXPLAIN_NOTES_MAX 16
+
+struct explain_rcpt {
+	const char *ccat;		/* this recipient's content category ("Virus", "Clean") */
+	const char *destiny;		/* "PASS", "DISCARD", "BOUNCE", "REJECT", "TEMPFAIL" */
+	const char *destiny_by;		/* the setting or map that made it, e.g. "final_virus_destiny = discard" */
+	const char *method;		/* forward method of its delivery, NULL: not forwarded */
+	const char *method_by;		/* "forward_method_maps", ... (routing/route.h struct route_why) */
+	const char *method_key;		/* key that matched, NULL for a setting */
+	const char *dunno;		/* a DUNNO passed over on the way, or NULL */
+	const char *tls;		/* TLS level required of that delivery */
+	const char *tls_by;
+	const char **headers;		/* header edits: "Name: value", "Subject: TAG..." (prefix),
+					 * "-Name" (removed) */
+	size_t nheaders;
+};
+
+struct proc_explain {
+	const char *banks;		/* policy bank path, "" none */
+	const char *banks_why;		/* what chose each bank (routing/banks.h) */
+	int mynets, originating;
+	const char *clamav;		/* "CLEAN", "INFECTED: N1, N2", "UNCHECKED: why", "off" */
+	const char *banned;		/* banned reason, NULL: nothing banned */
+	const char *bad_header;		/* first bad-header finding, NULL: none */
+	const char *spam;		/* "5.300 (TESTS)", "unscored", "off" */
+	const char *category;		/* message's main or blocking category */
+	const char *quarantine;		/* "DIR/virus-MAILID", NULL: not quarantined */
+	const char *dsn;		/* "<rcpts> via notify_method", NULL: none */
+	const char *admin_notice;	/* "to ADDR", NULL: none */
+	const char *log_line;		/* the info line the worker would log */
+	const char *notes[EXPLAIN_NOTES_MAX];	/* facts not consulted (Redis) and the like */
+	size_t nnotes;
+	struct explain_rcpt *rcpts;	/* one per msg->rcpts[], same order */
+	size_t nrcpts;
+};
+
 struct worker {
 	const struct worker_env *env;
 	const struct cfg *cfg;
@@ -72,6 +118,7 @@ struct worker {
 	unsigned long sessions;		/* sessions served, for am_id "PID-NN" */
 	unsigned long messages;		/* messages served */
 	volatile int draining;		/* set by SIGTERM: finish this session, exit */
+	struct proc_explain *explain;	/* non-NULL: dry run, record instead of acting */
 };
 
 /* worker_main - the child's whole life; never returns */
