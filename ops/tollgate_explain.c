@@ -397,7 +397,7 @@ static void explain_text(const struct message *msg, const struct proc_explain *e
 	printf("bad header:   %s\n", or_none(ex->bad_header));
 	printf("spam:         %s\n", or_none(ex->spam));
 	printf("category:     %s\n", or_none(ex->category));
-	printf("quarantine:   %s\n", ex->quarantine ? ex->quarantine : "-");
+	printf("quarantine:   %s%s\n", ex->quarantine ? ex->quarantine : "-", ex->quarantine ? " (not written)" : "");
 	printf("DSN:          %s\n", or_none(ex->dsn));
 	printf("admin notice: %s\n", or_none(ex->admin_notice));
 	if (mv)
