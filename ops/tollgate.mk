@@ -17,6 +17,9 @@ man_MANS = ops/tollgated.8 ops/tollgate.1 ops/tollgate.conf.5
 OPS_GENERATED = ops/tollgated.service ops/tollgated.8 ops/tollgate.1 ops/tollgate.conf.5
 CLEANFILES += $(OPS_GENERATED)
 EXTRA_DIST += ops/tollgated.service.in ops/tollgated.8.in ops/tollgate.1.in ops/conf2man.sh
+# the Debian package (debian/README.source) and its test, a stage of
+# ops/quickstart test
+EXTRA_DIST += debian tests/package.sh
 EXTRA_DIST += ops/prometheus/tollgate.rules.yml ops/prometheus/tollgate.rules.test.yml \
 	ops/prometheus/grafana-tollgate.json ops/prometheus/README.md
 

@@ -10,7 +10,8 @@
 # is left: only the quarantine (debian/README.Debian), which it removes
 # at the end. A missing tool fails, it never skips.
 # "ops/quickstart test" runs it as a counted stage (tests/package.trs).
-# TG_PACKAGE_KEEP=1 keeps the work directory (/tmp/tg-package.*).
+# TG_PACKAGE_KEEP=1 keeps the work directory (/tmp/tg-package.*);
+# TG_PACKAGE_FROM=HEAD builds the last commit instead of the work tree.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -97,9 +98,12 @@ is "$dver" "$ver" "debian/changelog's version is configure.ac's ($ver)"
 arch=$(dpkg --print-architecture)
 
 # --- 3-5: build from a copy of the tree (tracked and new files as they
-# are in the work tree, none of the build directories or generated files)
+# are in the work tree, none of the build directories or generated files;
+# TG_PACKAGE_FROM=HEAD: the last commit, git archive HEAD)
 mkdir -p "$WORK/src"
-if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+if [ "${TG_PACKAGE_FROM:-}" = HEAD ]; then
+	git -C "$top" archive HEAD | tar -x -C "$WORK/src"
+elif git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
 	(cd "$top" && git ls-files -z -c -o --exclude-standard | grep -zv '^_build' |
 		while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
 		xargs -0 cp -P --parents -t "$WORK/src")
