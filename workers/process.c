@@ -1287,6 +1287,11 @@ static void process_common(struct worker *w, struct message *msg, struct milter_
 			    "policy bank lookup failed", msg->am_id));
 			proc_log(msg, proc_head_mta(msg), NULL);
 			proc_count(w, msg, 0, 0);
+			if (proc_ex) {
+				proc_note(msg, arena_printf(msg->arena, "policy bank lookup failed: %s", err));
+				proc_explain_outcome(w, msg);
+			}
+			proc_ex = NULL;
 			return;
 		}
 		w->cfg = cfg;
