@@ -189,6 +189,8 @@ kill_tree() {
 		fi
 	fi
 	wait "$pid" 2>/dev/null
+	TG_KILL_STATUS=$?
+	tg_note_master_exit "$pid" "$TG_KILL_STATUS"
 	# children that outlived their parent
 	# shellcheck disable=SC2086
 	if [ -n "$kids" ] && ! wait_gone 5 $kids; then
@@ -221,6 +223,19 @@ tg_expect_worker_deaths() { TG_DEATH_ALLOW+=("$1"); }
 # TG_SANITIZER_ERE - the first line of a sanitizer report
 TG_SANITIZER_ERE='ERROR: (Address|Leak|Thread|Memory)Sanitizer|AddressSanitizer:DEADLYSIGNAL|SUMMARY: (Address|Leak|UndefinedBehavior|Thread|Memory)Sanitizer|runtime error: '
 
+TG_MASTER_DEATHS=     # tollgated masters that died of a signal nobody sent
+
+# tg_note_master_exit - after kill_tree reaped PID with STATUS: a tollgated
+# master (TG_PID) that died of a signal other than the TERM or KILL that
+# kill_tree sends (SEGV, ABRT from a sanitizer, ...) is a crash
+tg_note_master_exit() {
+	[ -n "${TG_PID:-}" ] && [ "$1" = "$TG_PID" ] || return 0
+	if [ "$2" -gt 128 ] && [ "$2" -ne 137 ] && [ "$2" -ne 143 ]; then
+		TG_MASTER_DEATHS="${TG_MASTER_DEATHS}tollgated master $1 died of signal $(($2 - 128))
+"
+	fi
+}
+
 # tg_crash_scan - print every sanitizer report line and every worker
 # death nobody declared, from the logs in the temp dir; 1 when there is one
 tg_crash_scan() {
@@ -231,7 +246,11 @@ tg_crash_scan() {
 		case " ${logs[*]} " in *" $f "*) continue ;; esac
 		logs+=("$f")
 	done
-	[ ${#logs[@]} -gt 0 ] || return 0
+	if [ -n "$TG_MASTER_DEATHS" ]; then
+		bad=1
+		printf '%s' "$TG_MASTER_DEATHS"
+	fi
+	[ ${#logs[@]} -gt 0 ] || return "$bad"
 	if grep -Eq -- "$TG_SANITIZER_ERE" "${logs[@]}"; then
 		bad=1
 		echo "sanitizer report(s):"
