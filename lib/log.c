@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@ unsigned log_debug_mask;
 static int log_to_stderr = 1;
 static char log_ident[64] = "tollgate";
 static char log_session[64];
+static pid_t log_pid_cached;	/* 0: not known yet, or a fork happened since */
+static int log_atfork_set;
 
 static const struct {
 	const char *name;
@@ -86,6 +89,26 @@ int log_debug_enable(const char *list)
 	return rc;
 }
 
+/* log_forked - in a new child: the cached pid is the parent's */
+static void log_forked(void)
+{
+	log_pid_cached = 0;
+}
+
+/* log_pid - this process's pid, one getpid() per process rather than per
+ * line; a fork() resets it (pthread_atfork) */
+static pid_t log_pid(void)
+{
+	if (log_pid_cached == 0) {
+		if (!log_atfork_set) {
+			(void)pthread_atfork(NULL, NULL, log_forked);
+			log_atfork_set = 1;
+		}
+		log_pid_cached = getpid();
+	}
+	return log_pid_cached;
+}
+
 static void log_emit(int prio, const char *label, const char *fmt, va_list ap)
 {
 	char line[4096];
@@ -100,7 +123,7 @@ static void log_emit(int prio, const char *label, const char *fmt, va_list ap)
 		localtime_r(&tv.tv_sec, &tm);
 		strftime(ts, sizeof(ts), "%b %e %H:%M:%S", &tm);
 		fprintf(stderr, "%s.%03ld %s[%ld]: %s%s%s\n", ts, (long)tv.tv_usec / 1000,
-		    log_ident, (long)getpid(), log_session, label, line);
+		    log_ident, (long)log_pid(), log_session, label, line);
 	} else {
 		syslog(prio, "%s%s%s", log_session, label, line);
 	}

@@ -32,30 +32,44 @@ struct rcpt *message_add_rcpt(struct message *msg, const char *addr)
 	return r;
 }
 
-static void random_id(char *out, size_t nchars)
+static const char b64url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* random_id - nchars of base64url from rnd (one byte each) */
+static void random_id(char *out, size_t nchars, const unsigned char *rnd)
 {
-	static const char b64url[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	unsigned char rnd[16];
 	size_t i;
 
-	arc4random_buf(rnd, sizeof(rnd));
 	for (i = 0; i < nchars; i++)
 		out[i] = b64url[rnd[i] & 63];
 	out[nchars] = 0;
 }
 
+/* random_alnum - one of the 62 letters and digits: the first byte of rnd
+ * below 248 (= 4 * 62, so no bias), else a fresh draw */
+static char random_alnum(const unsigned char *rnd, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (rnd[i] < 248)
+			return b64url[rnd[i] % 62];
+	return b64url[arc4random_uniform(62)];
+}
+
 /* message_new_ids - fresh ids; a mail_id starts and ends with a letter or
  * digit, as amavisd's do (amavisd-release splits quarantine file names
- * on '-' and relies on it) */
+ * on '-' and relies on it). All the randomness in one arc4random_buf():
+ * libbsd's arc4random checks for a fork (getpid()) on every call. */
 void message_new_ids(struct message *msg)
 {
-	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char rnd[12 + 12 + 2 * 4];
 
-	random_id(msg->mail_id, 12);
-	msg->mail_id[0] = alnum[arc4random_uniform(sizeof(alnum) - 1)];
-	msg->mail_id[11] = alnum[arc4random_uniform(sizeof(alnum) - 1)];
-	random_id(msg->secret_id, 12);
+	arc4random_buf(rnd, sizeof(rnd));
+	random_id(msg->mail_id, 12, rnd);
+	random_id(msg->secret_id, 12, rnd + 12);
+	msg->mail_id[0] = random_alnum(rnd + 24, 4);
+	msg->mail_id[11] = random_alnum(rnd + 28, 4);
 }
 
 const char *message_header(struct message *msg, const char *name)

@@ -48,6 +48,8 @@ struct conn {
 	struct buf out;
 	char err[160];
 	unsigned long long bytes_out;
+	struct sockaddr_storage local;	/* getsockname() once, at conn_create */
+	socklen_t local_len;
 };
 
 int endpoint_parse(const char *s, struct endpoint *ep, const char **error_r)
@@ -112,11 +114,16 @@ const char *endpoint_format(const struct endpoint *ep, char *out, size_t outsz)
 
 static char net_errbuf[256];
 
+/* net_set_flags - O_NONBLOCK on or off and FD_CLOEXEC; F_SETFL only when
+ * the mode changes (accept4 already made the worker's sockets nonblocking) */
 static int net_set_flags(int fd, int nonblock)
 {
-	int fl = fcntl(fd, F_GETFL);
+	int fl = fcntl(fd, F_GETFL), want;
 
-	if (fl < 0 || fcntl(fd, F_SETFL, nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) < 0)
+	if (fl < 0)
+		return -1;
+	want = nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+	if (want != fl && fcntl(fd, F_SETFL, want) < 0)
 		return -1;
 	return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
@@ -293,6 +300,23 @@ static void sockaddr_numeric(struct sockaddr_storage *ss, socklen_t len, char *a
 	}
 }
 
+/* net_addr_numeric - numeric address and port of a socket address, e.g.
+ * the one accept() returned ("" for unix sockets) */
+void net_addr_numeric(const struct sockaddr *sa, socklen_t len, char *addr, size_t addrsz,
+    char *port, size_t portsz)
+{
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (sa == NULL || len == 0 || len > sizeof(ss)) {
+		ss.ss_family = AF_UNSPEC;
+		len = 0;
+	} else {
+		memcpy(&ss, sa, len);
+	}
+	sockaddr_numeric(&ss, len, addr, addrsz, port, portsz);
+}
+
 void net_peer(int fd, char *addr, size_t addrsz, char *port, size_t portsz)
 {
 	struct sockaddr_storage ss;
@@ -315,11 +339,11 @@ void net_local(int fd, char *addr, size_t addrsz, char *port, size_t portsz)
 	sockaddr_numeric(&ss, len, addr, addrsz, port, portsz);
 }
 
+/* conn_create - a buffered connection on fd; its local address is read
+ * once here (TCP_NODELAY for inet sockets, and conn_local) */
 struct conn *conn_create(int fd)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 
 	c->fd = fd;
 	c->timeout_ms = 300 * 1000;
@@ -327,10 +351,23 @@ struct conn *conn_create(int fd)
 	c->in = xmalloc(c->in_cap);
 	buf_init(&c->out);
 	(void)net_set_flags(fd, 1);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
-	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
+	c->local_len = sizeof(c->local);
+	if (getsockname(fd, (struct sockaddr *)&c->local, &c->local_len) < 0) {
+		c->local.ss_family = AF_UNSPEC;
+		c->local_len = 0;
+	}
+	if (c->local.ss_family == AF_INET || c->local.ss_family == AF_INET6)
 		net_nodelay(fd);
 	return c;
+}
+
+/* conn_local - numeric local address and port, from conn_create's
+ * getsockname() ("" for unix sockets) */
+void conn_local(const struct conn *c, char *addr, size_t addrsz, char *port, size_t portsz)
+{
+	struct sockaddr_storage ss = c->local;
+
+	sockaddr_numeric(&ss, c->local_len, addr, addrsz, port, portsz);
 }
 
 void conn_free(struct conn **cp)

@@ -47,6 +47,10 @@ int net_connect(const struct endpoint *ep, int timeout_ms, const char **error_r)
 void net_peer(int fd, char *addr, size_t addrsz, char *port, size_t portsz);
 /* net_local - numeric local address of a socket */
 void net_local(int fd, char *addr, size_t addrsz, char *port, size_t portsz);
+/* net_addr_numeric - numeric address and port of a socket address (as
+ * accept() returns it), without a system call; "" for unix sockets */
+void net_addr_numeric(const struct sockaddr *sa, socklen_t len, char *addr, size_t addrsz,
+    char *port, size_t portsz);
 
 /* an address or network: "10.0.0.0/8", "[2001:db8::]/32", "192.0.2.1", "::1" */
 struct cidr {
@@ -65,6 +69,8 @@ enum { CONN_LINE = 1, CONN_PART = 2, CONN_EOF = -1, CONN_TIMEOUT = -2, CONN_ERRO
 struct conn;
 
 struct conn *conn_create(int fd);
+/* conn_local - numeric local address and port, read once at conn_create */
+void conn_local(const struct conn *c, char *addr, size_t addrsz, char *port, size_t portsz);
 void conn_free(struct conn **cp);
 int conn_fd(const struct conn *c);
 /* conn_set_timeout - per-operation timeout in milliseconds */

@@ -76,6 +76,7 @@
 #define DLV_DEADLINE_SLACK_MS	100	/* a timeout this close to the deadline is the deadline's */
 #define DLV_MARGIN_MIN_MS	2000	/* deliver_margin_ms bounds */
 #define DLV_MARGIN_MAX_MS	30000
+#define DLV_FRESH_MS		1000	/* a cached connection used this recently is not polled */
 
 enum {
 	CAP_PIPELINING = 1 << 0,
@@ -105,6 +106,7 @@ struct dlv_conn {
 	unsigned xf_attrs;		/* bit XF_*: attribute offered */
 	long long size_max;		/* SIZE limit announced, 0: none */
 	time_t last_used;
+	long long used_ms;		/* CLOCK_MONOTONIC ms of the last transaction */
 	unsigned long transactions;	/* completed on this connection */
 };
 
@@ -443,14 +445,31 @@ static void dlv_close(struct dlv_conn **dcp, int quit)
 	*dcp = NULL;
 }
 
-/* dlv_conn_dead - an idle cached connection with something to read
- * (EOF, or an unsolicited 421) is of no more use */
+/* dlv_mono_ms - CLOCK_MONOTONIC in milliseconds (vDSO: no system call) */
+static long long dlv_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * dlv_conn_dead - an idle cached connection with something to read
+ * (EOF, or an unsolicited 421) is of no more use. One used within
+ * DLV_FRESH_MS is taken as alive without a poll(): if the server did
+ * close it meanwhile, the first reply of the next transaction says so
+ * before any of the message went out, and deliver_tls() retries once
+ * on a fresh connection.
+ */
 static int dlv_conn_dead(struct dlv_conn *dc)
 {
 	struct pollfd pfd;
 
 	if (conn_pending(dc->conn) > 0)
 		return 1;
+	if (dc->used_ms > 0 && dlv_mono_ms() - dc->used_ms < DLV_FRESH_MS)
+		return 0;
 	pfd.fd = conn_fd(dc->conn);
 	pfd.events = POLLIN;
 	pfd.revents = 0;
@@ -1499,6 +1518,7 @@ int deliver_tls(struct deliver_cache *cache, const struct deliver_opts *o, const
 			r->queued_as = NULL;
 	}
 	dc->last_used = time(NULL);
+	dc->used_ms = dlv_mono_ms();
 	dc->transactions++;
 	log_debug(LOG_DBG_DELIVER, "%s: %d of %zu recipients accepted", m->spec, accepted, n);
 

@@ -179,7 +179,7 @@ static void smtpd_msg_begin(struct smtpd *s)
 
 	clock_gettime(CLOCK_MONOTONIC, &msg->t_start);
 	message_new_ids(msg);
-	(void)snprintf(msg->am_id, sizeof(msg->am_id), "%05d-%02lu", (int)getpid(), w->messages + 1);
+	(void)snprintf(msg->am_id, sizeof(msg->am_id), "%05d-%02lu", (int)w->pid, w->messages + 1);
 	msg->lmtp = s->lmtp;
 	msg->listener = s->l->spec;
 	msg->local_addr = arena_strdup(s->tx, s->local_addr);
@@ -746,8 +746,11 @@ void smtpd_session(struct worker *w, int fd, const struct listener *l)
 	s->max_rcpts = cfg_int(w->cfg, P_MAX_RECIPIENTS);
 	s->timeout_ms = (int)cfg_int(w->cfg, P_SMTPD_TIMEOUT) * 1000;
 	conn_set_timeout(s->c, s->timeout_ms);
-	net_local(fd, s->local_addr, sizeof(s->local_addr), s->local_port, sizeof(s->local_port));
-	net_peer(fd, s->client_addr, sizeof(s->client_addr), s->client_port, sizeof(s->client_port));
+	/* addresses known already: the peer from accept(), the local one from
+	 * conn_create(); no getsockname()/getpeername() of our own */
+	conn_local(s->c, s->local_addr, sizeof(s->local_addr), s->local_port, sizeof(s->local_port));
+	(void)strlcpy(s->client_addr, w->client_addr, sizeof(s->client_addr));
+	(void)strlcpy(s->client_port, w->client_port, sizeof(s->client_port));
 	(void)snprintf(s->myname, sizeof(s->myname), "[%s]", s->local_addr[0] ? s->local_addr : "localhost");
 	log_debug(LOG_DBG_SMTPD, "connect from [%s]:%s to %s", s->client_addr, s->client_port, l->spec);
 

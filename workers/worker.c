@@ -140,17 +140,16 @@ static void worker_acl_load(const struct cfg *cfg)
 }
 
 /*
- * worker_allowed - inet_acl for an inet listener's client, as amavisd's
- * @inet_acl: anyone else gets "554 5.7.1" (SMTP/LMTP) or just the close
- * (milter, AM.PDP), and a DENIED ACCESS log line. Unix sockets are
- * guarded by their file permissions instead.
+ * worker_allowed - inet_acl for an inet listener's client (w->client_addr,
+ * from accept), as amavisd's @inet_acl: anyone else gets "554 5.7.1"
+ * (SMTP/LMTP) or just the close (milter, AM.PDP), and a DENIED ACCESS
+ * log line. Unix sockets are guarded by their file permissions instead.
  */
-static int worker_allowed(int fd, const struct listener *l)
+static int worker_allowed(const struct worker *w, int fd, const struct listener *l)
 {
-	char addr[64], port[16];
+	const char *addr = w->client_addr;
 	int i;
 
-	net_peer(fd, addr, sizeof(addr), port, sizeof(port));
 	if (addr[0] == 0)
 		return 1;	/* a unix socket */
 	for (i = 0; i < worker_nacl; i++)
@@ -165,8 +164,10 @@ static int worker_allowed(int fd, const struct listener *l)
 	return 0;
 }
 
-/* worker_accept - one connection from whichever listener is ready; -1 when
- * there is none (lost the race, timeout, or a signal) */
+/* worker_accept - one connection from whichever listener is ready, its
+ * peer's address in w->client_addr/client_port (accept's, so no
+ * getpeername() per session); -1 when there is none (lost the race,
+ * timeout, or a signal) */
 static int worker_accept(struct worker *w, const struct listener **l_r, int *master_gone)
 {
 	const struct worker_env *env = w->env;
@@ -189,17 +190,21 @@ static int worker_accept(struct worker *w, const struct listener **l_r, int *mas
 		return -1;
 	}
 	for (i = 0; i < env->nlisteners; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sslen = sizeof(ss);
 		int fd;
 
 		if (!(pfd[i].revents & POLLIN))
 			continue;
-		fd = accept4(pfd[i].fd, NULL, NULL, SOCK_CLOEXEC);
+		fd = accept4(pfd[i].fd, (struct sockaddr *)&ss, &sslen, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED)
 				log_warning("accept on %s: %m", env->listeners[i].spec);
 			continue;
 		}
+		net_addr_numeric((struct sockaddr *)&ss, sslen, w->client_addr, sizeof(w->client_addr),
+		    w->client_port, sizeof(w->client_port));
 		*l_r = &env->listeners[i];
 		return fd;
 	}
@@ -218,6 +223,7 @@ void worker_main(const struct worker_env *env)
 	w.env = env;
 	w.cfg = cfg;
 	the_worker = &w;
+	w.pid = getpid();
 	worker_signals();
 	close(STDIN_FILENO);
 	worker_drop_privileges(cfg);
@@ -237,7 +243,7 @@ void worker_main(const struct worker_env *env)
 			deliver_cache_expire(w.dcache, &dopts, time(NULL));
 			continue;
 		}
-		if (!worker_allowed(fd, l)) {
+		if (!worker_allowed(&w, fd, l)) {
 			close(fd);
 			continue;
 		}

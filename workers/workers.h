@@ -118,6 +118,9 @@ struct worker {
 	unsigned long sessions;		/* sessions served, for am_id "PID-NN" */
 	unsigned long messages;		/* messages served */
 	volatile int draining;		/* set by SIGTERM: finish this session, exit */
+	pid_t pid;			/* getpid() once: workers never fork */
+	char client_addr[64];		/* peer of the session, from accept() ("" unix) */
+	char client_port[16];
 	struct proc_explain *explain;	/* non-NULL: dry run, record instead of acting */
 };
 
