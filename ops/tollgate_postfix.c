@@ -9,8 +9,12 @@
  *              XFORWARD on; the re-injection smtpd on forward_method's
  *              address with the guide's overrides
  *   main.cf    content_filter (--mode global), or the -o line to put on
- *              chosen smtpd services (--mode service); --mode milter
- *              needs a milter listener, which this version does not have
+ *              chosen smtpd services (--mode service), or, before the
+ *              queue (--mode milter), smtpd_milters pointing at the
+ *              milter listener with milter_default_action = tempfail and
+ *              a milter_content_timeout above child_timeout; then no
+ *              feed transport is needed, and the re-injection smtpd only
+ *              takes the DSNs and notices tollgate sends itself
  *
  * --check asks postconf (-c DIR) -M / -h / -P of the running
  * configuration and reports every difference that matters, maxproc
@@ -38,6 +42,7 @@
 #define PF_MAX_OUTPUT (256 * 1024)	/* bytes of postconf output read */
 #define PF_DATA_DONE_MIN 1200		/* the guide's lmtp_data_done_timeout */
 #define PF_MAX_FIELDS 128		/* tokens of one master.cf entry */
+#define PF_MILTER_MARGIN 60		/* seconds of milter_content_timeout over child_timeout */
 
 /* the re-injection smtpd's overrides (integration guide, README.md);
  * "$NETS" stands for the loopback networks of forward_method */
@@ -77,6 +82,8 @@ struct pf_plan {
 	char reinject_addr[300];	/* "127.0.0.1:10025" */
 	char nets[64];
 	char why_no_reinject[300];
+	char milter[400];		/* "inet:127.0.0.1:10030" or "unix:/path"; "" none */
+	long long milter_timeout;	/* milter_content_timeout wanted, seconds */
 };
 
 /* run_postconf - postconf [-c dir] args...; stdout into out; exit status or -1 */
@@ -176,7 +183,7 @@ static const char *override_of(char **tok, int n, const char *name)
 }
 
 /* plan_make - the wanted Postfix settings from tollgate's config */
-static int plan_make(const struct cfg *cfg, const char *pfdir, struct pf_plan *p)
+static int plan_make(const struct cfg *cfg, const char *pfdir, int milter_mode, struct pf_plan *p)
 {
 	char *const *ls;
 	const char *ms = cfg_str(cfg, P_MAX_SERVERS), *fwd = cfg_str(cfg, P_FORWARD_METHOD), *e = NULL;
@@ -186,22 +193,45 @@ static int plan_make(const struct cfg *cfg, const char *pfdir, struct pf_plan *p
 	memset(p, 0, sizeof(*p));
 	strlcpy(p->service, "amavisfeed", sizeof(p->service));
 	ls = cfg_list(cfg, P_LISTEN, &n);
+	/* the milter listener, as Postfix's smtpd_milters names it */
+	for (i = 0; i < n; i++) {
+		if (strncmp(ls[i], "milter:", 7) != 0)
+			continue;
+		if (endpoint_parse(ls[i] + 7, &ep, &e) < 0) {
+			fprintf(stderr, "tollgate postfix-config: listen %s: %s\n", ls[i], e);
+			return -1;
+		}
+		if (ep.is_unix)
+			snprintf(p->milter, sizeof(p->milter), "unix:%s", ep.path);
+		else if (strchr(ep.host, ':'))
+			snprintf(p->milter, sizeof(p->milter), "inet:[%s]:%s", ep.host, ep.port);
+		else
+			snprintf(p->milter, sizeof(p->milter), "inet:%s:%s", ep.host, ep.port);
+		break;
+	}
+	if (milter_mode && p->milter[0] == 0) {
+		fprintf(stderr, "tollgate postfix-config: --mode milter: no milter: listener in \"listen\" "
+		    "(e.g. milter:127.0.0.1:10030)\n");
+		return -1;
+	}
 	for (i = 0; i < n; i++)
 		if (strncmp(ls[i], "lmtp:", 5) == 0 || strncmp(ls[i], "smtp:", 5) == 0)
 			break;
-	if (i == n) {
+	if (i == n && !milter_mode) {
 		fprintf(stderr, "tollgate postfix-config: no lmtp: or smtp: listener in \"listen\"\n");
 		return -1;
 	}
-	p->proto = strncmp(ls[i], "lmtp:", 5) == 0 ? "lmtp" : "smtp";
-	if (endpoint_parse(ls[i] + 5, &ep, &e) < 0) {
-		fprintf(stderr, "tollgate postfix-config: listen %s: %s\n", ls[i], e);
-		return -1;
+	if (i < n) {
+		p->proto = strncmp(ls[i], "lmtp:", 5) == 0 ? "lmtp" : "smtp";
+		if (endpoint_parse(ls[i] + 5, &ep, &e) < 0) {
+			fprintf(stderr, "tollgate postfix-config: listen %s: %s\n", ls[i], e);
+			return -1;
+		}
+		if (ep.is_unix)
+			snprintf(p->nexthop, sizeof(p->nexthop), "unix:%s", ep.path);
+		else
+			snprintf(p->nexthop, sizeof(p->nexthop), "[%s]:%s", ep.host, ep.port);
 	}
-	if (ep.is_unix)
-		snprintf(p->nexthop, sizeof(p->nexthop), "unix:%s", ep.path);
-	else
-		snprintf(p->nexthop, sizeof(p->nexthop), "[%s]:%s", ep.host, ep.port);
 
 	p->maxproc = -1;
 	if (strncmp(ms, "postfix", 7) == 0 && (ms[7] == 0 || ms[7] == ':')) {
@@ -220,6 +250,9 @@ static int plan_make(const struct cfg *cfg, const char *pfdir, struct pf_plan *p
 	(void)pfdir;
 	p->child_timeout = cfg_int(cfg, P_CHILD_TIMEOUT);
 	p->data_done = p->child_timeout * 2 > PF_DATA_DONE_MIN ? p->child_timeout * 2 : PF_DATA_DONE_MIN;
+	/* Postfix must wait for the end-of-message answer longer than a
+	 * worker may take (it answers within child_timeout) */
+	p->milter_timeout = p->child_timeout + PF_MILTER_MARGIN;
 
 	/* the re-injection smtpd: forward_method smtp:HOST:PORT only */
 	if (strncmp(fwd, "smtp:", 5) != 0) {
@@ -263,6 +296,24 @@ static void plan_print(const struct pf_plan *p, const char *mode, const char *co
 		strlcpy(mp, "-", sizeof(mp));
 	printf("# Postfix settings for tollgate (tollgate postfix-config --mode %s)\n", mode);
 	printf("# from %s\n#\n# master.cf\n", conf ? conf : "the built-in defaults");
+	if (strcmp(mode, "milter") == 0) {
+		printf("# before the queue there is no feed transport; the re-injection smtpd\n"
+		    "# takes the DSNs and notices tollgate sends itself (notify_method)\n");
+		if (p->reinject) {
+			printf("%s inet n  -       n       -       -       smtpd\n", p->reinject_addr);
+			for (i = 0; i < sizeof(reinject_overrides) / sizeof(reinject_overrides[0]); i++)
+				printf("  -o %s=%s\n", reinject_overrides[i][0], override_value(p, i));
+		} else {
+			printf("# %s\n", p->why_no_reinject);
+		}
+		printf("# main.cf\n");
+		printf("smtpd_milters = %s\n", p->milter);
+		printf("milter_protocol = 6\n");
+		printf("milter_default_action = tempfail\n");
+		printf("milter_content_timeout = %llds\n", p->milter_timeout);
+		printf("# (tollgated's workers are the milter's concurrency: max_servers sessions at once)\n");
+		return;
+	}
 	if (p->maxproc < 0)
 		printf("# max_servers = postfix: maxproc is Postfix's own (now %d)\n", pf_maxproc);
 	printf("%-10s unix  -       -       n       -       %-7s %s\n", p->service, mp, p->proto);
@@ -299,6 +350,36 @@ static void problem(const char *fmt, ...)
 	putchar('\n');
 }
 
+/* plan_check_milter - --check --mode milter: smtpd_milters names the
+ * listener, a failure tempfails, Postfix waits long enough */
+static int plan_check_milter(const struct pf_plan *p, const char *dir)
+{
+	char v[1024] = "";
+	long long t = -1;
+
+	if (postconf_h(dir, "smtpd_milters", v, sizeof(v)) < 0)
+		problem("postconf -h smtpd_milters failed");
+	else if (strstr(v, p->milter) == NULL)
+		problem("main.cf smtpd_milters is \"%s\": it does not name tollgate's %s", v, p->milter);
+	else
+		printf("ok: smtpd_milters names %s\n", p->milter);
+	if (postconf_h(dir, "milter_default_action", v, sizeof(v)) == 0 && strcmp(v, "tempfail") != 0)
+		problem("milter_default_action is %s, not tempfail: %s", v,
+		    strcmp(v, "accept") == 0 ? "mail would pass unscanned while tollgated is down" :
+		    "a failure of tollgated would not leave the mail with its sender");
+	if (postconf_h(dir, "milter_protocol", v, sizeof(v)) == 0 && atoi(v) < 6)
+		problem("milter_protocol is %s: tollgate speaks version 6", v);
+	if (postconf_h(dir, "milter_content_timeout", v, sizeof(v)) < 0 || cfg_parse_time(v, &t) < 0 ||
+	    t <= p->child_timeout)
+		problem("milter_content_timeout is %s: it must be above child_timeout (%llds); %llds is suggested",
+		    v, p->child_timeout, p->milter_timeout);
+	if (nproblems)
+		printf("%d mismatch%s between tollgate and Postfix\n", nproblems, nproblems == 1 ? "" : "es");
+	else
+		printf("Postfix and tollgate agree\n");
+	return nproblems ? 1 : 0;
+}
+
 /* plan_check - compare with the running Postfix configuration */
 static int plan_check(const struct pf_plan *p, const char *dir, const char *mode)
 {
@@ -309,6 +390,8 @@ static int plan_check(const struct pf_plan *p, const char *dir, const char *mode
 	size_t i;
 
 	nproblems = 0;
+	if (strcmp(mode, "milter") == 0)
+		return plan_check_milter(p, dir);
 	snprintf(svc, sizeof(svc), "%s/unix", p->service);
 	n = postconf_entry(dir, svc, &out, tok, PF_MAX_FIELDS);
 	if (n < 0) {
@@ -420,12 +503,7 @@ int cmd_postfix_config(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (strcmp(mode, "milter") == 0) {
-		fprintf(stderr, "tollgate postfix-config: --mode milter needs a milter listener, which this "
-		    "version of tollgated does not have; use global or service\n");
-		return 2;
-	}
-	if (strcmp(mode, "global") != 0 && strcmp(mode, "service") != 0) {
+	if (strcmp(mode, "global") != 0 && strcmp(mode, "service") != 0 && strcmp(mode, "milter") != 0) {
 		fprintf(stderr, "tollgate postfix-config: --mode %s: expected global, service or milter\n", mode);
 		return 2;
 	}
@@ -435,14 +513,14 @@ int cmd_postfix_config(int argc, char **argv)
 		return 2;
 	if (pfdir == NULL)
 		pfdir = cfg_str(cfg, P_POSTFIX_CONFIG_DIRECTORY);
-	if (plan_make(cfg, pfdir, &p) < 0) {
+	if (plan_make(cfg, pfdir, strcmp(mode, "milter") == 0, &p) < 0) {
 		cfg_free(&cfg);
 		return 2;
 	}
 	if (check) {
 		rc = plan_check(&p, pfdir, mode);
 	} else {
-		if (p.maxproc < 0) {
+		if (p.maxproc < 0 && p.proto != NULL) {
 			struct buf out = BUF_INIT;
 			char *tok[PF_MAX_FIELDS], svc[80];
 

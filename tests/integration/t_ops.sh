@@ -14,7 +14,7 @@ TOLLGATE=${TOLLGATE:-$top_builddir/tollgate}
 require_cmd setpriv util-linux
 require_cmd systemd-analyze systemd
 
-plan 47
+plan 49
 TG() { "$TOLLGATE" "$@"; }
 
 # a datagram socket standing in for systemd's $NOTIFY_SOCKET
@@ -99,15 +99,24 @@ like "$(grep -A1 "^127.0.0.1:$PF_REINJECT_PORT inet" "$TG_TMP/pfcfg.out" | tr '\
 is "$(grep -c '^  -o ' "$TG_TMP/pfcfg.out")" 24 "3 transport options + the 21 re-injection overrides of the guide"
 is "$(sed -n '/^# main.cf/,$p' "$TG_TMP/pfcfg.out" | grep -v '^#')" "content_filter = amavisfeed:[127.0.0.1]:$TG_LMTP_PORT" "main.cf line (--mode global)"
 like "$(TG postfix-config -c "$TG_CONF" --mode service | grep content_filter=amavisfeed)" '^#   -o content_filter=amavisfeed:' "--mode service: the -o line for chosen smtpd services"
-# --mode milter with a milter listener: smtpd_milters pointing at it.
-# tollgated has the listener; the tool does not do this mode yet (it
-# refuses it): a TODO point, which turns into a failure (XPASS) once done
+# --mode milter with a milter listener: smtpd_milters pointing at it
 MILTER_PORT=$(free_port) || bail_out "no free port"
 sed "s/^listen = .*/&, milter:127.0.0.1:$MILTER_PORT/" "$TG_CONF" >"$TG_TMP/milter.conf"
 out=$(TG postfix-config -c "$TG_TMP/milter.conf" --mode milter 2>&1); rc=$?
-todo_like "$rc $(tr '\n' ' ' <<<"$out")" "^0 .*smtpd_milters *= *inet:127\.0\.0\.1:$MILTER_PORT" \
-	"--mode milter prints smtpd_milters = inet:127.0.0.1:PORT of the milter listener" \
-	"tollgate postfix-config --mode milter is not written yet (ops/tollgate_postfix.c)"
+like "$rc $(tr '\n' ' ' <<<"$out")" "^0 .*smtpd_milters = inet:127\.0\.0\.1:$MILTER_PORT milter_protocol = 6 milter_default_action = tempfail milter_content_timeout = [0-9]+s" \
+	"--mode milter prints smtpd_milters = inet:127.0.0.1:PORT of the milter listener, tempfail, a content timeout"
+# --check --mode milter against a copy of the private Postfix's configuration
+PFC=$TG_TMP/pf-milter
+mkdir -p "$PFC" && cp "$PF_DIR/main.cf" "$PF_DIR/master.cf" "$PFC/"
+mapfile -t mlines < <(sed -n '/^# main.cf/,$p' <<<"$out" | grep -v '^#')
+"$PF_SBIN/postconf" -c "$PFC" -e "${mlines[@]}"
+out=$(TG postfix-config -c "$TG_TMP/milter.conf" --mode milter --check --postfix-dir "$PFC"); rc=$?
+like "$rc $(tail -n 1 <<<"$out")" '^0 Postfix and tollgate agree' "--check --mode milter: the applied main.cf lines match"
+"$PF_SBIN/postconf" -c "$PFC" -e 'milter_default_action = accept' 'milter_content_timeout = 100s'
+out=$(TG postfix-config -c "$TG_TMP/milter.conf" --mode milter --check --postfix-dir "$PFC"); rc=$?
+like "$rc $(grep -c MISMATCH <<<"$out") $(tr '\n' ' ' <<<"$out")" \
+	'^1 2 .*milter_default_action is accept, not tempfail: mail would pass unscanned' \
+	"--check --mode milter: accept as the default action and a content timeout under child_timeout are mismatches"
 
 awk '/^# main\.cf/ { m = 0 } m && !/^#/ { print } /^# master\.cf/ { m = 1 }' "$TG_TMP/pfcfg.out" >"$TG_TMP/gen.master"
 awk -v r="127.0.0.1:$PF_REINJECT_PORT" '/^[^ \t#]/ { skip = ($1 == "amavisfeed" || $1 == r) } !skip' \
