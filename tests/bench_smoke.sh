@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench_smoke.sh - bench/run --quick works end to end: it runs the upper and
-# tollgate scenarios and the amavisd-new peer (--peer amavisd: Debian's
-# amavisd-new with a private clamd) into a temp dir and leaves results.csv,
+# tollgate scenarios, the amavisd-new peer (--peer amavisd: Debian's
+# amavisd-new with a private clamd) and a tiny corpus run (--corpus: every
+# message shape of bench/lib/corpus.py) into a temp dir and leaves results.csv,
 # runs.csv, summary.md with the tollgate ÷ amavisd ratio and at least one
 # PNG, and no process behind. It asserts that the harness works, never a
 # speed: the numbers of a CI machine mean nothing.
@@ -50,14 +51,14 @@ ok() { n=$((n + 1)); echo "ok $n - $*"; }
 not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
 diag_tail() { [ -f "$1" ] && tail -n "${2:-20}" "$1" | cut -c1-300 | sed 's/^/# /'; }
 
-echo "1..9"
+echo "1..10"
 
-peer="--peer amavisd"
+peer="--peer amavisd --corpus"
 
 # 1: the run itself (bounded: --quick is meant to finish in under 3 minutes;
 # the timeout only keeps a hung harness from hanging make check)
 start=$(date +%s)
-# shellcheck disable=SC2086  # $peer is empty or two words
+# shellcheck disable=SC2086  # $peer is a list of options
 timeout -s INT 600 python3 "$RUN" --quick $peer --tollgated "$TOLLGATED" --out "$out" \
 	>"$tmp/stdout" 2>"$tmp/stderr"
 rc=$?
@@ -155,5 +156,21 @@ else
 	not_ok "summary.md lacks the tollgate ÷ amavisd ratio"
 	grep -E 'amavisd' "$sum" | sed 's/^/# /'
 fi
+
+# 10: the corpus run: an ok row per message shape, and its table in summary.md
+{
+	missing=
+	for shape in text html pdf zip jpeg thread; do
+		# scenario,shape,proto,size,concurrency,...
+		grep -qE "^corpus,$shape,[a-z]*,4096,[0-9]+,.*,ok," "$out/corpus.csv" 2>/dev/null ||
+			missing="$missing $shape"
+	done
+	if [ -z "$missing" ] && grep -q '^## Corpus' "$sum" && grep -qE '^\| pdf \| 4KiB \|' "$sum"; then
+		ok "corpus.csv has an ok row for every shape; summary.md has the corpus table"
+	else
+		not_ok "corpus rows missing:$missing"
+		diag_tail "$out/corpus.csv" 10
+	fi
+}
 
 exit 0

@@ -32,7 +32,12 @@ POINT_FIELDS = [
 ]
 RUN_FIELDS = [
     "scenario", "proto", "size", "concurrency", "repeat", "messages", "delivered",
-    "seconds", "msgs_per_s", "filter_cpu_s", "host_cpu_pct", "status", "note",
+    "seconds", "msgs_per_s", "filter_cpu_s", "host_cpu_pct", "status", "note", "shape",
+]
+CORPUS_FIELDS = [
+    "scenario", "shape", "proto", "size", "concurrency", "max_servers", "repeats", "messages_per_run",
+    "msgs_per_s", "msgs_per_s_min", "msgs_per_s_max", "cpu_ms_per_msg", "client_cpu_ms_per_msg",
+    "lat_p50_ms", "lat_p99_ms", "lat_samples", "host_cpu_pct", "clamav", "status", "note",
 ]
 
 KNEE_FRACTION = 0.95
@@ -291,7 +296,27 @@ def plots(outdir, points, scenarios, sizes, log):
     return written
 
 
-def summary(outdir, meta, points, scenarios, sizes, pngs, notes):
+def corpus_section(cpoints):
+    """corpus_section - the lines of summary.md's per-shape table"""
+    L = ["## Corpus (realistic message shapes, lib/corpus.py)", "",
+         "Every message unique (Message-ID and a token in every part); msgs/s from the load "
+         "client's wall time, CPU ms/msg of tollgated's processes, and of the load client beside it.",
+         "",
+         "| shape | size | conc | msgs/s | min–max | CPU ms/msg | client CPU ms/msg | p50 ms | p99 ms "
+         "| host CPU % | status |",
+         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for p in sorted(cpoints, key=lambda p: (p["size"], p["concurrency"], p.get("shape", ""))):
+        L.append("| %s | %s | %d | %s | %s–%s | %s | %s | %s | %s | %s | %s |" % (
+            p.get("shape", "-"), size_label(p["size"]), p["concurrency"], fmt(p.get("msgs_per_s"), 1),
+            fmt(p.get("msgs_per_s_min"), 1), fmt(p.get("msgs_per_s_max"), 1),
+            fmt(p.get("cpu_ms_per_msg"), 3), fmt(p.get("client_cpu_ms_per_msg"), 3),
+            fmt(p.get("lat_p50_ms"), 1), fmt(p.get("lat_p99_ms"), 1), fmt(p.get("host_cpu_pct"), 0),
+            p["status"] + (" (%s)" % p["note"] if p.get("note") else "")))
+    L.append("")
+    return L
+
+
+def summary(outdir, meta, points, scenarios, sizes, pngs, notes, corpus_points=None):
     """summary - write summary.md; return its text"""
     L = []
     L.append("# tollgate bench — %s, %s" % (meta["date"], meta["host"]))
@@ -332,6 +357,8 @@ def summary(outdir, meta, points, scenarios, sizes, pngs, notes):
             fmt(p.get("host_cpu_pct"), 0),
             p["status"] + (" (%s)" % p["note"] if p.get("note") else "")))
     L.append("")
+    if corpus_points:
+        L += corpus_section(corpus_points)
     L.append("## Knee (smallest concurrency within 5% of the best throughput)")
     L.append("")
     recommend = None
