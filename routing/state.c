@@ -2,19 +2,21 @@
  * state.c - shared policy state in Redis (routing/state.h): counters,
  * rate limits, pen pals, completed deliveries and the quarantine index.
  *
- * The connection follows table_redis.c: one per state object in each
- * process, made at the first call and remade when the pid changed (the
- * object is created in the master and forked), AUTH and SELECT after
- * connect, a timeout on connect and on every reply. Each public call
- * builds its commands into a batch and sends them as one pipeline, so a
- * call is one round trip (state_quarantine_list: two, three when it
- * prunes). Unlike table_redis.c, a failed connect or a timeout opens a
- * short window (retry_ms) in which calls fail at once, so a dead or hung
- * server costs one timeout per retry_ms and not one per call; and a
- * broken connection is retried only when nothing can have been executed
- * (see state_run).
+ * The connection is lib/redisconn.h's, as for redis: tables: one per
+ * state object in each process, made at the first call and remade when
+ * the pid changed (the object is created in the master and forked), AUTH
+ * and SELECT after connect, a timeout on connect and on every reply, and
+ * with a sentinel: server the master the sentinels name (checked with
+ * ROLE), asked again after a failure or a -READONLY reply. Each public
+ * call builds its commands into a batch and sends them as one pipeline,
+ * so a call is one round trip (state_quarantine_list: two, three when
+ * it prunes). Unlike redis: tables, a failed connect or a timeout opens
+ * a short window (retry_ms) in which calls fail at once, so a dead or
+ * hung server costs one timeout per retry_ms and not one per call; and
+ * a broken connection is retried only when nothing can have been
+ * executed (see state_run).
  *
- * Deliberately left out: Cluster redirections, Sentinel, TLS, MULTI/EXEC
+ * Deliberately left out: Cluster redirections, TLS, MULTI/EXEC
  * (no call needs atomicity across its commands: each is correct, if
  * incomplete, when cut short).
  * Limits: a host name in server is resolved by getaddrinfo(), which the
@@ -37,7 +39,7 @@
 
 #include "lib/log.h"
 #include "lib/mem.h"
-#include "lib/netio.h"
+#include "lib/redisconn.h"
 #include "lib/scoreboard.h"
 #include "routing/state.h"
 
@@ -52,17 +54,9 @@
 
 struct state {
 	char *server;			/* as configured, for messages */
-	struct endpoint ep;
-	int db;
-	char *password;
+	struct redisconn *rc;		/* the connection, its back-off and Sentinel */
 	char *prefix;
-	int timeout_ms, retry_ms;
 	unsigned delivered_ttl, penpals_ttl, quarantine_ttl;
-	redisContext *c;
-	pid_t pid;			/* the process that made c */
-	long long down_until;		/* monotonic ms: fail at once before this */
-	int down;			/* the last attempt failed (logged once) */
-	char down_err[256];		/* why */
 	struct arena *tmp;		/* per call: commands, keys */
 	char err[512];
 };
@@ -90,15 +84,6 @@ void state_opts_init(struct state_opts *o)
 	o->quarantine_ttl = 30 * 86400;
 }
 
-/* now_ms - monotonic milliseconds */
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* fail - set st->err, return -1 */
 static int fail(struct state *st, const char **error_r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -118,26 +103,11 @@ int state_create(struct state **st_r, const struct state_opts *o, const char **e
 {
 	const char *server = o->server ? o->server : "127.0.0.1:6379";
 	const char *prefix = o->key_prefix ? o->key_prefix : "tollgate:";
-	const char *err;
-	struct endpoint ep;
+	struct redisconn_opts ro;
+	struct redisconn *rc;
 	struct state *st;
 
 	*st_r = NULL;
-	if (server[0] == '/') {
-		memset(&ep, 0, sizeof(ep));
-		ep.is_unix = 1;
-		if (strlcpy(ep.path, server, sizeof(ep.path)) >= sizeof(ep.path)) {
-			*error_r = "redis server path too long";
-			return -1;
-		}
-	} else if (endpoint_parse(server, &ep, &err) < 0) {
-		*error_r = err;
-		return -1;
-	}
-	if (o->timeout_ms <= 0) {
-		*error_r = "redis timeout must be positive";
-		return -1;
-	}
 	if (strpbrk(prefix, "{} \t\r\n") != NULL || strlen(prefix) > 64) {
 		*error_r = "key prefix: at most 64 characters, no braces or white space";
 		return -1;
@@ -146,28 +116,26 @@ int state_create(struct state **st_r, const struct state_opts *o, const char **e
 		*error_r = "delivered_ttl and penpals_ttl must be positive";
 		return -1;
 	}
+	memset(&ro, 0, sizeof(ro));
+	ro.server = server;
+	ro.db = o->db;
+	ro.password = o->password;
+	ro.timeout_ms = o->timeout_ms;
+	ro.retry_ms = o->retry_ms;
+	ro.down_text = "shared state in Redis is unavailable: each use goes on without it or tempfails, "
+	    "as configured";
+	if (redisconn_create(&rc, &ro, error_r) < 0)
+		return -1;
 	st = xcalloc(1, sizeof(*st));
 	st->server = xstrdup(server);
-	st->ep = ep;
-	st->db = o->db;
-	st->password = o->password && *o->password ? xstrdup(o->password) : NULL;
+	st->rc = rc;
 	st->prefix = xstrdup(prefix);
-	st->timeout_ms = o->timeout_ms;
-	st->retry_ms = o->retry_ms < 0 ? 0 : o->retry_ms;
 	st->delivered_ttl = o->delivered_ttl;
 	st->penpals_ttl = o->penpals_ttl;
 	st->quarantine_ttl = o->quarantine_ttl;
 	st->tmp = arena_create(0);
 	*st_r = st;
 	return 0;
-}
-
-/* state_drop - close c (in a child, only our copy of the socket) */
-static void state_drop(struct state *st)
-{
-	if (st->c != NULL)
-		redisFree(st->c);
-	st->c = NULL;
 }
 
 void state_free(struct state **stp)
@@ -177,12 +145,8 @@ void state_free(struct state **stp)
 	if (st == NULL)
 		return;
 	*stp = NULL;
-	state_drop(st);
+	redisconn_free(&st->rc);
 	arena_free(&st->tmp);
-	if (st->password != NULL) {
-		explicit_bzero(st->password, strlen(st->password));
-		free(st->password);
-	}
 	free(st->prefix);
 	free(st->server);
 	free(st);
@@ -315,63 +279,6 @@ static const char *name_part(struct state *st, const char *s)
 	return out;
 }
 
-/* state_connect - connect, AUTH, SELECT; 0 or -1 with st->err */
-static int state_connect(struct state *st)
-{
-	struct timeval tv = { st->timeout_ms / 1000, (st->timeout_ms % 1000) * 1000 };
-	redisReply *r;
-
-	state_drop(st);
-	if (st->ep.is_unix)
-		st->c = redisConnectUnixWithTimeout(st->ep.path, tv);
-	else
-		st->c = redisConnectWithTimeout(st->ep.host, atoi(st->ep.port), tv);
-	if (st->c == NULL)
-		return fail(st, NULL, "redis %s: connect: out of memory", st->server);
-	if (st->c->err) {
-		fail(st, NULL, "redis %s: connect: %s", st->server, st->c->errstr);
-		state_drop(st);
-		return -1;
-	}
-	st->pid = getpid();
-	if (redisSetTimeout(st->c, tv) != REDIS_OK) {
-		state_drop(st);
-		return fail(st, NULL, "redis %s: cannot set the command timeout", st->server);
-	}
-	if (st->password != NULL || st->db != 0) {
-		if (st->password != NULL)
-			r = redisCommand(st->c, "AUTH %s", st->password);
-		else
-			r = redisCommand(st->c, "SELECT %d", st->db);
-		if (r != NULL && r->type != REDIS_REPLY_ERROR && st->password != NULL && st->db != 0) {
-			freeReplyObject(r);
-			r = redisCommand(st->c, "SELECT %d", st->db);
-		}
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			fail(st, NULL, "redis %s: %s: %.200s", st->server,
-			    st->password != NULL ? "AUTH/SELECT" : "SELECT",
-			    r != NULL ? r->str : st->c->errstr[0] ? st->c->errstr : "I/O error");
-			if (r != NULL)
-				freeReplyObject(r);
-			state_drop(st);
-			return -1;
-		}
-		freeReplyObject(r);
-	}
-	return 0;
-}
-
-/* mark_down - connect or I/O failed: log once, fail at once for retry_ms */
-static void mark_down(struct state *st)
-{
-	st->down_until = now_ms() + st->retry_ms;
-	strlcpy(st->down_err, st->err, sizeof(st->down_err));
-	if (!st->down)
-		log_warning("%s; shared state in Redis is unavailable: each use goes on without "
-		    "it or tempfails, as configured", st->err);
-	st->down = 1;
-}
-
 /*
  * state_run - send the batch as one pipeline and read every reply.
  *
@@ -382,43 +289,36 @@ static void mark_down(struct state *st)
  * which the server may have executed some commands - is final, so a
  * counter is never incremented twice. After a final failure of the
  * connection, calls fail at once for retry_ms. An error reply to any
- * command is a failure of the call but leaves the connection up.
+ * command is a failure of the call but leaves the connection up, except
+ * -READONLY and -MASTERDOWN: the server is no writable master (any more),
+ * so the connection is dropped, the back-off starts and the next connect
+ * asks the sentinels again.
  * Replies are freed at the next begin().
  */
 static int state_run_batch(struct state *st, struct batch *b, const char *what, const char **error_r)
 {
+	redisContext *c;
 	redisReply *r;
 	size_t i, j;
 	int attempt, fresh, retry, saved;
 
-	if (st->c != NULL && st->pid != getpid())
-		state_drop(st);			/* inherited from the parent: not ours */
 	b->replies = arena_allocarray(st->tmp, b->n ? b->n : 1, sizeof(*b->replies));
 	for (attempt = 0; attempt < 2; attempt++) {
 		fresh = 0;
-		if (st->c == NULL || st->c->err) {
-			if (st->down && now_ms() < st->down_until)
-				return fail(st, error_r, "%s (next attempt in %lld ms)", st->down_err,
-				    st->down_until - now_ms());
-			if (state_connect(st) < 0) {
-				mark_down(st);
-				if (error_r != NULL)
-					*error_r = st->err;
-				return -1;
-			}
-			if (st->down)
-				log_info("redis %s: available again", st->server);
-			st->down = 0;
+		if ((c = redisconn_context(st->rc)) == NULL) {
+			if (redisconn_connect(st->rc, error_r) < 0)
+				return -1;	/* logged once, back-off running */
+			c = redisconn_context(st->rc);
 			fresh = 1;
 		}
 		for (i = 0; i < b->n; i++)
-			if (redisAppendCommandArgv(st->c, b->cmds[i].argc, b->cmds[i].argv,
+			if (redisAppendCommandArgv(c, b->cmds[i].argc, b->cmds[i].argv,
 			    b->cmds[i].len) != REDIS_OK)
 				break;
 		for (j = 0; i == b->n && j < b->n; j++) {
 			r = NULL;
 			errno = 0;
-			if (redisGetReply(st->c, (void **)&r) != REDIS_OK || r == NULL)
+			if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL)
 				break;
 			arena_add_cleanup(st->tmp, free_reply, r);
 			b->replies[j] = r;
@@ -426,22 +326,28 @@ static int state_run_batch(struct state *st, struct batch *b, const char *what, 
 		if (i == b->n && j == b->n)
 			break;
 		saved = errno;
-		retry = !fresh && j == 0 && (st->c->err == REDIS_ERR_EOF ||
+		retry = !fresh && j == 0 && (c->err == REDIS_ERR_EOF ||
 		    saved == EPIPE || saved == ECONNRESET);
 		fail(st, error_r, "redis %s: %s: %s", st->server, what,
-		    st->c->errstr[0] ? st->c->errstr : "I/O error");
-		state_drop(st);
+		    c->errstr[0] ? c->errstr : "I/O error");
+		redisconn_drop(st->rc);
 		if (!retry) {
-			mark_down(st);		/* a hung server costs one timeout per retry_ms */
+			/* a hung server costs one timeout per retry_ms */
+			redisconn_failed(st->rc, st->err);
 			return -1;
 		}
 	}
 	if (attempt == 2)
 		return -1;
-	for (j = 0; j < b->n; j++)
-		if (b->replies[j]->type == REDIS_REPLY_ERROR)
-			return fail(st, error_r, "redis %s: %s: %.200s", st->server, what,
-			    b->replies[j]->str);
+	for (j = 0; j < b->n; j++) {
+		if (b->replies[j]->type != REDIS_REPLY_ERROR)
+			continue;
+		fail(st, error_r, "redis %s: %s: %.200s", st->server, what, b->replies[j]->str);
+		/* a master demoted to a replica (failover): leave it, ask the sentinels again */
+		if (redisconn_reply_error(st->rc, b->replies[j]))
+			redisconn_failed(st->rc, st->err);
+		return -1;
+	}
 	return 0;
 }
 

@@ -4,42 +4,38 @@
  * reload. NAME selects per-name settings from struct table_opts (server,
  * db, key prefix, password, timeout, failure action), else the defaults.
  *
- * Connections: one per server, db, password and timeout in each process,
- * made at the first lookup, not at open: tables are opened in the master
- * and forked into workers, and a socket must never be shared between
- * processes, so a connection made by another pid is dropped and remade.
- * A lookup that fails on an established connection reconnects once and
+ * Connections (lib/redisconn.h): one per server, db, password and
+ * timeout in each process, made at the first lookup, not at open: tables
+ * are opened in the master and forked into workers, and a socket must
+ * never be shared between processes, so a connection made by another pid
+ * is dropped and remade. A server "sentinel:NAME@HOST:PORT,..." is the
+ * master the sentinels name, found again at each new connection. A
+ * lookup that fails on an established connection reconnects once and
  * tries again; an unreachable server is a TABLE_FAIL, which the failure
  * action then turns into a tempfail, a skip (ignore) or the default.
  *
  * Replies: a string is found, nil is not found, an error reply
  * (WRONGTYPE, NOAUTH...) or any other type is a failure.
  *
- * Deliberately left out: Redis Sentinel and Cluster, TLS, pipelining of
- * the several keys of one address lookup, and a back-off after failures
- * (each lookup against a dead server costs up to the connect timeout).
+ * Deliberately left out: Redis Cluster, TLS, pipelining of the several
+ * keys of one address lookup, and a back-off after failures (each lookup
+ * against a dead server costs up to the connect timeout, per sentinel
+ * with a sentinel: server).
  */
 #include "config.h"
 
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 #include "lib/mem.h"
-#include "lib/netio.h"
+#include "lib/redisconn.h"
 #include "routing/table_private.h"
 
 struct redis_conn {
 	char *id;			/* server, db, password, timeout: what may be shared */
 	char *server;			/* as configured, for error messages */
-	struct endpoint ep;
-	int db;
-	char *password;
-	int timeout_ms;
-	redisContext *c;
-	pid_t pid;			/* the process that made c */
+	struct redisconn *rc;		/* the connection of this process */
 	int refs;
 	struct redis_conn *next;
 };
@@ -62,91 +58,20 @@ static const struct table_redis_conf *redis_conf_for(const struct table_opts *o,
 	return &o->redis;
 }
 
-/* redis_drop - close c (also in a child, where it closes only our copy) */
-static void redis_drop(struct redis_conn *rc)
-{
-	if (rc->c != NULL)
-		redisFree(rc->c);
-	rc->c = NULL;
-}
-
-/* redis_command - run a command, NULL with *error_r on any failure */
-static redisReply *redis_command_ok(struct redis_conn *rc, struct arena *a, const char **error_r,
-    const char *what, redisReply *r)
-{
-	if (r == NULL) {
-		*error_r = arena_printf(a, "%s: %s", what, rc->c->errstr[0] ? rc->c->errstr : "I/O error");
-		return NULL;
-	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		*error_r = arena_printf(a, "%s: %.200s", what, r->str);
-		freeReplyObject(r);
-		return NULL;
-	}
-	return r;
-}
-
-/* redis_connect - connect, AUTH and SELECT; 0 or -1 with *error_r */
-static int redis_connect(struct redis_conn *rc, struct arena *a, const char **error_r)
-{
-	struct timeval tv = { rc->timeout_ms / 1000, (rc->timeout_ms % 1000) * 1000 };
-	redisReply *r;
-
-	redis_drop(rc);
-	if (rc->ep.is_unix)
-		rc->c = redisConnectUnixWithTimeout(rc->ep.path, tv);
-	else
-		rc->c = redisConnectWithTimeout(rc->ep.host, atoi(rc->ep.port), tv);
-	if (rc->c == NULL) {
-		*error_r = "connect: out of memory";
-		return -1;
-	}
-	if (rc->c->err) {
-		*error_r = arena_printf(a, "connect: %s", rc->c->errstr);
-		redis_drop(rc);
-		return -1;
-	}
-	rc->pid = getpid();
-	if (redisSetTimeout(rc->c, tv) != REDIS_OK) {
-		*error_r = "cannot set the command timeout";
-		redis_drop(rc);
-		return -1;
-	}
-	if (rc->password != NULL) {
-		r = redisCommand(rc->c, "AUTH %s", rc->password);
-		if ((r = redis_command_ok(rc, a, error_r, "AUTH", r)) == NULL) {
-			redis_drop(rc);
-			return -1;
-		}
-		freeReplyObject(r);
-	}
-	if (rc->db != 0) {
-		r = redisCommand(rc->c, "SELECT %d", rc->db);
-		if ((r = redis_command_ok(rc, a, error_r, "SELECT", r)) == NULL) {
-			redis_drop(rc);
-			return -1;
-		}
-		freeReplyObject(r);
-	}
-	return 0;
-}
-
 static int redis_open(struct table *t, const char *name, const struct table_opts *o,
     const char **error_r)
 {
 	const struct table_redis_conf *conf = redis_conf_for(o, name);
 	struct redis_table *rt = arena_alloc(t->mem, sizeof(*rt));
 	struct redis_conn *rc;
-	struct endpoint ep;
+	struct redisconn_spec spec;
+	struct redisconn_opts ro;
 	const char *err, *server = conf->server ? conf->server : "127.0.0.1:6379";
 	char *id;
 
-	if (server[0] == '/') {
-		memset(&ep, 0, sizeof(ep));
-		ep.is_unix = 1;
-		if (strlcpy(ep.path, server, sizeof(ep.path)) >= sizeof(ep.path))
-			return table_error(error_r, "%.200s: redis server path too long", t->spec), -1;
-	} else if (endpoint_parse(server, &ep, &err) < 0) {
+	if (redisconn_parse(server, &spec, &err) < 0) {
+		if (server[0] == '/')
+			return table_error(error_r, "%.200s: %s", t->spec, err), -1;
 		return table_error(error_r, "%.200s: redis server \"%.200s\": %s", t->spec, server, err), -1;
 	}
 	if (conf->timeout_ms <= 0)
@@ -162,13 +87,21 @@ static int redis_open(struct table *t, const char *name, const struct table_opts
 	if (rc != NULL) {
 		free(id);
 	} else {
+		memset(&ro, 0, sizeof(ro));
+		ro.server = server;
+		ro.db = conf->db;
+		ro.password = conf->password;
+		ro.timeout_ms = conf->timeout_ms;
+		ro.retry_ms = 0;	/* as before the helper: every lookup tries */
 		rc = xcalloc(1, sizeof(*rc));
+		if (redisconn_create(&rc->rc, &ro, &err) < 0) {
+			explicit_bzero(id, strlen(id));
+			free(id);
+			free(rc);
+			return table_error(error_r, "%.200s: redis server \"%.200s\": %s", t->spec, server, err), -1;
+		}
 		rc->id = id;
 		rc->server = xstrdup(server);
-		rc->ep = ep;
-		rc->db = conf->db;
-		rc->password = conf->password && *conf->password ? xstrdup(conf->password) : NULL;
-		rc->timeout_ms = conf->timeout_ms;
 		rc->next = redis_conns;
 		redis_conns = rc;
 	}
@@ -183,24 +116,26 @@ static int redis_lookup(struct table *t, const char *key, struct arena *a, const
 {
 	struct redis_table *rt = t->priv;
 	struct redis_conn *rc = rt->conn;
-	const char *full = arena_printf(a, "%s%s", rt->prefix, key);
+	const char *full = arena_printf(a, "%s%s", rt->prefix, key), *err;
+	redisContext *c;
 	redisReply *r;
 	int attempt, fresh, found;
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		fresh = 0;
-		if (rc->c == NULL || rc->c->err || rc->pid != getpid()) {
-			if (redis_connect(rc, a, error_r) < 0) {
-				*error_r = arena_printf(a, "redis %s: %s", rc->server, *error_r);
+		if ((c = redisconn_context(rc->rc)) == NULL) {
+			if (redisconn_connect(rc->rc, &err) < 0) {
+				*error_r = arena_strdup(a, err);
 				return TABLE_FAIL;
 			}
+			c = redisconn_context(rc->rc);
 			fresh = 1;
 		}
-		r = redisCommand(rc->c, "GET %b", full, strlen(full));
+		r = redisCommand(c, "GET %b", full, strlen(full));
 		if (r == NULL) {
 			*error_r = arena_printf(a, "redis %s: GET: %s", rc->server,
-			    rc->c->errstr[0] ? rc->c->errstr : "I/O error");
-			redis_drop(rc);
+			    c->errstr[0] ? c->errstr : "I/O error");
+			redisconn_drop(rc->rc);
 			if (fresh)
 				return TABLE_FAIL;
 			continue;		/* a stale connection: once more on a new one */
@@ -212,6 +147,7 @@ static int redis_lookup(struct table *t, const char *key, struct arena *a, const
 			found = TABLE_FOUND;
 		} else if (r->type == REDIS_REPLY_ERROR) {
 			*error_r = arena_printf(a, "redis %s: GET: %.200s", rc->server, r->str);
+			(void)redisconn_reply_error(rc->rc, r);	/* -MASTERDOWN: ask again */
 			found = TABLE_FAIL;
 		} else {
 			*error_r = arena_printf(a, "GET: unexpected reply type %d", r->type);
@@ -236,11 +172,7 @@ static void redis_close(struct table *t)
 			break;
 		}
 	}
-	redis_drop(rt->conn);
-	if (rt->conn->password != NULL) {
-		explicit_bzero(rt->conn->password, strlen(rt->conn->password));
-		free(rt->conn->password);
-	}
+	redisconn_free(&rt->conn->rc);
 	explicit_bzero(rt->conn->id, strlen(rt->conn->id));	/* holds the password */
 	free(rt->conn->id);
 	free(rt->conn->server);
