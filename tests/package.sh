@@ -15,7 +15,7 @@
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-PLAN=30
+PLAN=34
 N=0 FAILS=0
 echo "1..$PLAN"
 ok() { N=$((N + 1)); echo "ok $N - $*"; }
@@ -50,6 +50,7 @@ pkg_state() {
 # made here: nothing of the test stays on the machine
 cleanup() {
 	local p
+	[ "${PF_STARTED:-0}" = 1 ] && /usr/sbin/postfix -c "$WORK/postfix" stop >/dev/null 2>&1
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
@@ -292,6 +293,88 @@ if grep -q "master pid $TG_PID," <<<"$out" && [ "$(grep -cE '^[0-9]+ ' <<<"$out"
 else
 	not_ok "tollgate status over /run/tollgate/tollgated.ctl"; diag "$out"
 fi
+# --- tollgate explain answers for the installed package
+printf 'From: <sender@example.net>\r\nTo: <user@example.com>\r\nSubject: explain\r\n\r\n' >"$WORK/eicar.eml"
+cat "$WORK/eicar.txt" >>"$WORK/eicar.eml"
+out=$(/usr/bin/tollgate explain -c "$TCONF" --from sender@example.net --to user@example.com "$WORK/eicar.eml" 2>/dev/null)
+if grep -q '^ClamAV: *INFECTED: Eicar' <<<"$out" &&
+	grep -qE '^  reply: *250 2\.7\.0 Ok, discarded, id=.* - INFECTED: Eicar' <<<"$out"; then
+	ok "tollgate explain: the EICAR message, INFECTED, and the 250 2.7.0 discard Postfix would get"
+else
+	not_ok "tollgate explain: the EICAR message, INFECTED, and the 250 2.7.0 discard Postfix would get"; diag "$out"
+fi
+out=$(/usr/bin/tollgate explain -c "$TCONF" --json --to user@example.com "$WORK/eicar.eml" 2>/dev/null |
+	python3 -c 'import json, sys; d = json.load(sys.stdin); r = d["recipients"][0]; print(r["address"], r["destiny"])' 2>&1)
+is "$out" "user@example.com DISCARD" "tollgate explain --json: one recipient, destiny DISCARD"
+
+# --- Postfix configured with the lines "tollgate postfix-config" prints:
+# a private instance (its own queue, chroot off) in front, the running
+# tollgated reloaded to forward to that instance's re-injection smtpd
+PF=$WORK/postfix
+INJ_PORT=$(free_port) REINJ_PORT=$(free_port)
+mkdir -p "$PF/queue"
+cat >"$PF/main.cf" <<PFEOF
+compatibility_level = 3.6
+queue_directory = $PF/queue
+data_directory = $PF/data
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+myhostname = pkgtest.example.test
+mydestination =
+relay_domains =
+local_recipient_maps =
+alias_maps =
+alias_database =
+relayhost = [127.0.0.1]:$SINK_PORT
+maillog_file = $PF/maillog
+maillog_file_prefixes = $WORK
+mail_owner = postfix
+setgid_group = postdrop
+smtp_dns_support_level = disabled
+smtpd_tls_security_level = none
+smtp_tls_security_level = none
+PFEOF
+sed "s|^forward_method = .*|forward_method = smtp:[127.0.0.1]:$REINJ_PORT|" "$TCONF" >"$WORK/tollgate.conf.new"
+/usr/bin/tollgate postfix-config -c "$WORK/tollgate.conf.new" >"$WORK/pfcfg.out" 2>&1
+{
+	# Postfix's own services from its master.cf.dist, chroot off
+	awk '$1 ~ /^(smtp|pickup|cleanup|qmgr|rewrite|bounce|defer|trace|verify|flush|proxymap|proxywrite|relay|showq|error|retry|discard|lmtp|anvil|scache|postlog)$/ && $2 != "inet" { $5 = "n"; print }' \
+		/usr/share/postfix/master.cf.dist
+	echo "127.0.0.1:$INJ_PORT inet n - n - - smtpd"
+	sed -n '/^# master\.cf/,/^# main\.cf/p' "$WORK/pfcfg.out" | grep -v '^#'
+} >"$PF/master.cf"
+mapfile -t mainlines < <(sed -n '/^# main\.cf/,$p' "$WORK/pfcfg.out" | grep -v '^#')
+/usr/sbin/postconf -c "$PF" -e "${mainlines[@]}" >/dev/null 2>&1
+cp "$WORK/tollgate.conf.new" "$TCONF"
+kill -HUP "$TG_PID"
+if /usr/sbin/postfix -c "$PF" start >"$WORK/postfix.log" 2>&1 && grep -q '^content_filter = amavisfeed:' <<<"$(printf '%s\n' "${mainlines[@]}")"; then
+	PF_STARTED=1
+	for _ in $(seq 75); do listening "$INJ_PORT" && listening "$REINJ_PORT" && break; sleep 0.2; done
+	ok "a private Postfix starts with the master.cf and main.cf lines of tollgate postfix-config"
+else
+	not_ok "a private Postfix starts with the master.cf and main.cf lines of tollgate postfix-config"
+	diag "$(cat "$WORK/postfix.log" "$WORK/pfcfg.out" | tail -n 30)"
+fi
+before=$(sink_count)
+python3 - "$INJ_PORT" <<'PYEOF' >"$WORK/pfsend.log" 2>&1
+import smtplib, sys
+c = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
+c.sendmail("sender@example.net", ["user@example.com"],
+           b"From: <sender@example.net>\r\nTo: <user@example.com>\r\nSubject: through postfix\r\n"
+           b"Message-ID: <through-postfix@example.net>\r\n\r\nmail flows\r\n")
+c.quit()
+PYEOF
+for _ in $(seq 150); do [ "$(sink_count)" -gt "$before" ] && break; sleep 0.2; done
+f=$(grep -l '^Message-ID: <through-postfix@example.net>' "$WORK"/sink/* 2>/dev/null | head -n 1)
+if [ -n "$f" ] && grep -q '^X-Virus-Scanned: tollgate' "$f" && grep -q "amavisfeed\|relay=127.0.0.1\[127.0.0.1\]:$LMTP_PORT" "$PF/maillog"; then
+	ok "mail flows: Postfix -> amavisfeed -> the packaged tollgated -> re-injection -> downstream, scanned"
+else
+	not_ok "mail flows: Postfix -> amavisfeed -> the packaged tollgated -> re-injection -> downstream, scanned"
+	diag "$(cat "$WORK/pfsend.log")" "$(tail -n 15 "$PF/maillog" 2>/dev/null)" "$(tail -n 10 "$WORK/tollgated.log")"
+fi
+[ "${PF_STARTED:-0}" = 1 ] && /usr/sbin/postfix -c "$PF" stop >/dev/null 2>&1
+
 # SIGTERM, as systemctl stop does
 kill -TERM "$TG_PID"
 for _ in $(seq 150); do kill -0 "$TG_PID" 2>/dev/null || break; sleep 0.2; done
