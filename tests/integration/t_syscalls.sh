@@ -65,8 +65,12 @@ n=$(count '^[0-9]+ +getsockname\(')
 check "getsockname() at most once per connection ($n for $conns connections)" [ "$n" -le $conns ]
 n=$(count '^[0-9]+ +getpid\(')
 check "getpid() at most once per message ($n for $msgs messages)" [ "$n" -le $msgs ]
-is "$(count '^[0-9]+ +poll\(\[\{fd=[0-9]+, events=POLLIN\}\], 1, 0\)')" 0 \
-	"no poll(…, 0) liveness check of the re-injection connection just used"
+# a connection idle for over a second is still checked (once per idle
+# second, by the worker's accept loop): a slow moment of this machine may
+# add one or two; the old code made two per message
+n=$(count '^[0-9]+ +poll\(\[\{fd=[0-9]+, events=POLLIN\}\], 1, 0\)')
+check "no poll(…, 0) liveness check of the re-injection connection just used ($n for $msgs messages)" \
+	[ "$n" -le 5 ]
 is "$(grep -E '^[0-9]+ +sendto\(' "$trace" | grep -o 'from MTA(' | wc -l)" $((N + 3)) \
 	"every reply to a final dot is in the trace ($N + 3)"
 is "$(grep -E '^[0-9]+ +sendto\(' "$trace" | grep -cE '(from MTA\(.*){3}')" 1 \
