@@ -784,6 +784,13 @@ static void cleanup(void)
 	clamav_engine_free(&engine);
 	if (paths)
 		arena_free(&paths);
+	if (top_dir[0]) {
+		/* a tmpfs of a fail-closed case whose test failed before its
+		 * umount_tmpfs: never leave a mount behind */
+		snprintf(cmd, sizeof(cmd), "awk -v d='%s/' 'index($2, d) == 1 { print $2 }' /proc/mounts | "
+			 "xargs -r umount 2>/dev/null", top_dir);
+		(void)system(cmd);
+	}
 	if (top_dir[0] && getenv("TG_KEEP_TMP") == NULL) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top_dir);
 		if (system(cmd) != 0)
