@@ -4,7 +4,9 @@
 # amavisd-new with a private clamd) and a tiny corpus run (--corpus: every
 # message shape of bench/lib/corpus.py) into a temp dir and leaves results.csv,
 # runs.csv, summary.md with the tollgate ÷ amavisd ratio and at least one
-# PNG, and no process behind. It asserts that the harness works, never a
+# PNG, and no process behind; and (without running them: a Postfix point
+# takes too long for --quick) that the summary's "filter cost inside
+# Postfix" section computes postfix − postfix-passthru from given points. It asserts that the harness works, never a
 # speed: the numbers of a CI machine mean nothing.
 #
 # Not in make check's TESTS: it loads both cores for minutes, which would
@@ -51,7 +53,7 @@ ok() { n=$((n + 1)); echo "ok $n - $*"; }
 not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
 diag_tail() { [ -f "$1" ] && tail -n "${2:-20}" "$1" | cut -c1-300 | sed 's/^/# /'; }
 
-echo "1..10"
+echo "1..11"
 
 peer="--peer amavisd --corpus"
 
@@ -172,5 +174,24 @@ fi
 		diag_tail "$out/corpus.csv" 10
 	fi
 }
+
+# 11: the filter cost inside Postfix (report.py alone, from made-up points:
+# a second at most; the postfix-passthru scenario itself is not in --quick)
+cost=$(python3 - "$top_srcdir/bench/lib" <<'EOF' 2>&1
+import sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[1])
+import report
+pts = [{"scenario": sc, "size": 4096, "concurrency": 2, "status": "ok", "msgs_per_s": r,
+        "chain_cpu_ms_per_msg": c} for sc, r, c in (("postfix", 60.0, 10.5), ("postfix-passthru", 120.0, 9.0))]
+print("\n".join(report.postfix_cost_section(pts, [4096])))
+EOF
+)
+if printf '%s\n' "$cost" | grep -qF 'filter cost inside Postfix = (postfix − passthru) CPU ms/msg = 10.500 − 9.000 = **1.500 ms/msg**'; then
+	ok "summary's filter cost inside Postfix = postfix − passthru chain CPU ms/msg"
+else
+	not_ok "filter cost inside Postfix line missing or wrong"
+	printf '%s\n' "$cost" | tail -n 5 | sed 's/^/# /'
+fi
 
 exit 0

@@ -13,6 +13,11 @@ Life cycle: PostfixInstance(dir, ...) -> start(maxproc) -> [restart(maxproc)]
 run leaves no Postfix behind; it uses "postfix -c DIR stop" and then the
 master's pid from its pid file, never a process name.
 
+passthru=True (the "postfix-passthru" scenario) wires the same chain
+with no filter: content_filter=passfeed:[127.0.0.1]:REINJECTPORT, where
+passfeed is Postfix's own smtp client with the same maxproc, straight to
+the re-injection smtpd; the same two queue passes, nothing in between.
+
 Deliberately left out: TLS, DNS, anything but loopback.
 """
 
@@ -58,6 +63,7 @@ default_process_limit = 200
 # let the queue manager offer that many, and let the relay to the sink
 # never be the bottleneck
 amavisfeed_destination_concurrency_limit = {maxproc}
+passfeed_destination_concurrency_limit = {maxproc}
 smtp_destination_concurrency_limit = 100
 smtpd_client_connection_count_limit = 0
 smtpd_client_connection_rate_limit = 0
@@ -66,7 +72,7 @@ smtpd_client_connection_rate_limit = 0
 MASTER_CF = """\
 # service type  private unpriv  chroot  wakeup  maxproc command + args
 127.0.0.1:{inject_port} inet n - n - - smtpd
-  -o content_filter=amavisfeed:[127.0.0.1]:{filter_port}
+  -o content_filter={content_filter}
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -91,10 +97,10 @@ lmtp      unix  -       -       n       -       -       lmtp
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
-{amavisfeed_line}
-  -o lmtp_data_done_timeout=1200
-  -o lmtp_send_xforward_command=yes
-  -o lmtp_tls_note_starttls_offer=no
+{feed_line}
+  -o {p}_data_done_timeout=1200
+  -o {p}_send_xforward_command=yes
+  -o {p}_tls_note_starttls_offer=no
 127.0.0.1:{reinject_port} inet n - n - - smtpd
   -o content_filter=
   -o smtpd_delay_reject=no
@@ -125,11 +131,17 @@ def amavisfeed_line(n):
     return "amavisfeed unix - - n - %d lmtp" % n
 
 
+def passfeed_line(n):
+    """passfeed_line - the master.cf line of the pass-through feed: smtp, maxproc n"""
+    return "passfeed unix - - n - %d smtp" % n
+
+
 class PostfixInstance:
     """PostfixInstance - one private Postfix under dir"""
 
-    def __init__(self, dir, sink_port, inject_port, reinject_port, filter_port, log):
+    def __init__(self, dir, sink_port, inject_port, reinject_port, filter_port, log, passthru=False):
         self.dir, self.sink_port = dir, sink_port
+        self.passthru = passthru
         self.inject_port, self.reinject_port = inject_port, reinject_port
         self.filter_port, self.log = filter_port, log
         self.master_pid = None
@@ -141,9 +153,15 @@ class PostfixInstance:
             f.write(MAIN_CF.format(dir=self.dir, tag=os.getpid(), sink_port=self.sink_port,
                                    maxproc=maxproc))
         with open(os.path.join(self.dir, "master.cf"), "w") as f:
-            f.write(MASTER_CF.format(inject_port=self.inject_port, filter_port=self.filter_port,
-                                     reinject_port=self.reinject_port,
-                                     amavisfeed_line=amavisfeed_line(maxproc)))
+            if self.passthru:
+                cf = "passfeed:[127.0.0.1]:%d" % self.reinject_port
+                feed = passfeed_line(maxproc)
+            else:
+                cf = "amavisfeed:[127.0.0.1]:%d" % self.filter_port
+                feed = amavisfeed_line(maxproc)
+            f.write(MASTER_CF.format(inject_port=self.inject_port, content_filter=cf,
+                                     reinject_port=self.reinject_port, feed_line=feed,
+                                     p="smtp" if self.passthru else "lmtp"))
 
     def _pid_from_file(self):
         try:

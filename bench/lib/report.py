@@ -26,13 +26,13 @@ from postfix import amavisfeed_line
 POINT_FIELDS = [
     "scenario", "proto", "size", "concurrency", "max_servers", "repeats", "messages_per_run",
     "msgs_per_s", "msgs_per_s_min", "msgs_per_s_max", "ratio_vs_upper", "ratio_vs_amavisd",
-    "cpu_ms_per_msg", "lat_p50_ms", "lat_p99_ms", "lat_source", "lat_samples",
+    "cpu_ms_per_msg", "chain_cpu_ms_per_msg", "lat_p50_ms", "lat_p99_ms", "lat_source", "lat_samples",
     "pss_total_kib", "pss_master_kib", "pss_per_worker_kib", "workers",
     "host_cpu_pct", "clamav", "status", "note",
 ]
 RUN_FIELDS = [
     "scenario", "proto", "size", "concurrency", "repeat", "messages", "delivered",
-    "seconds", "msgs_per_s", "filter_cpu_s", "host_cpu_pct", "status", "note", "shape",
+    "seconds", "msgs_per_s", "filter_cpu_s", "chain_cpu_s", "host_cpu_pct", "status", "note", "shape",
 ]
 CORPUS_FIELDS = [
     "scenario", "shape", "proto", "size", "concurrency", "max_servers", "repeats", "messages_per_run",
@@ -296,6 +296,58 @@ def plots(outdir, points, scenarios, sizes, log):
     return written
 
 
+def postfix_cost_section(points, sizes):
+    """postfix_cost_section - summary.md lines: the postfix scenarios side
+    by side per size and concurrency, and the filter's cost inside Postfix
+    (chain CPU ms/msg of postfix minus postfix-passthru); [] without both"""
+    scs = [sc for sc in ("postfix", "postfix-noscan", "postfix-passthru")
+           if any(p["scenario"] == sc for p in points)]
+    if "postfix-passthru" not in scs or len(scs) < 2:
+        return []
+    L = ["## Filter cost inside Postfix", "",
+         "The same private Postfix chain (smtp-source → smtpd → queue → feed with maxproc = conc → "
+         "re-injection smtpd → queue → smtp-sink) with tollgated as the filter (postfix), tollgated "
+         "with ClamAV off (postfix-noscan) and no filter at all (postfix-passthru: Postfix's own "
+         "smtp client straight to the re-injection smtpd). Chain CPU ms/msg: every Postfix process "
+         "of the instance (its master and all it forked, reaped ones included) plus tollgated's "
+         "master and workers; smtp-source and smtp-sink not counted. p99 from tollgated's log "
+         "(passthru: none).", "",
+         "| scenario | size | conc | msgs/s | min–max | chain CPU ms/msg | tollgated CPU ms/msg "
+         "| p99 ms | status |",
+         "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    pts = [p for p in points if p["scenario"] in scs]
+    order = {s: i for i, s in enumerate(scs)}
+    for p in sorted(pts, key=lambda p: (p["size"], p["concurrency"], order[p["scenario"]])):
+        L.append("| %s | %s | %d | %s | %s–%s | %s | %s | %s | %s |" % (
+            p["scenario"], size_label(p["size"]), p["concurrency"], fmt(p.get("msgs_per_s"), 0),
+            fmt(p.get("msgs_per_s_min"), 0), fmt(p.get("msgs_per_s_max"), 0),
+            fmt(p.get("chain_cpu_ms_per_msg"), 3), fmt(p.get("cpu_ms_per_msg"), 3),
+            fmt(p.get("lat_p99_ms"), 1), p["status"] + (" (%s)" % p["note"] if p.get("note") else "")))
+    L.append("")
+    for size in sizes:
+        for conc in sorted({p["concurrency"] for p in pts if p["size"] == size}):
+            pa = find(points, "postfix-passthru", size, conc)
+            for sc, what in (("postfix", "filter cost inside Postfix"),
+                             ("postfix-noscan", "filter cost inside Postfix, ClamAV off")):
+                pf = find(points, sc, size, conc)
+                if sc not in scs:
+                    continue
+                if not (pf and pa and pf.get("chain_cpu_ms_per_msg") is not None
+                        and pa.get("chain_cpu_ms_per_msg") is not None):
+                    L.append("- %s, conc %d: %s = not measured" % (size_label(size), conc, what))
+                    continue
+                d = pf["chain_cpu_ms_per_msg"] - pa["chain_cpu_ms_per_msg"]
+                L.append("- %s, conc %d: %s = (%s − passthru) CPU ms/msg = %.3f − %.3f = **%.3f ms/msg** "
+                         "(%+.0f%% of the pass-through chain); msgs/s %.0f vs %.0f (%.2f×)"
+                         % (size_label(size), conc, what, sc, pf["chain_cpu_ms_per_msg"],
+                            pa["chain_cpu_ms_per_msg"], d,
+                            100.0 * d / pa["chain_cpu_ms_per_msg"] if pa["chain_cpu_ms_per_msg"] else 0,
+                            pf["msgs_per_s"], pa["msgs_per_s"],
+                            pf["msgs_per_s"] / pa["msgs_per_s"] if pa["msgs_per_s"] else 0))
+    L.append("")
+    return L
+
+
 def corpus_section(cpoints):
     """corpus_section - the lines of summary.md's per-shape table"""
     L = ["## Corpus (realistic message shapes, lib/corpus.py)", "",
@@ -338,7 +390,8 @@ def summary(outdir, meta, points, scenarios, sizes, pngs, notes, corpus_points=N
              "upper from a probe client beside the load (connect → reply to the final dot); "
              "both filters log whole milliseconds, so 0 means under 1 ms")
     L.append("- CPU ms/msg: the filter's processes from /proc (tollgated: master + workers; "
-             "amavisd: master + children + their helpers + clamd)")
+             "amavisd: master + children + their helpers + clamd); the postfix scenarios also "
+             "give the whole chain's (Postfix's processes included) in results.csv and below")
     L.append("")
     L.append("## Results")
     L.append("")
@@ -357,18 +410,22 @@ def summary(outdir, meta, points, scenarios, sizes, pngs, notes, corpus_points=N
             fmt(p.get("host_cpu_pct"), 0),
             p["status"] + (" (%s)" % p["note"] if p.get("note") else "")))
     L.append("")
+    L += postfix_cost_section(points, sizes)
     if corpus_points:
         L += corpus_section(corpus_points)
     L.append("## Knee (smallest concurrency within 5% of the best throughput)")
     L.append("")
     recommend = None
     for sc in scenarios:
-        if sc == "upper":
+        if sc in ("upper", "postfix-passthru", "postfix-noscan"):
+            # no filter, or one that scans nothing: no max_servers to advise
             for size in sizes:
                 kn, best = knee(points, sc, size)
                 if best:
-                    L.append("- upper (the ceiling), %s: best %.0f msgs/s at concurrency %d"
-                             % (size_label(size), best["msgs_per_s"], best["concurrency"]))
+                    L.append("- %s (%s), %s: best %.0f msgs/s at concurrency %d"
+                             % (sc, {"upper": "the ceiling", "postfix-passthru": "no filter",
+                                     "postfix-noscan": "ClamAV off"}[sc],
+                                size_label(size), best["msgs_per_s"], best["concurrency"]))
             continue
         for size in sizes:
             kn, best = knee(points, sc, size)
