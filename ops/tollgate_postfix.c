@@ -16,9 +16,19 @@
  *              feed transport is needed, and the re-injection smtpd only
  *              takes the DSNs and notices tollgate sends itself
  *
+ * --nodes HOST:PORT,HOST:PORT,... (several tollgate hosts behind this
+ * Postfix, README.md "Several hosts"): the feed's nexthop is the list of
+ * the nodes' LMTP listeners, in order (Postfix 3.5 and later try the
+ * nexthops of a list in turn, so a node that is down or answers 421 costs
+ * a retry on the next one); maxproc is the nodes' total, each node taken
+ * to have this configuration's max_servers; the re-injection smtpd's
+ * mynetworks and smtpd_authorized_xforward_hosts take the nodes in too,
+ * and a comment says what forward_method each node needs.
+ *
  * --check asks postconf (-c DIR) -M / -h / -P of the running
  * configuration and reports every difference that matters, maxproc
- * against max_servers first; exit 1 when there is one.
+ * against max_servers first; exit 1 when there is one. With --nodes it
+ * compares the content_filter's nexthop list with the nodes, in order.
  *
  * postconf runs with fork/execvp and a fixed argument vector: no shell.
  * Limits: overrides whose value has blanks ({ ... }) are not compared.
@@ -43,6 +53,7 @@
 #define PF_DATA_DONE_MIN 1200		/* the guide's lmtp_data_done_timeout */
 #define PF_MAX_FIELDS 128		/* tokens of one master.cf entry */
 #define PF_MILTER_MARGIN 60		/* seconds of milter_content_timeout over child_timeout */
+#define PF_MAX_NODES 32			/* --nodes entries */
 
 /* the re-injection smtpd's overrides (integration guide, README.md);
  * "$NETS" stands for the loopback networks of forward_method */
@@ -74,13 +85,15 @@ static const char *const reinject_overrides[][2] = {
 struct pf_plan {
 	char service[64];		/* "amavisfeed" */
 	const char *proto;		/* "lmtp" or "smtp": the feed transport's client */
-	char nexthop[400];		/* "[127.0.0.1]:10024" or "unix:/path" */
+	char nexthop[PF_MAX_NODES * 80];	/* "[127.0.0.1]:10024", "unix:/path" or
+					 * with --nodes "[h1]:p1,[h2]:p2" */
+	int nnodes;			/* --nodes entries, 0 without */
 	int maxproc;			/* -1: max_servers = postfix (keep Postfix's) */
 	long long data_done;
 	long long child_timeout;
 	int reinject;			/* 1: forward_method is an smtpd we can describe */
 	char reinject_addr[300];	/* "127.0.0.1:10025" */
-	char nets[64];
+	char nets[PF_MAX_NODES * 80];
 	char why_no_reinject[300];
 	char milter[400];		/* "inet:127.0.0.1:10030" or "unix:/path"; "" none */
 	long long milter_timeout;	/* milter_content_timeout wanted, seconds */
@@ -182,8 +195,60 @@ static const char *override_of(char **tok, int n, const char *name)
 	return NULL;
 }
 
+/* plan_nodes - --nodes HOST:PORT,...: the feed's nexthop list and the
+ * nodes' addresses for the re-injection smtpd's networks; 0 or -1 (printed) */
+static int plan_nodes(struct pf_plan *p, const char *nodes)
+{
+	char item[300], hop[300];
+	const char *s = nodes, *e = NULL;
+	struct endpoint ep;
+	size_t k;
+
+	p->nexthop[0] = 0;
+	while (*s) {
+		k = strcspn(s, ", \t");
+		if (k == 0) {
+			s++;
+			continue;
+		}
+		if (k >= sizeof(item) || p->nnodes == PF_MAX_NODES) {
+			fprintf(stderr, "tollgate postfix-config: --nodes: at most %d nodes of at most %zu characters\n",
+			    PF_MAX_NODES, sizeof(item) - 1);
+			return -1;
+		}
+		memcpy(item, s, k);
+		item[k] = 0;
+		s += k;
+		if (endpoint_parse(item, &ep, &e) < 0 || ep.is_unix || !*ep.host || !*ep.port) {
+			fprintf(stderr, "tollgate postfix-config: --nodes %s: %s\n", item,
+			    e ? e : "expected HOST:PORT (the node's LMTP listener)");
+			return -1;
+		}
+		snprintf(hop, sizeof(hop), "[%s]:%s", ep.host, ep.port);
+		if (strlcat(p->nexthop, p->nnodes ? "," : "", sizeof(p->nexthop)) >= sizeof(p->nexthop) ||
+		    strlcat(p->nexthop, hop, sizeof(p->nexthop)) >= sizeof(p->nexthop)) {
+			fprintf(stderr, "tollgate postfix-config: --nodes: too long\n");
+			return -1;
+		}
+		p->nnodes++;
+		if (strncmp(ep.host, "127.", 4) == 0 || strcmp(ep.host, "::1") == 0)
+			continue;	/* loopback is in nets already */
+		snprintf(hop, sizeof(hop), strchr(ep.host, ':') ? ",[%s]/128" : ",%s", ep.host);
+		if (strstr(p->nets, hop) == NULL)
+			strlcat(p->nets, hop, sizeof(p->nets));
+	}
+	if (p->nnodes == 0) {
+		fprintf(stderr, "tollgate postfix-config: --nodes: no node given\n");
+		return -1;
+	}
+	if (p->maxproc > 0)
+		p->maxproc *= p->nnodes;
+	return 0;
+}
+
 /* plan_make - the wanted Postfix settings from tollgate's config */
-static int plan_make(const struct cfg *cfg, const char *pfdir, int milter_mode, struct pf_plan *p)
+static int plan_make(const struct cfg *cfg, const char *pfdir, int milter_mode, const char *nodes,
+    struct pf_plan *p)
 {
 	char *const *ls;
 	const char *ms = cfg_str(cfg, P_MAX_SERVERS), *fwd = cfg_str(cfg, P_FORWARD_METHOD), *e = NULL;
@@ -258,12 +323,12 @@ static int plan_make(const struct cfg *cfg, const char *pfdir, int milter_mode, 
 	if (strncmp(fwd, "smtp:", 5) != 0) {
 		snprintf(p->why_no_reinject, sizeof(p->why_no_reinject),
 		    "forward_method %.200s is not smtp:HOST:PORT: add its receiving service yourself", fwd);
-		return 0;
+		return nodes && !milter_mode ? plan_nodes(p, nodes) : 0;
 	}
 	if (endpoint_parse(fwd + 5, &ep, &e) < 0 || ep.is_unix) {
 		snprintf(p->why_no_reinject, sizeof(p->why_no_reinject),
 		    "forward_method %.200s: %s", fwd, e ? e : "a unix socket: add its service yourself");
-		return 0;
+		return nodes && !milter_mode ? plan_nodes(p, nodes) : 0;
 	}
 	p->reinject = 1;
 	if (strchr(ep.host, ':')) {
@@ -273,7 +338,7 @@ static int plan_make(const struct cfg *cfg, const char *pfdir, int milter_mode, 
 		snprintf(p->reinject_addr, sizeof(p->reinject_addr), "%s:%s", ep.host, ep.port);
 		strlcpy(p->nets, "127.0.0.0/8", sizeof(p->nets));
 	}
-	return 0;
+	return nodes && !milter_mode ? plan_nodes(p, nodes) : 0;
 }
 
 /* override_value - the wanted value of reinject_overrides[i] */
@@ -316,6 +381,19 @@ static void plan_print(const struct pf_plan *p, const char *mode, const char *co
 	}
 	if (p->maxproc < 0)
 		printf("# max_servers = postfix: maxproc is Postfix's own (now %d)\n", pf_maxproc);
+	if (p->nnodes) {
+		printf("# %d tollgate nodes share this transport, tried in the order of the nexthop list;\n"
+		    "# maxproc limits the deliveries to all of them together: it is the sum of the\n"
+		    "# nodes' max_servers (%s)\n", p->nnodes, p->maxproc > 0 ? "each node taken to have this max_servers" :
+		    "with max_servers = postfix each node would size itself for the whole maxproc: "
+		    "set max_servers on each node to its share");
+		if (p->reinject)
+			printf("# on each node: forward_method = smtp:[THIS-HOST]:PORT, THIS-HOST being the address the\n"
+			    "# nodes reach this Postfix on, where the re-injection smtpd below must listen (it\n"
+			    "# listens on %s now: right only when the nodes run on this host); it\n"
+			    "# accepts XFORWARD and relays from the nodes' addresses (mynetworks below)\n",
+			    p->reinject_addr);
+	}
 	printf("%-10s unix  -       -       n       -       %-7s %s\n", p->service, mp, p->proto);
 	printf("  -o %s_data_done_timeout=%lld\n", p->proto, p->data_done);
 	printf("  -o %s_send_xforward_command=yes\n", p->proto);
@@ -380,11 +458,33 @@ static int plan_check_milter(const struct pf_plan *p, const char *dir)
 	return nproblems ? 1 : 0;
 }
 
+/* same_filter - whether two transport:nexthop values name the same
+ * transport and the same nexthops in the same order (a list may be
+ * separated by commas and/or blanks) */
+static int same_filter(const char *a, const char *b)
+{
+	const char *sep = ", \t";
+	size_t ka, kb;
+
+	for (;;) {
+		a += strspn(a, sep);
+		b += strspn(b, sep);
+		if (*a == 0 || *b == 0)
+			return *a == *b;
+		ka = strcspn(a, sep);
+		kb = strcspn(b, sep);
+		if (ka != kb || strncmp(a, b, ka) != 0)
+			return 0;
+		a += ka;
+		b += kb;
+	}
+}
+
 /* plan_check - compare with the running Postfix configuration */
 static int plan_check(const struct pf_plan *p, const char *dir, const char *mode)
 {
 	struct buf out = BUF_INIT, out2 = BUF_INIT;
-	char *tok[PF_MAX_FIELDS], svc[400], v[1024], key[80];
+	char *tok[PF_MAX_FIELDS], svc[400], v[PF_MAX_NODES * 80 + 100], key[80];
 	const char *o;
 	int n, maxproc;
 	size_t i;
@@ -453,20 +553,40 @@ static int plan_check(const struct pf_plan *p, const char *dir, const char *mode
 		}
 	}
 	if (strcmp(mode, "global") == 0) {
-		char want[600];
+		char want[sizeof(p->nexthop) + 100];
 
 		snprintf(want, sizeof(want), "%s:%s", p->service, p->nexthop);
 		if (postconf_h(dir, "content_filter", v, sizeof(v)) < 0)
 			problem("postconf -h content_filter failed");
-		else if (strcmp(v, want) != 0)
-			problem("main.cf content_filter is \"%s\", expected \"%s\"", v, want);
+		else if (!same_filter(v, want))
+			problem("main.cf content_filter is \"%s\", expected \"%s\"%s", v, want,
+			    p->nnodes ? " (the nodes, in order)" : "");
+		else if (p->nnodes)
+			printf("ok: content_filter names the %d nodes in order\n", p->nnodes);
 	} else {
 		const char *args[] = { "-P", NULL };
-		char want[600];
+		char want[sizeof(p->nexthop) + 100];
 		struct buf ps = BUF_INIT;
+		const char *l;
+		int found = 0;
 
-		snprintf(want, sizeof(want), "/content_filter = %s:%s\n", p->service, p->nexthop);
-		if (run_postconf(dir, args, &ps) != 0 || ps.data == NULL || strstr(ps.data, want) == NULL)
+		snprintf(want, sizeof(want), "%s:%s", p->service, p->nexthop);
+		if (run_postconf(dir, args, &ps) == 0 && ps.data != NULL)
+			for (l = ps.data; l && *l && !found; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+				const char *eq = strstr(l, "/content_filter = "), *nl = strchr(l, '\n');
+				size_t vl;
+
+				if (eq == NULL || (nl && eq > nl))
+					continue;
+				eq += strlen("/content_filter = ");
+				vl = nl ? (size_t)(nl - eq) : strlen(eq);
+				if (vl < sizeof(v)) {
+					memcpy(v, eq, vl);
+					v[vl] = 0;
+					found = same_filter(v, want);
+				}
+			}
+		if (!found)
 			problem("no master.cf service has -o content_filter=%s:%s", p->service, p->nexthop);
 		buf_free(&ps);
 	}
@@ -481,7 +601,7 @@ static int plan_check(const struct pf_plan *p, const char *dir, const char *mode
 
 int cmd_postfix_config(int argc, char **argv)
 {
-	const char *conf = NULL, *mode = "global", *pfdir = NULL;
+	const char *conf = NULL, *mode = "global", *pfdir = NULL, *nodes = NULL;
 	struct cfg *cfg = NULL;
 	struct pf_plan p;
 	int i, check = 0, rc, pf_maxproc = -1;
@@ -497,9 +617,13 @@ int cmd_postfix_config(int argc, char **argv)
 			check = 1;
 		else if (strcmp(argv[i], "--postfix-dir") == 0 && i + 1 < argc)
 			pfdir = argv[++i];
+		else if (strcmp(argv[i], "--nodes") == 0 && i + 1 < argc)
+			nodes = argv[++i];
+		else if (strncmp(argv[i], "--nodes=", 8) == 0)
+			nodes = argv[i] + 8;
 		else {
 			fprintf(stderr, "usage: tollgate postfix-config [-c FILE] [--mode global|service|milter] "
-			    "[--check [--postfix-dir DIR]]\n");
+			    "[--nodes HOST:PORT,HOST:PORT,...] [--check [--postfix-dir DIR]]\n");
 			return 2;
 		}
 	}
@@ -513,7 +637,12 @@ int cmd_postfix_config(int argc, char **argv)
 		return 2;
 	if (pfdir == NULL)
 		pfdir = cfg_str(cfg, P_POSTFIX_CONFIG_DIRECTORY);
-	if (plan_make(cfg, pfdir, strcmp(mode, "milter") == 0, &p) < 0) {
+	if (nodes && strcmp(mode, "milter") == 0) {
+		fprintf(stderr, "tollgate postfix-config: --nodes is for the feed transport, not --mode milter\n");
+		cfg_free(&cfg);
+		return 2;
+	}
+	if (plan_make(cfg, pfdir, strcmp(mode, "milter") == 0, nodes, &p) < 0) {
 		cfg_free(&cfg);
 		return 2;
 	}

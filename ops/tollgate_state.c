@@ -6,7 +6,9 @@
  *   tollgate stats --redis [-c FILE]
  *       the counters of every node sharing state_redis_server, per
  *       policy bank and content category: messages, bytes, and msgs/s
- *       and bytes/s over the last 1, 5 and 15 minutes (without --redis:
+ *       and bytes/s over the last 1, 5 and 15 minutes; then each node
+ *       (its myhostname) with the time of its last counted message,
+ *       "stale" when that is STATS_STALE_S or more ago (without --redis:
  *       the local daemon's counters, tollgate_ctl.c)
  *   tollgate quarantine list [-c FILE] [--since SECONDS] [--max N]
  *       the quarantined messages, newest first: from the Redis index
@@ -44,6 +46,7 @@
 #include "routing/state.h"
 
 #define QLIST_MAX_DEFAULT 10000		/* entries listed from Redis without --max */
+#define STATS_STALE_S 300		/* a node silent this long is marked stale */
 
 /* ---- common ---- */
 
@@ -87,6 +90,9 @@ static int stats_redis(const char *conf)
 	struct state *st = NULL;
 	struct arena *a;
 	struct state_stats ss;
+	struct state_node *nodes = NULL;
+	size_t nnodes = 0;
+	time_t now = time(NULL);
 	unsigned long long tm = 0, tb = 0;
 	const char *err = NULL;
 	size_t i;
@@ -99,7 +105,7 @@ static int stats_redis(const char *conf)
 		return rc;
 	}
 	a = arena_create(0);
-	if (state_stats_read(st, time(NULL), a, &ss, &err) < 0) {
+	if (state_stats_read(st, now, a, &ss, &err) < 0 || state_nodes_read(st, a, &nodes, &nnodes, &err) < 0) {
 		fprintf(stderr, "tollgate: cannot read the counters from Redis %s: %s\n",
 		    cfg_str(cfg, P_STATE_REDIS_SERVER), err ? err : "?");
 		arena_free(&a);
@@ -127,6 +133,18 @@ static int stats_redis(const char *conf)
 		    r->bytes_5m / 300.0);
 		printf("%-16s %-12s %-5s %10.3f %12.1f\n", r->bank, r->category, "15m", r->msgs_15m / 900.0,
 		    r->bytes_15m / 900.0);
+	}
+	printf("\n%-32s %-19s %8s %s\n", "NODE", "LAST-SEEN", "AGO", "STATE");
+	for (i = 0; i < nnodes; i++) {
+		char e1[400], ts[32];
+		struct tm lt;
+		long long ago = (long long)(now - nodes[i].last_seen);
+
+		if (localtime_r(&nodes[i].last_seen, &lt) == NULL ||
+		    strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &lt) == 0)
+			snprintf(ts, sizeof(ts), "%lld", (long long)nodes[i].last_seen);
+		printf("%-32s %-19s %7llds %s\n", printable(e1, sizeof(e1), nodes[i].name), ts, ago < 0 ? 0 : ago,
+		    ago >= STATS_STALE_S ? "stale" : "ok");
 	}
 	arena_free(&a);
 	state_free(&st);

@@ -357,6 +357,7 @@ int policy_build(const struct cfg *cfg, struct policy **p_r, const char **error_
 		so.timeout_ms = (int)cfg_int(cfg, P_STATE_REDIS_TIMEOUT) * 1000;
 		so.penpals_ttl = (unsigned)cfg_int(cfg, P_PENPALS_TTL);
 		so.delivered_ttl = (unsigned)cfg_int(cfg, P_DELIVERED_TTL);
+		so.node = cfg_str(cfg, P_MYHOSTNAME);	/* its name in `tollgate stats --redis` */
 		if (state_create(&p->state, &so, &err) < 0) {
 			snprintf(policy_err, sizeof(policy_err), "state_redis_server: %s", err);
 			*error_r = policy_err;

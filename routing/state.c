@@ -51,11 +51,13 @@
 #define STATE_RCPTS_MAX 100000		/* recipients in one call */
 #define STATE_MINUTE_TTL (17 * 60)	/* a minute bucket outlives the 15-min rate */
 #define STATE_RL_SKEW 60		/* rate window keys outlive their window */
+#define STATE_NODES_MAX 1024		/* nodes read from P{stats}:seen */
 
 struct state {
 	char *server;			/* as configured, for messages */
 	struct redisconn *rc;		/* the connection, its back-off and Sentinel */
 	char *prefix;
+	char *node;			/* field of P{stats}:seen */
 	unsigned delivered_ttl, penpals_ttl, quarantine_ttl;
 	struct arena *tmp;		/* per call: commands, keys */
 	char err[512];
@@ -130,6 +132,16 @@ int state_create(struct state **st_r, const struct state_opts *o, const char **e
 	st->server = xstrdup(server);
 	st->rc = rc;
 	st->prefix = xstrdup(prefix);
+	if (o->node && *o->node) {
+		st->node = xstrdup(o->node);
+	} else {
+		char host[256];
+
+		if (gethostname(host, sizeof(host)) < 0)
+			strlcpy(host, "localhost", sizeof(host));
+		host[sizeof(host) - 1] = 0;
+		st->node = xstrdup(host);
+	}
 	st->delivered_ttl = o->delivered_ttl;
 	st->penpals_ttl = o->penpals_ttl;
 	st->quarantine_ttl = o->quarantine_ttl;
@@ -148,6 +160,7 @@ void state_free(struct state **stp)
 	redisconn_free(&st->rc);
 	arena_free(&st->tmp);
 	free(st->prefix);
+	free(st->node);
 	free(st->server);
 	free(st);
 }
@@ -405,6 +418,11 @@ int state_count_message(struct state *st, const char *bank, const char *category
 	arg(st, c, "EXPIRE");
 	arg(st, c, minute);
 	argf(st, c, "%d", STATE_MINUTE_TTL);
+	c = cmd_new(st, b);
+	arg(st, c, "HSET");
+	argf(st, c, "%s{stats}:seen", st->prefix);
+	arg(st, c, name_part(st, st->node));
+	argf(st, c, "%lld", (long long)now);
 	return state_run(st, b, "count", error_r);
 }
 
@@ -508,6 +526,55 @@ int state_stats_read(struct state *st, time_t now, struct arena *a, struct state
 	}
 	if (out->n > 1)
 		qsort(out->rows, out->n, sizeof(*out->rows), stat_row_cmp);
+	return 0;
+}
+
+static int state_node_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct state_node *)x)->name, ((const struct state_node *)y)->name);
+}
+
+int state_nodes_read(struct state *st, struct arena *a, struct state_node **nodes_r, size_t *n_r,
+    const char **error_r)
+{
+	struct batch *b = begin(st);
+	struct state_node *nodes;
+	const redisReply *r;
+	struct cmd *c;
+	long long v;
+	size_t j, n = 0;
+	char *end;
+
+	*nodes_r = NULL;
+	*n_r = 0;
+	c = cmd_new(st, b);
+	arg(st, c, "HGETALL");
+	argf(st, c, "%s{stats}:seen", st->prefix);
+	if (state_run(st, b, "nodes", error_r) < 0)
+		return -1;
+	r = b->replies[0];
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2)
+		return fail(st, error_r, "redis %s: nodes: unexpected reply", st->server);
+	if (r->elements == 0)
+		return 0;
+	nodes = arena_allocarray(a, r->elements / 2 < STATE_NODES_MAX ? r->elements / 2 : STATE_NODES_MAX,
+	    sizeof(*nodes));
+	for (j = 0; j + 1 < r->elements && n < STATE_NODES_MAX; j += 2) {
+		if (r->element[j]->type != REDIS_REPLY_STRING || r->element[j + 1]->type != REDIS_REPLY_STRING)
+			continue;
+		errno = 0;
+		v = strtoll(r->element[j + 1]->str, &end, 10);
+		if (errno || *end || v < 0)
+			continue;
+		nodes[n].name = arena_strndup(a, r->element[j]->str,
+		    r->element[j]->len < STATE_NAME_MAX ? r->element[j]->len : STATE_NAME_MAX);
+		nodes[n].last_seen = (time_t)v;
+		n++;
+	}
+	if (n > 1)
+		qsort(nodes, n, sizeof(*nodes), state_node_cmp);
+	*nodes_r = nodes;
+	*n_r = n;
 	return 0;
 }
 

@@ -35,6 +35,8 @@
  *                                   "b|BANK|CAT" (bytes); no TTL
  *   P{stats}:min:MINUTE       hash  same fields for one minute (MINUTE =
  *                                   unix time / 60); TTL 17 minutes
+ *   P{stats}:seen             hash  field NODE = unix time of NODE's last
+ *                                   counted message; no TTL
  *   P{rl:KIND:KEY}:WIN:START  string  counter of the fixed window of WIN
  *                                   seconds that began at START;
  *                                   TTL WIN + 60 s (clock skew)
@@ -87,6 +89,8 @@ struct state_opts {
 					 * maximal_queue_lifetime) */
 	unsigned penpals_ttl;		/* seconds; default 30 days */
 	unsigned quarantine_ttl;	/* seconds; default 30 days, 0: no expiry */
+	const char *node;		/* this host's name in P{stats}:seen;
+					 * NULL or "": gethostname() */
 };
 
 /* state_opts_init - the defaults above */
@@ -104,8 +108,8 @@ void state_digest(const void *data, size_t len, char out[STATE_DIGEST_HEX]);
 
 /*
  * Counters. state_count_message adds one message of bytes bytes to the
- * total and to the current minute of BANK/CATEGORY, in one pipeline
- * (one round trip). On failure: continue, the message is not counted
+ * total and to the current minute of BANK/CATEGORY and sets this node's
+ * last-seen time, in one pipeline (one round trip). On failure: continue, the message is not counted
  * (log a warning).
  */
 int state_count_message(struct state *st, const char *bank, const char *category, size_t bytes,
@@ -129,6 +133,16 @@ struct state_stats {
  * msgs_Nm / N at best approximate. On failure: `tollgate stats` reports
  * the error. */
 int state_stats_read(struct state *st, time_t now, struct arena *a, struct state_stats *out,
+    const char **error_r);
+
+struct state_node {
+	const char *name;
+	time_t last_seen;		/* unix time of its last counted message */
+};
+
+/* state_nodes_read - every node that has counted a message, with its
+ * last-seen time, sorted by name, in a (one round trip) */
+int state_nodes_read(struct state *st, struct arena *a, struct state_node **nodes_r, size_t *n_r,
     const char **error_r);
 
 /*

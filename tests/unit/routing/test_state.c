@@ -568,12 +568,13 @@ START_TEST(test_keys)
 
 	r = rcmd("KEYS *");
 	ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
-	ck_assert_uint_eq(r->elements, 8);
+	ck_assert_uint_eq(r->elements, 9);
 	for (i = 0; i < r->elements; i++) {
 		const char *k = r->element[i]->str;
 		static const char *const want_fixed[] = {
 			"tollgate:{stats}:total",
 			"tollgate:{stats}:min:28333333",
+			"tollgate:{stats}:seen",
 			"tollgate:{rl:client:192.0.2.1}:60:1699999980",
 			"tollgate:{pp:bob@remote.example}:alice@local.example",
 			"tollgate:{dlv:QID1}:abcdef",
@@ -594,7 +595,7 @@ START_TEST(test_keys)
 			hits++;
 	}
 	freeReplyObject(r);
-	ck_assert_int_eq(hits, 8);
+	ck_assert_int_eq(hits, 9);
 	state_free(&st);
 }
 END_TEST
