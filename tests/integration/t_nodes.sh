@@ -15,6 +15,9 @@
 #     mail too; no bounce, nothing left in the queue
 #   - tollgate stats --redis: both nodes with a recent last-seen; node1's
 #     last-seen made old with redis-cli: marked stale, node2 not
+#   - one name with both nodes' addresses (a hosts file of the private
+#     Postfix's own, through nss_wrapper): the mail spreads over both,
+#     exactly once each
 #
 # Everything runs on loopback and is stopped by pid (lib.sh).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -25,7 +28,7 @@ TOLLGATE=${TOLLGATE:-$top_builddir/tollgate}
 require_cmd redis-server redis-server
 require_cmd redis-cli redis-tools
 
-plan 18
+plan 21
 
 start_sink
 start_postfix 4
@@ -123,5 +126,35 @@ out=$("$TOLLGATE" stats --redis -c "$N2_CONF" 2>&1)
 like "$out" '^node1\.example\.com +[0-9-]+ [0-9:]+ +6[0-9][0-9]s stale$' "stats --redis: node1, silent for 10 minutes, is stale"
 like "$out" '^node2\.example\.com +[0-9-]+ [0-9:]+ +[0-9]+s ok$' "stats --redis: node2 still ok"
 [ "$TG_FAILS" = 0 ] || diag "$out"
+
+# ------------------------------------------------ one name, both addresses: spread
+# A nexthop list is tried in order; to spread, the nodes share one name
+# with several addresses, which the LMTP client randomises. nss_wrapper
+# gives the private Postfix a hosts file of its own (/etc/hosts is left
+# alone) where tg-nodes.test has both addresses; node1 comes back on
+# 127.0.0.1 with node2's port. No connection caching: each message picks.
+NSSW=$(ls /usr/lib/*/libnss_wrapper.so /usr/lib/libnss_wrapper.so 2>/dev/null | head -n 1)
+[ -n "$NSSW" ] || bail_out "libnss_wrapper.so not found (Debian package libnss-wrapper)"
+start_node 1 127.0.0.1 "$P2"
+printf '127.0.0.1 tg-nodes.test\n127.0.0.2 tg-nodes.test\n' >"$BASE/hosts"
+postfix_stop_dir "$PF_DIR"
+postconf_pf -e "import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C LD_PRELOAD=$NSSW NSS_WRAPPER_HOSTS=$BASE/hosts" \
+	"lmtp_host_lookup = native" "lmtp_connection_cache_destinations =" "lmtp_connection_cache_on_demand = no" \
+	"content_filter = amavisfeed:tg-nodes.test:$P2" || bail_out "postconf -e failed"
+"$PF_SBIN/postfix" -c "$PF_DIR" start >>"$BASE/postfix-restart.log" 2>&1 || bail_out "postfix start failed"
+wait_port 127.0.0.1 "$PF_INJECT_PORT" 15 || bail_out "private Postfix did not listen again"
+before1=$(sink_count_grep 'tollgate node1') before2=$(sink_count_grep 'tollgate node2')
+for i in $(seq 1 16); do
+	postfix_send --from sender@example.net --to user@example.net --message-id "spread$i-$$@example.net" \
+		>"$BASE/spread$i.out" 2>&1
+done
+wait_until '[ "$(count_sink)" -ge 23 ]' 90
+settle 3 60
+n=0
+for i in $(seq 1 16); do [ "$(count_sink_msgid "spread$i-$$@example.net")" = 1 ] && n=$((n + 1)); done
+is "$n" 16 "one name with both addresses: every message arrived exactly once"
+d1=$(($(sink_count_grep 'tollgate node1') - before1)) d2=$(($(sink_count_grep 'tollgate node2') - before2))
+like "$d1 $d2" '^[1-9][0-9]* [1-9][0-9]*$' "one name with both addresses: the mail spread over both nodes (node1 $d1, node2 $d2)"
+is "$(postfix_queue_count)" 0 "nothing stuck in the queue"
 
 done_testing
