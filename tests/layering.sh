@@ -1,0 +1,221 @@
+#!/bin/bash
+# layering.sh - the include arrow of docs/design.md, checked: every
+# #include "..." of the production folders (lib daemon workers scanners
+# routing ops) must point down the arrow
+#
+#     daemon -> workers -> scanners, routing -> lib
+#     ops -> lib, and daemon/control.h (the daemon's control socket)
+#
+# and, inside routing/, the destiny may use delivery, never the reverse
+# (parts below). An include against the arrow fails unless the
+# allow-list below names it, with its reason: today's known departures,
+# which issue 14 removes by moving files. Also: no .c file over
+# MAX_LINES lines without "Limits:" or "Why so long" in its first
+# comment, or an allow-list entry.
+#
+# TAP: one point per module pair that has includes and no violation, one
+# "not ok" per violation, one point per long file. Needs bash, grep,
+# awk, sed. Run by make check, or by hand from anywhere:
+# bash tests/layering.sh
+set -u
+
+# ---------------------------------------------------------------------
+# Allow-list of include departures: FILE HEADER-GLOB REASON. Keep it
+# short; delete a line when its include goes (a line that matches
+# nothing is reported as a "#" note).
+ALLOW_INCLUDES='
+daemon/main.c      routing/banks.h     tollgated -t builds the policy and banks as the master does, to check them
+daemon/main.c      routing/policy.h    tollgated -t builds the policy and banks as the master does, to check them
+daemon/master.c    routing/banks.h     the master builds the banks once per start/reload; workers inherit them by fork
+daemon/master.c    routing/policy.h    the master builds the policy once per start/reload; workers inherit it by fork
+daemon/master.c    routing/table.h     a reload opens a new table generation and restores the old one when refused
+daemon/master.c    scanners/scanners.h the master compiles the ClamAV engine once, shared copy-on-write by the workers
+daemon/postfix.c   routing/policy.h    policy_warnings() beside the Postfix checks at start
+ops/tollgate.c     routing/table.h     tollgate map -q looks a key up in any table (tables move to lib/, issue 14)
+ops/tollgate_explain.c routing/banks.h  explain builds the policy and banks as the master does
+ops/tollgate_explain.c routing/policy.h explain builds the policy and banks as the master does
+ops/tollgate_explain.c scanners/scanners.h explain loads the ClamAV engine as the master does
+ops/tollgate_explain.c workers/workers.h explain runs process_message of workers/ in its dry-run mode
+ops/tollgate_state.c routing/policy.h  tollgate release builds the policy for the release route (one release path: issue 14)
+ops/tollgate_state.c routing/release.h tollgate release re-injects a quarantined message itself (could ask the daemon)
+ops/tollgate_state.c routing/routing.h tollgate release delivers through the delivery client
+ops/tollgate_state.c routing/state.h   tollgate stats --redis and quarantine list read the shared state
+routing/decide.c   scanners/mime.h     banned-name and bad-header checks read the MIME tree (they move to scanners/, issue 14)
+routing/decide.c   scanners/scanners.h banned-name facts come from the ClamAV verdict (struct scan_verdict)
+'
+# Not an include, but the same arrow: lib/scoreboard.c keeps its own copy
+# of the category names (scoreboard_category_name) because enum ccat_major
+# lives in routing/decide.h, above lib. Issue 14 moves the enum down.
+
+# .c files allowed over MAX_LINES without a reason in their first comment
+MAX_LINES=1500
+ALLOW_LONG='
+workers/process.c       process_message and its dry-run record for tollgate explain (steps to split: issue 14)
+'
+
+# The arrow: what each module may include (globs over the header path).
+allowed_for() {
+	case $1 in
+	lib) echo 'lib/*' ;;
+	scanners) echo 'scanners/* lib/*' ;;
+	routing) echo 'routing/* lib/*' ;;
+	workers) echo 'workers/* scanners/* routing/* lib/*' ;;
+	daemon) echo 'daemon/* workers/* lib/*' ;;
+	ops) echo 'ops/* daemon/control.h lib/*' ;;
+	esac
+}
+
+# Inside routing/: the part of a file, and what each part may include.
+routing_part() {
+	case $1 in
+	routing/table.h | routing/table_*.[ch] | routing/table.c | routing/maps.c) echo tables ;;
+	routing/routing.h | routing/method.c | routing/deliver_smtp.c | routing/reply.c | routing/route.[ch]) echo delivery ;;
+	routing/state.[ch]) echo state ;;
+	routing/policy.[ch] | routing/banks.[ch] | routing/decide.[ch] | routing/notify.c | routing/quarantine.c | \
+	routing/release.[ch]) echo destiny ;;
+	*) echo unknown ;;
+	esac
+}
+routing_allowed_for() {
+	case $1 in
+	tables) echo 'tables' ;;
+	delivery) echo 'delivery tables' ;;
+	state) echo 'state' ;;
+	destiny) echo 'destiny delivery tables state' ;;
+	esac
+}
+
+MODULES='lib daemon workers scanners routing ops'
+# ---------------------------------------------------------------------
+
+top=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+cd "$top" || { echo "1..0 # SKIP cannot cd to the source tree"; exit 0; }
+
+n=0
+out=''
+point() {	# point OK|NOTOK TEXT
+	n=$((n + 1))
+	if [ "$1" = OK ]; then out+="ok $n - $2"$'\n'; else out+="not ok $n - $2"$'\n'; fi
+}
+note() { out+="# $1"$'\n'; }
+
+# allowed_entry FILE HEADER: 0 when the allow-list names it
+declare -A used=()
+allowed_entry() {
+	local f h
+	while read -r f h _; do
+		[ -n "$f" ] || continue
+		# shellcheck disable=SC2053
+		if [[ $1 == "$f" && $2 == $h ]]; then
+			used["$f $h"]=1
+			return 0
+		fi
+	done <<<"$ALLOW_INCLUDES"
+	return 1
+}
+
+# every include: FILE LINE HEADER (header resolved to a path from the top)
+# shellcheck disable=SC2086 # word lists on purpose
+files=$(find $MODULES -name '*.[ch]' | LC_ALL=C sort)
+[ -n "$files" ] || { echo "1..1"; echo "not ok 1 - no source files under $top"; exit 0; }
+# shellcheck disable=SC2086
+incs=$(grep -Hn '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' $files | awk -F: '
+	{
+		file = $1; line = $2
+		match($0, /"[^"]*"/); h = substr($0, RSTART + 1, RLENGTH - 2)
+		if (h == "config.h") next
+		if (h !~ /\//) { d = file; sub(/\/[^\/]*$/, "", d); h = d "/" h }
+		else if (h ~ /^\.\.?\//) {
+			d = file; sub(/\/[^\/]*$/, "", d); h = d "/" h
+		}
+		# normalise a/./b and a/b/../c
+		nseg = split(h, s, "/"); k = 0
+		for (i = 1; i <= nseg; i++) {
+			if (s[i] == "." || s[i] == "") continue
+			if (s[i] == ".." && k > 0) { k--; continue }
+			p[++k] = s[i]
+		}
+		h = p[1]; for (i = 2; i <= k; i++) h = h "/" p[i]
+		print file, line, h
+	}')
+
+declare -A pair_count=() pair_exc=() pair_bad=()
+while read -r file line hdr; do
+	[ -n "$file" ] || continue
+	from=${file%%/*}
+	to=${hdr%%/*}
+	ok=0
+	rule="$from may include: $(allowed_for "$from")"
+	for g in $(allowed_for "$from"); do
+		# shellcheck disable=SC2053
+		[[ $hdr == $g ]] && ok=1
+	done
+	key="$from -> $to"
+	if [ "$from" = routing ] && [ "$to" = routing ]; then
+		pf=$(routing_part "$file")
+		rule="routing/$pf may include: $(routing_allowed_for "$pf")"
+		pt=$(routing_part "$hdr")
+		key="routing/$pf -> routing/$pt"
+		ok=0
+		for g in $(routing_allowed_for "$pf"); do
+			[ "$pt" = "$g" ] && ok=1
+		done
+		if [ "$pf" = unknown ] || [ "$pt" = unknown ]; then
+			pair_bad[$key]+="$file:$line includes \"$hdr\": add the file to a part in routing_part() of tests/layering.sh (and docs/design.md)|"
+			pair_count[$key]=$((${pair_count[$key]:-0} + 1))
+			continue
+		fi
+	fi
+	pair_count[$key]=$((${pair_count[$key]:-0} + 1))
+	if [ $ok = 1 ]; then
+		continue
+	elif allowed_entry "$file" "$hdr"; then
+		pair_exc[$key]=$((${pair_exc[$key]:-0} + 1))
+	else
+		pair_bad[$key]+="$file:$line includes \"$hdr\" against the arrow ($rule)|"
+	fi
+done <<<"$incs"
+
+while read -r key; do
+	[ -n "$key" ] || continue
+	if [ -n "${pair_bad[$key]:-}" ]; then
+		IFS='|' read -r -a bad <<<"${pair_bad[$key]}"
+		for b in "${bad[@]}"; do
+			[ -n "$b" ] && point NOTOK "$key: $b"
+		done
+	else
+		e=${pair_exc[$key]:-0}
+		point OK "$key: ${pair_count[$key]} include(s)$([ "$e" -gt 0 ] && echo ", $e by the allow-list")"
+	fi
+done <<<"$(printf '%s\n' "${!pair_count[@]}" | LC_ALL=C sort)"
+
+while read -r f h _; do
+	[ -n "$f" ] || continue
+	[ -n "${used["$f $h"]:-}" ] || note "allow-list entry \"$f $h\" matches no include any more: delete it"
+done <<<"$ALLOW_INCLUDES"
+
+# long .c files: a reason in the first comment, or the allow-list
+nlong=0
+for f in $files; do
+	case $f in *.c) ;; *) continue ;; esac
+	lines=$(wc -l <"$f")
+	[ "$lines" -gt "$MAX_LINES" ] || continue
+	nlong=$((nlong + 1))
+	if sed -n '1,/\*\//p' "$f" | grep -qE 'Limits:|Why so long'; then
+		point OK "$f: $lines lines, the reason is in its first comment"
+	elif awk -v f="$f" '$1 == f { found = 1 } END { exit !found }' <<<"$ALLOW_LONG"; then
+		point OK "$f: $lines lines, allow-listed: $(awk -v f="$f" '$1 == f { $1 = ""; sub(/^ /, ""); print }' <<<"$ALLOW_LONG")"
+	else
+		point NOTOK "$f: $lines lines (over $MAX_LINES) without \"Limits:\" or \"Why so long\" in its first comment"
+	fi
+done
+[ "$nlong" -gt 0 ] || point OK "no .c file over $MAX_LINES lines"
+while read -r f _; do
+	[ -n "$f" ] || continue
+	if [ ! -f "$f" ] || [ "$(wc -l <"$f")" -le "$MAX_LINES" ]; then
+		note "long-file allow-list entry $f is no longer over $MAX_LINES lines: delete it"
+	fi
+done <<<"$ALLOW_LONG"
+
+echo "1..$n"
+printf '%s' "$out"
