@@ -283,6 +283,18 @@ static int io_read_until(int fd, struct buf *b, const char *end, size_t max, con
 	}
 }
 
+/* io_deadline - the deadline of one control exchange: now + CONTROL_IO_TIMEOUT_MS */
+static void io_deadline(struct timespec *dl)
+{
+	clock_gettime(CLOCK_MONOTONIC, dl);
+	dl->tv_sec += CONTROL_IO_TIMEOUT_MS / 1000;
+	dl->tv_nsec += (CONTROL_IO_TIMEOUT_MS % 1000) * 1000000L;
+	if (dl->tv_nsec >= 1000000000L) {
+		dl->tv_sec++;
+		dl->tv_nsec -= 1000000000L;
+	}
+}
+
 /* io_write_all - all of data before the deadline; 0 or -1 */
 static int io_write_all(int fd, const char *data, size_t len, const struct timespec *dl)
 {
@@ -481,13 +493,7 @@ static enum control_action control_serve(struct control *c, int fd, const struct
 	char *nl;
 	time_t now = time(NULL);
 
-	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += CONTROL_IO_TIMEOUT_MS / 1000;
-	dl.tv_nsec += (CONTROL_IO_TIMEOUT_MS % 1000) * 1000000L;
-	if (dl.tv_nsec >= 1000000000L) {
-		dl.tv_sec++;
-		dl.tv_nsec -= 1000000000L;
-	}
+	io_deadline(&dl);
 	memset(&cred, 0, sizeof(cred));
 	if (!peer_allowed(c, fd, &cred)) {
 		log_warning("control: refused uid %ld pid %ld (not root nor in the socket's group)",
@@ -635,13 +641,7 @@ void control_reload_reply(struct control *ctl, const char *error, unsigned gener
 	else
 		buf_printf(&out, "ok reloading: configuration and tables accepted, generation %u\n", generation);
 	for (i = 0; i < ctl->npending; i++) {
-		clock_gettime(CLOCK_MONOTONIC, &dl);
-		dl.tv_sec += CONTROL_IO_TIMEOUT_MS / 1000;
-		dl.tv_nsec += (CONTROL_IO_TIMEOUT_MS % 1000) * 1000000L;
-		if (dl.tv_nsec >= 1000000000L) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000L;
-		}
+		io_deadline(&dl);
 		if (io_write_all(ctl->pending[i], out.data, out.len, &dl) < 0)
 			log_warning("control: the client did not take the reload reply");
 		else

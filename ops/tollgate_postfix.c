@@ -347,10 +347,23 @@ static const char *override_value(const struct pf_plan *p, size_t i)
 	return strcmp(reinject_overrides[i][1], "$NETS") == 0 ? p->nets : reinject_overrides[i][1];
 }
 
+/* reinject_print - the master.cf entry of the re-injection smtpd, or why there is none */
+static void reinject_print(const struct pf_plan *p)
+{
+	size_t i;
+
+	if (!p->reinject) {
+		printf("# %s\n", p->why_no_reinject);
+		return;
+	}
+	printf("%s inet n  -       n       -       -       smtpd\n", p->reinject_addr);
+	for (i = 0; i < sizeof(reinject_overrides) / sizeof(reinject_overrides[0]); i++)
+		printf("  -o %s=%s\n", reinject_overrides[i][0], override_value(p, i));
+}
+
 /* plan_print - the lines to paste */
 static void plan_print(const struct pf_plan *p, const char *mode, const char *conf, int pf_maxproc)
 {
-	size_t i;
 	char mp[16];
 
 	if (p->maxproc > 0)
@@ -364,13 +377,7 @@ static void plan_print(const struct pf_plan *p, const char *mode, const char *co
 	if (strcmp(mode, "milter") == 0) {
 		printf("# before the queue there is no feed transport; the re-injection smtpd\n"
 		    "# takes the DSNs and notices tollgate sends itself (notify_method)\n");
-		if (p->reinject) {
-			printf("%s inet n  -       n       -       -       smtpd\n", p->reinject_addr);
-			for (i = 0; i < sizeof(reinject_overrides) / sizeof(reinject_overrides[0]); i++)
-				printf("  -o %s=%s\n", reinject_overrides[i][0], override_value(p, i));
-		} else {
-			printf("# %s\n", p->why_no_reinject);
-		}
+		reinject_print(p);
 		printf("# main.cf\n");
 		printf("smtpd_milters = %s\n", p->milter);
 		printf("milter_protocol = 6\n");
@@ -398,13 +405,7 @@ static void plan_print(const struct pf_plan *p, const char *mode, const char *co
 	printf("  -o %s_data_done_timeout=%lld\n", p->proto, p->data_done);
 	printf("  -o %s_send_xforward_command=yes\n", p->proto);
 	printf("  -o %s_tls_note_starttls_offer=no\n", p->proto);
-	if (p->reinject) {
-		printf("%s inet n  -       n       -       -       smtpd\n", p->reinject_addr);
-		for (i = 0; i < sizeof(reinject_overrides) / sizeof(reinject_overrides[0]); i++)
-			printf("  -o %s=%s\n", reinject_overrides[i][0], override_value(p, i));
-	} else {
-		printf("# %s\n", p->why_no_reinject);
-	}
+	reinject_print(p);
 	printf("# main.cf\n");
 	if (strcmp(mode, "global") == 0)
 		printf("content_filter = %s:%s\n", p->service, p->nexthop);

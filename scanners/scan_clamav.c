@@ -44,7 +44,6 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <clamav.h>
 
@@ -114,6 +113,7 @@ static cl_error_t file_inspect_cb(int fd, const char *type, const char **ancesto
 				  uint32_t recursion_level, uint32_t layer_attributes,
 				  void *context);
 static void virus_found_cb(int fd, const char *virname, void *context);
+static int db_walk(const char *path, uint64_t *sig_r, time_t *newest_r, const char **error_r);
 static cl_error_t record_file(struct scan_ctx *c, const char *file_name, const char *type,
 			      unsigned depth, size_t file_size);
 
@@ -200,35 +200,6 @@ static cl_error_t scan_call(struct clamav_engine *e, cl_fmap_t *map, const char 
 	return rc;
 }
 
-static int is_db_file(const char *name);
-
-/* db_newest_mtime - the newest modification time among the database
- * files at path (a directory or one file); 0 when none can be read */
-static time_t db_newest_mtime(const char *path)
-{
-	struct dirent *de;
-	struct stat st;
-	char full[4096];
-	time_t newest = 0;
-	DIR *d;
-
-	if (stat(path, &st) < 0)
-		return 0;
-	if (!S_ISDIR(st.st_mode))
-		return st.st_mtime;
-	if ((d = opendir(path)) == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' || !is_db_file(de->d_name))
-			continue;
-		if ((size_t)snprintf(full, sizeof(full), "%s/%s", path, de->d_name) < sizeof(full) &&
-		    stat(full, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime > newest)
-			newest = st.st_mtime;
-	}
-	closedir(d);
-	return newest;
-}
-
 /* clamav_global_init - cl_init and the log hook, once per process */
 static int clamav_global_init(const char **error_r)
 {
@@ -293,6 +264,7 @@ int clamav_engine_load(const struct clamav_opts *o, struct clamav_engine **eng_r
 	const char *sig_err;
 	unsigned sigs = 0;
 	uint64_t dbsig = 0;
+	time_t dbtime = 0;
 	cl_error_t rc;
 
 	if (o == NULL || o->db_path == NULL || *o->db_path == 0) {
@@ -304,7 +276,7 @@ int clamav_engine_load(const struct clamav_opts *o, struct clamav_engine **eng_r
 	/* fingerprint before loading: a change during the load shows up as
 	 * a difference at the next poll and causes one extra reload, never
 	 * a missed one */
-	if (clamav_db_signature(o->db_path, &dbsig, &sig_err) < 0) {
+	if (db_walk(o->db_path, &dbsig, &dbtime, &sig_err) < 0) {
 		snprintf(clamav_errbuf, sizeof(clamav_errbuf), "%s", sig_err);
 		*error_r = clamav_errbuf;
 		return -1;
@@ -368,7 +340,7 @@ int clamav_engine_load(const struct clamav_opts *o, struct clamav_engine **eng_r
 	e->info.loaded_at = time(NULL);
 	e->info.db_time = (time_t)cl_engine_get_num(cl, CL_ENGINE_DB_TIME, NULL);
 	if (e->info.db_time <= 0)
-		e->info.db_time = db_newest_mtime(o->db_path);
+		e->info.db_time = dbtime;
 	log_info("clamav: loaded %u signatures from %s in %u ms (libclamav %s)",
 		 sigs, o->db_path, e->info.load_ms, e->info.version);
 	*eng_r = e;
@@ -413,10 +385,11 @@ int clamav_engine_set_tmpdir(struct clamav_engine *e, const char *dir, const cha
  * libclamav's mail parser writes the decoded parts to temp files and,
  * on a full disk, skips what it could not write without a word (the
  * part is then called clean). So before a scan the temp directory must
- * exist, be writable, and have room for twice the message plus 1 MiB
- * (a decoded part is never bigger than its encoded form; archives that
- * expand past that are left to the log-callback check). NULL when
- * there is room, else the reason, in a.
+ * have room for twice the message plus 1 MiB (a decoded part is never
+ * bigger than its encoded form; archives that expand past that are left
+ * to the log-callback check, as is a directory that cannot be written:
+ * libclamav says so when it cannot make its scan directory). One
+ * statvfs() per scan. NULL when there is room, else the reason, in a.
  */
 static const char *tmp_room(const struct clamav_engine *e, size_t len, struct arena *a)
 {
@@ -426,8 +399,6 @@ static const char *tmp_room(const struct clamav_engine *e, size_t len, struct ar
 
 	if (dir == NULL && ((dir = getenv("TMPDIR")) == NULL || *dir == 0))
 		dir = "/tmp";
-	if (access(dir, W_OK | X_OK) < 0)
-		return arena_printf(a, "scanner failure: temp dir %s: %s", dir, strerror(errno));
 	if (statvfs(dir, &sv) < 0)
 		return arena_printf(a, "scanner failure: temp dir %s: %s", dir, strerror(errno));
 	avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
@@ -1224,7 +1195,9 @@ static uint64_t file_fingerprint(const char *name, const struct stat *st)
 	return fnv1a(h, f, sizeof(f));
 }
 
-int clamav_db_signature(const char *path, uint64_t *sig_r, const char **error_r)
+/* db_walk - clamav_db_signature's fingerprint, and in *newest_r the newest
+ * modification time of the database files (0: none read) */
+static int db_walk(const char *path, uint64_t *sig_r, time_t *newest_r, const char **error_r)
 {
 	static char errbuf[1024];
 	struct dirent *de;
@@ -1234,6 +1207,7 @@ int clamav_db_signature(const char *path, uint64_t *sig_r, const char **error_r)
 	unsigned nfiles = 0;
 	DIR *d;
 
+	*newest_r = 0;
 	if (stat(path, &st) < 0) {
 		snprintf(errbuf, sizeof(errbuf), "clamav: database %s: %s", path, strerror(errno));
 		*error_r = errbuf;
@@ -1241,6 +1215,7 @@ int clamav_db_signature(const char *path, uint64_t *sig_r, const char **error_r)
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		*sig_r = file_fingerprint(path, &st);
+		*newest_r = st.st_mtime;
 		return 0;
 	}
 	if ((d = opendir(path)) == NULL) {
@@ -1260,8 +1235,17 @@ int clamav_db_signature(const char *path, uint64_t *sig_r, const char **error_r)
 			continue;
 		sum += file_fingerprint(de->d_name, &st);
 		nfiles++;
+		if (st.st_mtime > *newest_r)
+			*newest_r = st.st_mtime;
 	}
 	closedir(d);
 	*sig_r = fnv1a(sum, &nfiles, sizeof(nfiles));
 	return 0;
+}
+
+int clamav_db_signature(const char *path, uint64_t *sig_r, const char **error_r)
+{
+	time_t newest;
+
+	return db_walk(path, sig_r, &newest, error_r);
 }

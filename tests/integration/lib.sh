@@ -93,16 +93,6 @@ like() {
 		not_ok "$3"; diag "got:      '$(printf '%s' "$1" | head -c 2000)'" "expected to match: $2"; fi
 }
 
-# todo_like - like, for a behaviour known to be missing (TAP TODO: the
-# driver counts "not ok" as XFAIL and an unexpected "ok" as XPASS, a
-# failure, so the mark must go when the behaviour comes):
-# todo_like GOT ERE DESC WHAT-IS-MISSING
-todo_like() {
-	TG_TESTNUM=$((TG_TESTNUM + 1))
-	if printf '%s\n' "$1" | grep -Eq -- "$2"; then echo "ok $TG_TESTNUM - $3 # TODO $4"; else
-		echo "not ok $TG_TESTNUM - $3 # TODO $4"; diag "got: '$(printf '%s' "$1" | head -c 500)'"; fi
-}
-
 # skip_all - skip the whole script; only for what README.md's "What may
 # be skipped" lists (a missing peer is require_cmd's failure, not a skip)
 skip_all() { echo "1..0 # SKIP $*"; TG_PLANNED=0; exit 0; }
