@@ -13,8 +13,8 @@
 #include "daemon/daemon.h"
 #include "lib/cfg.h"
 #include "lib/log.h"
-#include "routing/banks.h"
-#include "routing/policy.h"
+#include "policy/banks.h"
+#include "policy/policy.h"
 
 extern char **environ;
 

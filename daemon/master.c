@@ -43,9 +43,9 @@
 #include "lib/mem.h"
 #include "lib/netio.h"
 #include "lib/scoreboard.h"
-#include "routing/banks.h"
-#include "routing/policy.h"
-#include "routing/table.h"
+#include "policy/banks.h"
+#include "policy/policy.h"
+#include "lib/tables/table.h"
 #include "scanners/scanners.h"
 #include "workers/workers.h"
 

@@ -20,7 +20,7 @@
 #include "lib/buf.h"
 #include "lib/cfg.h"
 #include "lib/log.h"
-#include "routing/policy.h"
+#include "policy/policy.h"
 
 #define POSTCONF_MAX_OUTPUT (64 * 1024)
 

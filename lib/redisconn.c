@@ -1,7 +1,7 @@
 /*
  * redisconn.c - the Redis connection helper (lib/redisconn.h) shared by
- * the shared state (routing/state.c) and redis: tables
- * (routing/table_redis.c): connect with timeouts, AUTH, SELECT, a new
+ * the shared state (state/state.c) and redis: tables
+ * (lib/tables/table_redis.c): connect with timeouts, AUTH, SELECT, a new
  * connection after fork, back-off, and Redis Sentinel discovery.
  *
  * Sentinel follows the rules of Redis's "Sentinel client spec": the

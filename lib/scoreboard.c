@@ -136,7 +136,7 @@ void scoreboard_read(const struct scoreboard *sb, struct sb_counters *out)
 
 const char *scoreboard_category_name(unsigned category)
 {
-	/* routing/decide.h enum ccat_major order */
+	/* policy/decide.h enum ccat_major order */
 	static const char *names[SB_CATEGORIES] = { "other", "clean", "mta_error", "oversized",
 		"bad_header", "spammy", "spam", "unchecked", "banned", "virus" };
 

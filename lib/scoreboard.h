@@ -13,7 +13,7 @@
  * to them with atomic additions, the master only reads them (control
  * socket "stats", the metrics endpoint). They are never reset while the
  * master runs, so they are monotonic as Prometheus expects. Categories
- * are the major content categories of routing/decide.h (CC_*), in the
+ * are the major content categories of policy/decide.h (CC_*), in the
  * same order, so a worker passes CCAT_MAJOR(ccat) as is; lib/ does not
  * include routing/, hence the copy of the names in scoreboard.c.
  */
@@ -45,7 +45,7 @@ struct sb_slot {
 	char queue_id[32];		/* Postfix queue id (XFORWARD IDENT) or our am_id */
 };
 
-/* the major content categories, numbered as routing/decide.h's enum ccat_major */
+/* the major content categories, numbered as policy/decide.h's enum ccat_major */
 #define SB_CATEGORIES 10
 /* what happened to a counted message */
 enum sb_action {

@@ -27,7 +27,7 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "ops/tollgate.h"
-#include "routing/table.h"
+#include "lib/tables/table.h"
 
 #define MAP_MAX_KEY 65536		/* bytes per key read from stdin */
 
@@ -119,7 +119,7 @@ static void usage(FILE *fp)
 	    "  -a            look KEY up as an address, with amavisd-new's keys: full\n"
 	    "                address, address without +extension, user+ext@, user@,\n"
 	    "                domain, @domain, .domain, parent domains (.com), then \".\"\n"
-	    "                (see routing/table.h)\n"
+	    "                (see lib/tables/table.h)\n"
 	    "  -d DELIM      recipient delimiter characters for -a (default \"+\")\n"
 	    "  -o NAME=VALUE a Redis setting: redis_server (127.0.0.1:6379, [::1]:6379,\n"
 	    "                unix:/path), redis_db (0), redis_key_prefix (tollgate:),\n"

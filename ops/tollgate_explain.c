@@ -34,8 +34,8 @@
 #include "lib/message.h"
 #include "lib/spool.h"
 #include "ops/tollgate.h"
-#include "routing/banks.h"
-#include "routing/policy.h"
+#include "policy/banks.h"
+#include "policy/policy.h"
 #include "scanners/scanners.h"
 #include "workers/workers.h"
 

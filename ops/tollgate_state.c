@@ -1,6 +1,6 @@
 /*
  * tollgate_state.c - the subcommands that work on the shared state
- * (routing/state.h) and the quarantine rather than on one running
+ * (state/state.h) and the quarantine rather than on one running
  * daemon:
  *
  *   tollgate stats --redis [-c FILE]
@@ -19,7 +19,7 @@
  *       index or in quarantine_dir/index; root needs no secret) without
  *       the envelope lines quarantine_prepend() put on top, in CR LF, to
  *       the given recipients (else the blocked ones, else all) through
- *       forward_method / forward_method_maps (routing/release.h, shared
+ *       forward_method / forward_method_maps (policy/release.h, shared
  *       with the AM.PDP release request). One line per recipient with
  *       the downstream reply.
  *
@@ -40,10 +40,10 @@
 #include "lib/mem.h"
 #include "lib/message.h"
 #include "ops/tollgate.h"
-#include "routing/policy.h"
-#include "routing/release.h"
+#include "policy/policy.h"
+#include "policy/release.h"
 #include "routing/routing.h"
-#include "routing/state.h"
+#include "state/state.h"
 
 #define QLIST_MAX_DEFAULT 10000		/* entries listed from Redis without --max */
 #define STATS_STALE_S 300		/* a node silent this long is marked stale */

@@ -21,9 +21,9 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/netio.h"
-#include "routing/banks.h"
-#include "routing/policy.h"
-#include "routing/table.h"
+#include "policy/banks.h"
+#include "policy/policy.h"
+#include "lib/tables/table.h"
 
 #define BANKS_MAX_PATHS 64
 #define BANKS_MAX_NETS 256

@@ -29,8 +29,8 @@
  * configuration and content policy for the chosen path; a path of more
  * than one defined bank is built on first use in the worker and kept.
  */
-#ifndef TG_ROUTING_BANKS_H
-#define TG_ROUTING_BANKS_H
+#ifndef TG_POLICY_BANKS_H
+#define TG_POLICY_BANKS_H
 
 #include "lib/cfg.h"
 #include "lib/message.h"

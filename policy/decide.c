@@ -19,8 +19,8 @@
 #include <strings.h>
 
 #include "lib/mem.h"
-#include "routing/decide.h"
-#include "routing/table.h"
+#include "policy/decide.h"
+#include "lib/tables/table.h"
 #include "scanners/mime.h"
 #include "scanners/scanners.h"
 

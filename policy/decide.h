@@ -63,8 +63,8 @@
  *     state), not by one message-wide "DSN sent" flag, so a D_REJECT
  *     recipient keeps its 5xx even when another one was bounced.
  */
-#ifndef TG_ROUTING_DECIDE_H
-#define TG_ROUTING_DECIDE_H
+#ifndef TG_POLICY_DECIDE_H
+#define TG_POLICY_DECIDE_H
 
 #include <math.h>
 #include <stddef.h>

@@ -23,7 +23,7 @@
 #include <time.h>
 
 #include "lib/mem.h"
-#include "routing/decide.h"
+#include "policy/decide.h"
 
 #define NOTIFY_HDR_MAX	(64 * 1024)	/* original header bytes returned */
 #define NOTIFY_FOLD	78		/* fold our header fields past this column */

@@ -19,11 +19,11 @@
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/netio.h"
-#include "routing/policy.h"
+#include "policy/policy.h"
 #include "routing/route.h"
 #include "routing/routing.h"
-#include "routing/state.h"
-#include "routing/table.h"
+#include "state/state.h"
+#include "lib/tables/table.h"
 
 #define POLICY_MAX_PATTERNS 1000	/* rules in a banned_filename_re file */
 

@@ -11,12 +11,12 @@
  * master frees its copy after forking the new generation; workers of
  * the old one keep theirs until they exit).
  */
-#ifndef TG_ROUTING_POLICY_H
-#define TG_ROUTING_POLICY_H
+#ifndef TG_POLICY_POLICY_H
+#define TG_POLICY_POLICY_H
 
 #include "lib/cfg.h"
 #include "lib/message.h"
-#include "routing/decide.h"
+#include "policy/decide.h"
 
 struct maps;
 struct route_ctx;

@@ -23,7 +23,7 @@
 
 #include "lib/buf.h"
 #include "lib/mem.h"
-#include "routing/decide.h"
+#include "policy/decide.h"
 
 #define QUAR_MODE	0640
 #define QUAR_ADDR_MAX	320	/* bytes of one address kept in the index */

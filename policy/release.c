@@ -19,8 +19,8 @@
 #include "lib/buf.h"
 #include "lib/mem.h"
 #include "lib/spool.h"
-#include "routing/policy.h"
-#include "routing/release.h"
+#include "policy/policy.h"
+#include "policy/release.h"
 #include "routing/route.h"
 #include "routing/routing.h"
 

@@ -1,6 +1,6 @@
 /*
  * release.h - taking a message out of the file quarantine
- * (routing/quarantine.c) and delivering it, shared by the AM.PDP
+ * (policy/quarantine.c) and delivering it, shared by the AM.PDP
  * release request (workers/ampdp.c) and "tollgate release"
  * (ops/tollgate_state.c), like amavisd's msg_from_quarantine.
  *
@@ -16,8 +16,8 @@
  * Everything is allocated in the caller's arena. No secret is checked
  * here: the callers decide who may release what.
  */
-#ifndef TG_ROUTING_RELEASE_H
-#define TG_ROUTING_RELEASE_H
+#ifndef TG_POLICY_RELEASE_H
+#define TG_POLICY_RELEASE_H
 
 #include <stddef.h>
 #include <time.h>

@@ -21,7 +21,7 @@
 #include "lib/mem.h"
 #include "routing/route.h"
 #include "routing/routing.h"
-#include "routing/table.h"
+#include "lib/tables/table.h"
 
 #define ROUTE_ERR_MAX	300
 

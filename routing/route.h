@@ -4,7 +4,7 @@
  *
  * Precedence of the forward method, first that applies wins:
  *   1. forward_method_maps, searched by recipient address with the keys
- *      of maps_lookup_addr() (routing/table.h, amavisd-new's order): full
+ *      of maps_lookup_addr() (lib/tables/table.h, amavisd-new's order): full
  *      address, address without extension, local part, domain, @domain,
  *      .domain, parent domains, ".";
  *   2. sender_dependent_forward_method_maps, searched by the envelope
@@ -65,7 +65,7 @@
 
 #include "lib/message.h"
 #include "routing/routing.h"
-#include "routing/table.h"
+#include "lib/tables/table.h"
 
 #define ROUTE_METHODS_MAX	1000	/* distinct methods interned per ctx */
 #define ROUTE_VALUE_MAX		1024	/* bytes of one method or policy value */

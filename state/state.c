@@ -1,5 +1,5 @@
 /*
- * state.c - shared policy state in Redis (routing/state.h): counters,
+ * state.c - shared policy state in Redis (state/state.h): counters,
  * rate limits, pen pals, completed deliveries and the quarantine index.
  *
  * The connection is lib/redisconn.h's, as for redis: tables: one per
@@ -41,7 +41,7 @@
 #include "lib/mem.h"
 #include "lib/redisconn.h"
 #include "lib/scoreboard.h"
-#include "routing/state.h"
+#include "state/state.h"
 
 #define STATE_KEYPART_MAX 128		/* longer peer data in a key is hashed */
 #define STATE_ID_MAX 32			/* mail_id, secret_id */

@@ -11,7 +11,7 @@
  *                     continue (with recipient and header edits),
  *                     reject, discard or tempfail;
  *   release, requeue  a message from the file quarantine (quarantine_dir
- *                     and its index, routing/quarantine.c) goes to its
+ *                     and its index, policy/quarantine.c) goes to its
  *                     recipients through the usual forward methods; one
  *                     setreply per recipient.
  * Several requests may follow each other on one connection.
@@ -52,9 +52,9 @@
 #include "lib/netio.h"
 #include "lib/scoreboard.h"
 #include "lib/spool.h"
-#include "routing/decide.h"
-#include "routing/policy.h"
-#include "routing/release.h"
+#include "policy/decide.h"
+#include "policy/policy.h"
+#include "policy/release.h"
 #include "routing/route.h"
 #include "routing/routing.h"
 #include "workers/ampdp_proto.h"

@@ -46,7 +46,7 @@
 #include "lib/netio.h"
 #include "lib/scoreboard.h"
 #include "lib/spool.h"
-#include "routing/decide.h"
+#include "policy/decide.h"
 #include "workers/milter_proto.h"
 #include "workers/smtp_cmd.h"
 #include "workers/workers.h"

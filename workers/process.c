@@ -1,7 +1,7 @@
 /*
  * process.c - one received message, from the end of DATA to the
  * per-recipient outcome: loop check, MIME parse, ClamAV scan, banned
- * and bad-header checks, the per-recipient decision (routing/decide),
+ * and bad-header checks, the per-recipient decision (policy/decide),
  * quarantine, the headers we add, re-injection of the passed recipients
  * grouped by header edits and forward method, DSNs and the admin
  * notice, the replies, and the one log line per message in amavisd's
@@ -43,13 +43,13 @@
 #include "lib/mem.h"
 #include "lib/message.h"
 #include "lib/spool.h"
-#include "routing/banks.h"
-#include "routing/decide.h"
-#include "routing/policy.h"
+#include "policy/banks.h"
+#include "policy/decide.h"
+#include "policy/policy.h"
 #include "routing/route.h"
 #include "routing/routing.h"
-#include "routing/state.h"
-#include "routing/table.h"
+#include "state/state.h"
+#include "lib/tables/table.h"
 #include "scanners/mime.h"
 #include "scanners/scanners.h"
 #include "scanners/spam.h"
@@ -428,7 +428,7 @@ static const char *proc_head_mta(struct message *msg)
  *   Blocked INFECTED (Eicar-Signature) {DiscardedInbound,Quarantined}, ...,
  *   quarantine: virus-M, ...
  *
- * head is "Passed|Blocked <verdict> {actions}" (routing/decide.c's log
+ * head is "Passed|Blocked <verdict> {actions}" (policy/decide.c's log
  * pieces, or proc_head_mta). The ip is XFORWARD ADDR (with its PORT)
  * when Postfix sent it, else our TCP peer; both bracketed ips are the
  * same (amavisd's second one is the originating ip guessed from Received
@@ -1195,7 +1195,7 @@ static void proc_explain_outcome(struct worker *w, struct message *msg)
 }
 
 /*
- * process_message - choose the policy banks (routing/banks.h), run the
+ * process_message - choose the policy banks (policy/banks.h), run the
  * message with their configuration and policy, then put the worker's
  * own back. A failed bank lookup tempfails the message.
  */

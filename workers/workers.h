@@ -93,7 +93,7 @@ struct explain_rcpt {
 
 struct proc_explain {
 	const char *banks;		/* policy bank path, "" none */
-	const char *banks_why;		/* what chose each bank (routing/banks.h) */
+	const char *banks_why;		/* what chose each bank (policy/banks.h) */
 	int mynets, originating;
 	const char *clamav;		/* "CLEAN", "INFECTED: N1, N2", "UNCHECKED: why", "off" */
 	const char *banned;		/* banned reason, NULL: nothing banned */
@@ -171,7 +171,7 @@ struct hdr_edit;
 struct milter_verdict {
 	enum milter_action action;
 	const char *reply;		/* REJECT/TEMPFAIL: "554 5.7.0 ...", else NULL */
-	const struct hdr_edit *edits;	/* ACCEPT: edits to apply (routing/decide.h) */
+	const struct hdr_edit *edits;	/* ACCEPT: edits to apply (policy/decide.h) */
 	size_t nedits;
 	const char **delrcpt;		/* ACCEPT: recipients to remove */
 	size_t ndelrcpt;

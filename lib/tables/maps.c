@@ -23,7 +23,7 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/mem.h"
-#include "routing/table_private.h"
+#include "lib/tables/table_private.h"
 
 struct maps {
 	char *title;

@@ -28,7 +28,7 @@
 #include "lib/cfg.h"
 #include "lib/log.h"
 #include "lib/mem.h"
-#include "routing/table_private.h"
+#include "lib/tables/table_private.h"
 
 static const struct table_driver *const table_drivers[] = {
 	&table_inline_driver, &table_texthash_driver, &table_regexp_driver,

@@ -2,7 +2,7 @@
  * table.h - lookup tables and maps: one abstraction for every policy
  * lookup, named "type:name" as in Postfix.
  *
- * Types (the registry lives in routing/table.c):
+ * Types (the registry lives in lib/tables/table.c):
  *
  *   inline:{ key=value, { key = value with spaces, or commas } }
  *   texthash:/path   "key whitespace value" lines (texthash(5))
@@ -108,8 +108,8 @@
  * domain name to ASCII (IDNA) first, tollgate looks it up as given
  * (folded in ASCII only).
  */
-#ifndef TG_ROUTING_TABLE_H
-#define TG_ROUTING_TABLE_H
+#ifndef TG_LIB_TABLES_TABLE_H
+#define TG_LIB_TABLES_TABLE_H
 
 #include <stddef.h>
 

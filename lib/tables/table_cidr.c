@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "lib/mem.h"
-#include "routing/table_private.h"
+#include "lib/tables/table_private.h"
 
 struct cidr_rule {
 	int family;			/* AF_INET or AF_INET6 */

@@ -19,7 +19,7 @@
 
 #include "lib/log.h"
 #include "lib/mem.h"
-#include "routing/table_private.h"
+#include "lib/tables/table_private.h"
 
 /* inline_close_brace - the '}' matching the '{' at p, or NULL */
 static const char *inline_close_brace(const char *p, const char *end)

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "lib/mem.h"
-#include "routing/table_private.h"
+#include "lib/tables/table_private.h"
 
 #define PCRE_MATCH_LIMIT 1000000	/* backtracking steps per match */
 #define PCRE_DEPTH_LIMIT 10000

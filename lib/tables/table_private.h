@@ -1,19 +1,19 @@
 /*
- * table_private.h - what the table types (routing/table_*.c) share with
- * the registry (routing/table.c) and maps (routing/maps.c): the driver
+ * table_private.h - what the table types (lib/tables/table_*.c) share with
+ * the registry (lib/tables/table.c) and maps (lib/tables/maps.c): the driver
  * interface, the table object, the logical-line reader of table files,
  * the seeded hash used by inline and texthash, and the rule engine that
- * regexp and pcre have in common. Not for use outside routing/ (tests
+ * regexp and pcre have in common. Not for use outside lib/tables/ (tests
  * and the fuzz target excepted).
  */
-#ifndef TG_ROUTING_TABLE_PRIVATE_H
-#define TG_ROUTING_TABLE_PRIVATE_H
+#ifndef TG_LIB_TABLES_TABLE_PRIVATE_H
+#define TG_LIB_TABLES_TABLE_PRIVATE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "lib/buf.h"
-#include "routing/table.h"
+#include "lib/tables/table.h"
 
 #define TABLE_F_PATTERN 0x01	/* asked with the full address only (maps_lookup_addr) */
 #define TABLE_F_FOLD 0x02	/* lookup keys are folded to lower case first */

@@ -30,7 +30,7 @@
 
 #include "lib/mem.h"
 #include "lib/redisconn.h"
-#include "routing/table_private.h"
+#include "lib/tables/table_private.h"
 
 struct redis_conn {
 	char *id;			/* server, db, password, timeout: what may be shared */

@@ -31,7 +31,7 @@
 
 #include "lib/buf.h"
 #include "lib/mem.h"
-#include "routing/table_private.h"
+#include "lib/tables/table_private.h"
 
 enum { RULE_MATCH, RULE_IF, RULE_ENDIF };
 

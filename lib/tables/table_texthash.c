@@ -17,7 +17,7 @@
 
 #include "lib/log.h"
 #include "lib/mem.h"
-#include "routing/table_private.h"
+#include "lib/tables/table_private.h"
 
 static int texthash_parse(struct table *t, const char *label, const char *text, size_t len,
     const char **error_r)

@@ -2,7 +2,7 @@
  * fuzz_header.c - libFuzzer target for the two readers of a message's
  * header section outside the MIME parser: message_header() (lib/
  * message.c: one field, unfolded) and decide_edits_apply()
- * (routing/decide.c: deletes fields, tags the Subject, adds fields, and
+ * (policy/decide.c: deletes fields, tags the Subject, adds fields, and
  * says where the original header section ends). The input after its
  * first byte is the message; the first byte picks the edits: delete
  * X-Spam-Flag and X-Spam-Status, tag the Subject, add X-Virus-Scanned,
@@ -27,7 +27,7 @@
 #include "lib/mem.h"
 #include "lib/message.h"
 #include "lib/spool.h"
-#include "routing/decide.h"
+#include "policy/decide.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_release.c - libFuzzer target for the parsers of the quarantine
- * release (routing/release.c): the first input byte picks
+ * release (policy/release.c): the first input byte picks
  *   even: a quarantined file - release_envelope() reads its envelope
  *         lines (folded, CR LF or LF, any bytes), then release_spool()
  *         makes the CR LF spool of the rest;
@@ -24,7 +24,7 @@
 #include "lib/mem.h"
 #include "lib/message.h"
 #include "lib/spool.h"
-#include "routing/release.h"
+#include "policy/release.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

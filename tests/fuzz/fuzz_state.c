@@ -1,5 +1,5 @@
 /*
- * fuzz_state.c - libFuzzer target for what routing/state.c makes of
+ * fuzz_state.c - libFuzzer target for what state/state.c makes of
  * Redis replies: the input (after its first byte) is the whole RESP
  * stream a fake Redis server (tests/fuzz/fake_peer.h, a unix socket)
  * sends, and the shared-state calls read their replies from it in turn -
@@ -31,7 +31,7 @@
 
 #include "lib/log.h"
 #include "lib/mem.h"
-#include "routing/state.h"
+#include "state/state.h"
 #include "tests/fuzz/fake_peer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

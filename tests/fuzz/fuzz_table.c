@@ -1,5 +1,5 @@
 /*
- * fuzz_table.c - libFuzzer target for the table parsers (routing/table_*.c)
+ * fuzz_table.c - libFuzzer target for the table parsers (lib/tables/table_*.c)
  * and maps: the first byte picks texthash, regexp, pcre, cidr (parsed from
  * memory with table_open_text) or an inline:{...} list opened through
  * maps_create; the rest is the table text. Any bytes must give a table or
@@ -14,8 +14,8 @@
 
 #include "lib/log.h"
 #include "lib/mem.h"
-#include "routing/table.h"
-#include "routing/table_private.h"
+#include "lib/tables/table.h"
+#include "lib/tables/table_private.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -26,10 +26,10 @@
 #include "lib/cfg.h"
 #include "lib/log.h"
 #include "lib/netio.h"
-#include "routing/decide.h"
+#include "policy/decide.h"
 #include "routing/routing.h"
-#include "routing/state.h"
-#include "routing/table.h"
+#include "state/state.h"
+#include "lib/tables/table.h"
 #include "workers/workers.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

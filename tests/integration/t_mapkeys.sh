@@ -1,5 +1,5 @@
 #!/bin/bash
-# t_mapkeys.sh - the lookup keys of an address (routing/table.h,
+# t_mapkeys.sh - the lookup keys of an address (lib/tables/table.h,
 # maps_lookup_addr) against amavisd-new's own make_query_keys(), and the
 # Postfix-shaped tables against Postfix's own postmap.
 #

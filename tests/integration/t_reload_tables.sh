@@ -1,5 +1,5 @@
 #!/bin/bash
-# t_reload_tables.sh - a reload re-reads every file table (routing/table.h,
+# t_reload_tables.sh - a reload re-reads every file table (lib/tables/table.h,
 # daemon/master.c reload()): the texthash, regexp and pcre
 # forward_method_maps, the texthash sender_dependent_forward_method_maps
 # and a cidr client_ipaddr_policy (choosing a policy bank that sets

@@ -1,5 +1,5 @@
 #!/bin/bash
-# t_state.sh - policy state shared in Redis (routing/state.h) by two
+# t_state.sh - policy state shared in Redis (state/state.h) by two
 # tollgated nodes: a private redis-server, node A and node B (own listen
 # ports, pid files and control sockets, same state_redis_server and key
 # prefix) forwarding to one smtp-sink.

@@ -1,5 +1,5 @@
 /*
- * test_decide.c - routing/decide.c and quarantine.c: categories and
+ * test_decide.c - policy/decide.c and quarantine.c: categories and
  * destinies with their reply texts, LMTP and SMTP replies, header edits
  * and their groups, log tokens, banned names, the file quarantine.
  */
@@ -17,7 +17,7 @@
 #include "lib/mem.h"
 #include "lib/message.h"
 #include "lib/spool.h"
-#include "routing/decide.h"
+#include "policy/decide.h"
 #include "scanners/mime.h"
 #include "scanners/scanners.h"
 #include "tests/unit/check_tap.h"

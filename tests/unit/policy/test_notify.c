@@ -1,5 +1,5 @@
 /*
- * test_notify.c - routing/notify.c: the DSN (its MIME structure and
+ * test_notify.c - policy/notify.c: the DSN (its MIME structure and
  * RFC 3464 fields, when it is sent and when suppressed) and the admin
  * notification (amavisd's shape).
  */
@@ -13,7 +13,7 @@
 #include "lib/mem.h"
 #include "lib/message.h"
 #include "lib/spool.h"
-#include "routing/decide.h"
+#include "policy/decide.h"
 #include "tests/unit/check_tap.h"
 
 #define T_NOW 1795277997	/* Sat, 21 Nov 2026 */

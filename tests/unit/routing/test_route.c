@@ -15,7 +15,7 @@
 #include "lib/message.h"
 #include "routing/route.h"
 #include "routing/routing.h"
-#include "routing/table.h"
+#include "lib/tables/table.h"
 #include "tests/unit/check_tap.h"
 
 #define GLOBAL	"smtp:[127.0.0.1]:10025"

@@ -1,5 +1,5 @@
 /*
- * test_state.c - shared state in Redis (routing/state.h) against a
+ * test_state.c - shared state in Redis (state/state.h) against a
  * private redis-server on a unix socket, started for each test and
  * killed by its pid: counters from several nodes (state objects and a
  * forked process) add up, rate limits count across nodes and reset with the window, pen
@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "lib/mem.h"
-#include "routing/state.h"
+#include "state/state.h"
 #include "tests/unit/check_tap.h"
 
 static char tmpdir[] = "/tmp/test_state.XXXXXX";

@@ -1,5 +1,5 @@
 /*
- * test_table.c - lookup tables and maps (routing/table.h): each type
+ * test_table.c - lookup tables and maps (lib/tables/table.h): each type
  * found / not found, syntax errors with file:line, regexp and pcre
  * substitution and negation, cidr over IPv4 and IPv6, the address lookup
  * keys (amavisd-new's order), open-once sharing, the surrogate of an unreadable table, and
@@ -21,8 +21,8 @@
 
 #include "lib/log.h"
 #include "lib/mem.h"
-#include "routing/table.h"
-#include "routing/table_private.h"
+#include "lib/tables/table.h"
+#include "lib/tables/table_private.h"
 #include "tests/unit/check_tap.h"
 
 static char tmpdir[] = "/tmp/test_table.XXXXXX";
