@@ -819,11 +819,15 @@ static int id_ok(const char *s)
 	return i > 0 && i <= STATE_ID_MAX;
 }
 
-int state_quarantine_put(struct state *st, const struct state_qentry *e, time_t now,
-    const char **error_r)
+/* quarantine_put - state_quarantine_put and _put_msg: the entry (and,
+ * when data is not NULL, the message) in one pipeline. The hash is
+ * written last but for the index, so a reader who finds the hash with
+ * a size finds the message too. */
+static int quarantine_put(struct state *st, const struct state_qentry *e, const char *data, size_t len,
+    time_t now, const char **error_r)
 {
 	struct batch *b = begin(st);
-	const char *key, *idx;
+	const char *key, *idx, *mkey;
 	struct cmd *c;
 	size_t i;
 
@@ -832,11 +836,23 @@ int state_quarantine_put(struct state *st, const struct state_qentry *e, time_t 
 	if (e->nrcpts > STATE_RCPTS_MAX)
 		return fail(st, error_r, "quarantine: too many recipients");
 	key = arena_printf(st->tmp, "%s{q:%s}", st->prefix, e->mail_id);
+	mkey = arena_printf(st->tmp, "%s{q:%s}:msg", st->prefix, e->mail_id);
 	idx = arena_printf(st->tmp, "%s{qidx}", st->prefix);
-	/* DEL first: a second put of the same mail_id leaves no stale rcpt:N */
+	/* DEL first: a second put of the same mail_id leaves no stale rcpt:N or message */
 	c = cmd_new(st, b);
 	arg(st, c, "DEL");
 	arg(st, c, key);
+	arg(st, c, mkey);
+	if (data != NULL) {
+		c = cmd_new(st, b);
+		arg(st, c, "SET");
+		arg(st, c, mkey);
+		arg_n(st, c, data, len);
+		if (st->quarantine_ttl) {
+			arg(st, c, "EX");
+			argf(st, c, "%u", st->quarantine_ttl);
+		}
+	}
 	c = cmd_new(st, b);
 	arg(st, c, "HSET");
 	arg(st, c, key);
@@ -848,8 +864,12 @@ int state_quarantine_put(struct state *st, const struct state_qentry *e, time_t 
 	arg(st, c, e->sender ? e->sender : "");
 	arg(st, c, "location");
 	arg(st, c, e->location ? e->location : "");
+	arg(st, c, "host");
+	arg(st, c, st->node);
 	arg(st, c, "time");
 	argf(st, c, "%lld", (long long)now);
+	arg(st, c, "size");
+	argf(st, c, "%zu", data != NULL ? len : 0);
 	arg(st, c, "nrcpt");
 	argf(st, c, "%zu", e->nrcpts);
 	for (i = 0; i < e->nrcpts; i++) {
@@ -875,6 +895,51 @@ int state_quarantine_put(struct state *st, const struct state_qentry *e, time_t 
 		argf(st, c, "(%lld", (long long)now - st->quarantine_ttl);
 	}
 	return state_run(st, b, "quarantine", error_r);
+}
+
+int state_quarantine_put(struct state *st, const struct state_qentry *e, time_t now,
+    const char **error_r)
+{
+	return quarantine_put(st, e, NULL, 0, now, error_r);
+}
+
+int state_quarantine_put_msg(struct state *st, const struct state_qentry *e, const char *data,
+    size_t len, time_t now, const char **error_r)
+{
+	return quarantine_put(st, e, data ? data : "", len, now, error_r);
+}
+
+int state_quarantine_msg(struct state *st, const char *mail_id, struct arena *a, char **data_r,
+    size_t *len_r, const char **error_r)
+{
+	struct batch *b = begin(st);
+	const redisReply *r;
+	struct cmd *c;
+
+	*data_r = NULL;
+	*len_r = 0;
+	if (!id_ok(mail_id))
+		return 0;
+	c = cmd_new(st, b);
+	arg(st, c, "GET");
+	argf(st, c, "%s{q:%s}:msg", st->prefix, mail_id);
+	if (state_run(st, b, "quarantine", error_r) < 0)
+		return -1;
+	r = b->replies[0];
+	if (r->type == REDIS_REPLY_NIL)
+		return 0;
+	if (r->type != REDIS_REPLY_STRING)
+		return fail(st, error_r, "redis %s: GET: unexpected reply", st->server);
+	*data_r = arena_alloc(a, r->len + 1);
+	memcpy(*data_r, r->str, r->len);
+	(*data_r)[r->len] = '\0';
+	*len_r = r->len;
+	return 1;
+}
+
+const char *state_node(const struct state *st)
+{
+	return st->node;
 }
 
 /* qentry_fill - an HGETALL reply into out (strings in a); 0 when empty */
@@ -915,6 +980,10 @@ static int qentry_fill(const redisReply *r, const char *mail_id, struct arena *a
 			out->sender = arena_strndup(a, v->str, v->len);
 		else if (strcmp(f->str, "location") == 0)
 			out->location = arena_strndup(a, v->str, v->len);
+		else if (strcmp(f->str, "host") == 0)
+			out->host = arena_strndup(a, v->str, v->len);
+		else if (strcmp(f->str, "size") == 0)
+			out->size = (size_t)strtoull(v->str, NULL, 10);
 		else if (strcmp(f->str, "time") == 0)
 			out->time = (time_t)strtoll(v->str, NULL, 10);
 		else if (strncmp(f->str, "rcpt:", 5) == 0 && isdigit((unsigned char)f->str[5])) {
@@ -927,6 +996,8 @@ static int qentry_fill(const redisReply *r, const char *mail_id, struct arena *a
 		if (out->rcpts[k] == NULL)
 			out->rcpts[k] = "";
 	out->nrcpts = nr;
+	if (out->host == NULL)
+		out->host = "";
 	return 1;
 }
 

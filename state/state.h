@@ -46,8 +46,12 @@
  *                                   delivered; TTL delivered_ttl
  *   P{q:MAIL_ID}              hash  one quarantined message (fields
  *                                   secret, category, sender, location,
- *                                   time, nrcpt, rcpt:0 ... rcpt:N-1);
- *                                   TTL quarantine_ttl (0: none)
+ *                                   host, time, size, nrcpt, rcpt:0 ...
+ *                                   rcpt:N-1); TTL quarantine_ttl (0: none)
+ *   P{q:MAIL_ID}:msg          string  the quarantined message itself
+ *                                   (quarantine_store = redis: envelope
+ *                                   lines and message, LF line ends, as
+ *                                   the file would hold it); same TTL
  *   P{qidx}                   zset  member MAIL_ID, score time of
  *                                   quarantine; trimmed to quarantine_ttl
  *
@@ -195,22 +199,43 @@ int state_delivered_set(struct state *st, const char *queue_id, const char *dige
     const char *const *rcpts, size_t n, const char *note, time_t now, const char **error_r);
 
 /*
- * Quarantine index, so a release works from any node.
- * state_quarantine_put: index one quarantined message (one round trip).
- * mail_id and secret_id: 1 to 32 characters of [A-Za-z0-9_-]. On
- * failure: quarantine_index_failure_action, i.e. tempfail the message
- * (default: Postfix retries, a second copy may be stored) or continue
- * (log an error with mail_id and location: release only by hand).
+ * Quarantine index (and, with quarantine_store = redis, the quarantined
+ * message itself), so a listing and a release work from any node.
+ * state_quarantine_put: index one quarantined message (one round trip);
+ * its host is this state's node name (the host that holds a file-stored
+ * message). mail_id and secret_id: 1 to 32 characters of [A-Za-z0-9_-].
+ * On failure the message stays quarantined where it was written, the
+ * caller logs an error with mail_id and location (release on that host
+ * only).
+ * state_quarantine_put_msg: the same plus the message bytes (data, len)
+ * under P{q:MAIL_ID}:msg with the same TTL; location should be "redis".
+ * On failure nothing usable is left in Redis: the caller keeps the
+ * message in the file store instead.
  */
 struct state_qentry {
 	const char *mail_id, *secret_id, *category, *sender, *location;
+	const char *host;		/* node that quarantined it; "" when the
+					 * entry predates the field (get, list) */
 	const char **rcpts;
 	size_t nrcpts;
 	time_t time;
+	size_t size;			/* bytes held in P{q:MAIL_ID}:msg, 0: none */
 };
 
 int state_quarantine_put(struct state *st, const struct state_qentry *e, time_t now,
     const char **error_r);
+int state_quarantine_put_msg(struct state *st, const struct state_qentry *e, const char *data,
+    size_t len, time_t now, const char **error_r);
+
+/* state_quarantine_msg - the message stored with mail_id, in a
+ * (NUL-terminated; *len_r without the NUL): 1 found, 0 not (expired, or
+ * a file-stored entry), -1 failure */
+int state_quarantine_msg(struct state *st, const char *mail_id, struct arena *a, char **data_r,
+    size_t *len_r, const char **error_r);
+
+/* state_node - this object's node name (state_opts.node or the system
+ * host name) */
+const char *state_node(const struct state *st);
 
 #define STATE_BAD_SECRET (-2)
 

@@ -4,7 +4,8 @@
  * killed by its pid: counters from several nodes (state objects and a
  * forked process) add up, rate limits count across nodes and reset with the window, pen
  * pals with their TTL, delivered records, the quarantine index and its
- * secret check, Redis stopped or hung (every call fails within the
+ * secret check, the quarantine of several hosts (an entry's host, the
+ * message itself in Redis with its TTL), Redis stopped or hung (every call fails within the
  * timeout, and the same object recovers), and the hash tags of every
  * key. redis-server is a required peer: without it the Redis tests
  * fail (they are never skipped).
@@ -424,7 +425,7 @@ START_TEST(test_quarantine)
 	ck_assert_int_eq(state_quarantine_put(n1, &e, now - 100, &err), 0);
 	ck_assert_int_eq(state_quarantine_get(n2, "AbC-12_xyZ09", NULL, ar, &got, &err), 1);
 	ck_assert_uint_eq(got.nrcpts, 1);
-	ck_assert_int_eq(rint_("HLEN %s", "tollgate:{q:AbC-12_xyZ09}"), 7);
+	ck_assert_int_eq(rint_("HLEN %s", "tollgate:{q:AbC-12_xyZ09}"), 9);
 	ck_assert_int_gt(rint_("TTL %s", "tollgate:{q:AbC-12_xyZ09}"), 30 * 86400 - 10);
 
 	ck_assert_int_eq(state_quarantine_list(n2, 0, 10, ar, &list, &n, &err), 0);
@@ -447,6 +448,94 @@ START_TEST(test_quarantine)
 }
 END_TEST
 
+/* new_node - a state object named like a host, with a quarantine TTL */
+static struct state *new_node(const char *node, unsigned quarantine_ttl)
+{
+	struct state_opts o;
+	struct state *st = NULL;
+	const char *err = NULL;
+
+	state_opts_init(&o);
+	o.server = redis_sock;
+	o.node = node;
+	o.quarantine_ttl = quarantine_ttl;
+	ck_assert_msg(state_create(&st, &o, &err) == 0, "state_create: %s", err);
+	return st;
+}
+
+START_TEST(test_quarantine_hosts)
+{
+	static const char body[] = "X-Quarantine-ID: <MsgInRedis1>\n\nbinary \0 and \r\n kept\n";
+	const char *rcpts[1] = { "v@x.example" };
+	struct state_qentry e, got, *list;
+	struct state *a, *b;
+	const char *err = NULL;
+	time_t now = time(NULL);
+	char *data;
+	size_t n, len;
+
+	NEED_REDIS();
+	a = new_node("host-a.example", 3600);
+	b = new_node("host-b.example", 3600);
+	ck_assert_str_eq(state_node(a), "host-a.example");
+	memset(&e, 0, sizeof(e));
+	e.mail_id = "MsgInRedis1";
+	e.secret_id = "sec1";
+	e.category = "virus";
+	e.sender = "s@x.example";
+	e.location = "redis";
+	e.rcpts = rcpts;
+	e.nrcpts = 1;
+	/* host A stores the message itself in Redis; host B finds and reads it */
+	ck_assert_int_eq(state_quarantine_put_msg(a, &e, body, sizeof(body) - 1, now, &err), 0);
+	ck_assert_int_eq(state_quarantine_get(b, "MsgInRedis1", NULL, ar, &got, &err), 1);
+	ck_assert_str_eq(got.host, "host-a.example");
+	ck_assert_str_eq(got.location, "redis");
+	ck_assert_uint_eq(got.size, sizeof(body) - 1);
+	ck_assert_int_eq(state_quarantine_msg(b, "MsgInRedis1", ar, &data, &len, &err), 1);
+	ck_assert_uint_eq(len, sizeof(body) - 1);
+	ck_assert_int_eq(memcmp(data, body, len), 0);	/* binary-safe: NUL, CR LF */
+	ck_assert_int_eq(data[len], 0);
+	/* the message and its entry expire together (quarantine_ttl) */
+	ck_assert_int_gt(rint_("TTL %s", "tollgate:{q:MsgInRedis1}:msg"), 3600 - 10);
+	ck_assert_int_le(rint_("TTL %s", "tollgate:{q:MsgInRedis1}:msg"), 3600);
+	ck_assert_int_gt(rint_("TTL %s", "tollgate:{q:MsgInRedis1}"), 3600 - 10);
+
+	/* host B quarantines a message in its file store: indexed with its host, no message in Redis */
+	e.mail_id = "MsgInFileB";
+	e.location = "/var/lib/tollgate/quarantine/virus-MsgInFileB";
+	ck_assert_int_eq(state_quarantine_put(b, &e, now + 1, &err), 0);
+	ck_assert_int_eq(state_quarantine_get(a, "MsgInFileB", NULL, ar, &got, &err), 1);
+	ck_assert_str_eq(got.host, "host-b.example");
+	ck_assert_uint_eq(got.size, 0);
+	ck_assert_int_eq(state_quarantine_msg(a, "MsgInFileB", ar, &data, &len, &err), 0);
+	ck_assert_ptr_null(data);
+	ck_assert_int_eq(state_quarantine_msg(a, "nosuchid", ar, &data, &len, &err), 0);
+	ck_assert_int_eq(state_quarantine_msg(a, "bad id{x}", ar, &data, &len, &err), 0);
+
+	/* the list shows every host's entries with their host */
+	ck_assert_int_eq(state_quarantine_list(a, 0, 10, ar, &list, &n, &err), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(list[0].mail_id, "MsgInFileB");
+	ck_assert_str_eq(list[0].host, "host-b.example");
+	ck_assert_str_eq(list[1].host, "host-a.example");
+	ck_assert_str_eq(list[1].location, "redis");
+
+	/* a put without the message of the same id leaves no stale message */
+	e.mail_id = "MsgInRedis1";
+	ck_assert_int_eq(state_quarantine_put(a, &e, now, &err), 0);
+	ck_assert_int_eq(state_quarantine_msg(b, "MsgInRedis1", ar, &data, &len, &err), 0);
+	ck_assert_int_eq(rint_("EXISTS %s", "tollgate:{q:MsgInRedis1}:msg"), 0);
+
+	/* an entry written before the host field: host "" (released as before, on any host) */
+	ck_assert_int_eq(rint_("HDEL %s host", "tollgate:{q:MsgInFileB}"), 1);
+	ck_assert_int_eq(state_quarantine_get(a, "MsgInFileB", NULL, ar, &got, &err), 1);
+	ck_assert_str_eq(got.host, "");
+	state_free(&a);
+	state_free(&b);
+}
+END_TEST
+
 /* all_fail - every call fails; returns the slowest call in ms */
 static long long all_fail(struct state *st)
 {
@@ -457,9 +546,10 @@ static long long all_fail(struct state *st)
 	const char *err;
 	long long t0, worst = 0, d;
 	int seen[1], i;
+	char *data;
 	size_t n;
 
-	for (i = 0; i < 9; i++) {
+	for (i = 0; i < 10; i++) {
 		err = NULL;
 		t0 = mono_ms();
 		switch (i) {
@@ -472,6 +562,7 @@ static long long all_fail(struct state *st)
 		case 6: ck_assert_int_eq(state_delivered_set(st, "Q1", "d", rc1, 1, NULL, 1, &err), -1); break;
 		case 7: ck_assert_int_eq(state_quarantine_put(st, &e, time(NULL), &err), -1); break;
 		case 8: ck_assert_int_eq(state_quarantine_list(st, 0, 5, ar, &list, &n, &err), -1); break;
+		case 9: ck_assert_int_eq(state_quarantine_msg(st, "m1", ar, &data, &n, &err), -1); break;
 		}
 		ck_assert_ptr_nonnull(err);
 		ck_assert_int_gt(strlen(err), 0);
@@ -627,6 +718,7 @@ static Suite *state_suite(void)
 	tcase_add_test(tc, test_penpals);
 	tcase_add_test(tc, test_delivered);
 	tcase_add_test(tc, test_quarantine);
+	tcase_add_test(tc, test_quarantine_hosts);
 	tcase_add_test(tc, test_down);
 	tcase_add_test(tc, test_keys);
 	suite_add_tcase(s, tc);
