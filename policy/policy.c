@@ -20,6 +20,7 @@
 #include "lib/mem.h"
 #include "lib/netio.h"
 #include "policy/policy.h"
+#include "policy/quarantine.h"
 #include "routing/route.h"
 #include "routing/routing.h"
 #include "state/state.h"
@@ -326,6 +327,8 @@ int policy_build(const struct cfg *cfg, struct policy **p_r, const char **error_
 	}
 	p->defaults.soft_bounce = (int)cfg_int(cfg, P_SOFT_BOUNCE);
 	p->quarantine_dir = cfg_str(cfg, P_QUARANTINE_DIR);
+	if (quarantine_check(cfg, error_r) < 0)
+		goto fail;
 	p->virus_admin = cfg_str(cfg, P_VIRUS_ADMIN);
 	p->delim = cfg_str(cfg, P_RECIPIENT_DELIMITER);
 	{
@@ -357,6 +360,7 @@ int policy_build(const struct cfg *cfg, struct policy **p_r, const char **error_
 		so.timeout_ms = (int)cfg_int(cfg, P_STATE_REDIS_TIMEOUT) * 1000;
 		so.penpals_ttl = (unsigned)cfg_int(cfg, P_PENPALS_TTL);
 		so.delivered_ttl = (unsigned)cfg_int(cfg, P_DELIVERED_TTL);
+		so.quarantine_ttl = (unsigned)cfg_int(cfg, P_QUARANTINE_TTL);
 		so.node = cfg_str(cfg, P_MYHOSTNAME);	/* its name in `tollgate stats --redis` */
 		if (state_create(&p->state, &so, &err) < 0) {
 			snprintf(policy_err, sizeof(policy_err), "state_redis_server: %s", err);

@@ -8,8 +8,14 @@
  * temporary name in the same directory, fsync()ed and renamed; the
  * directory is fsync()ed after the rename.
  *
+ * quarantine_store() (quarantine.h) chooses between that file store and
+ * the Redis store (quarantine_store = redis: the message in
+ * state_redis_server, as amavisd's SQL quarantine serves several hosts)
+ * and indexes every quarantined message in Redis with its host.
+ *
  * Left out: gzip (amavisd's spam-%m.gz), subdirectory levels
- * ($quarantine_subdir_levels), SQL and mailbox quarantines, release.
+ * ($quarantine_subdir_levels), SQL and mailbox quarantines, release
+ * (release.c).
  */
 #include "config.h"
 
@@ -22,8 +28,13 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/cfg.h"
+#include "lib/log.h"
 #include "lib/mem.h"
 #include "policy/decide.h"
+#include "policy/policy.h"
+#include "policy/quarantine.h"
+#include "state/state.h"
 
 #define QUAR_MODE	0640
 #define QUAR_ADDR_MAX	320	/* bytes of one address kept in the index */
@@ -261,4 +272,106 @@ index_failed:
 	unlink(path);
 	*error_r = arena_printf(a, "quarantine: append to %s: %s", idx, strerror(saved));
 	return -1;
+}
+
+/* ---- the store: file or Redis, and the shared index ---- */
+
+/* quarantine_check - see quarantine.h */
+int quarantine_check(const struct cfg *cfg, const char **error_r)
+{
+	const char *store = cfg_str(cfg, P_QUARANTINE_STORE);
+
+	if (strcmp(store, "file") == 0)
+		return 0;
+	if (strcmp(store, "redis") != 0) {
+		*error_r = "quarantine_store: not file or redis";
+		return -1;
+	}
+	if (*cfg_str(cfg, P_STATE_REDIS_SERVER) == 0) {
+		*error_r = "quarantine_store = redis needs state_redis_server";
+		return -1;
+	}
+	return 0;
+}
+
+/* lf_copy - prepend + data as quarantine_write() would write them (CR LF
+ * made LF), in the arena */
+static char *lf_copy(struct arena *a, const char *prepend, size_t plen, const char *data, size_t len,
+    size_t *len_r)
+{
+	char *out = arena_alloc(a, plen + len + 1), *o = out;
+	const char *parts[2] = { prepend, data };
+	size_t lens[2] = { plen, len }, k, i;
+
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < lens[k]; i++)
+			if (!(parts[k][i] == '\r' && i + 1 < lens[k] && parts[k][i + 1] == '\n'))
+				*o++ = parts[k][i];
+	*o = 0;
+	*len_r = (size_t)(o - out);
+	return out;
+}
+
+/* qentry - the index entry of msg */
+static void qentry(struct message *msg, unsigned major, const char *location, struct state_qentry *e)
+{
+	size_t i;
+
+	memset(e, 0, sizeof(*e));
+	e->mail_id = msg->mail_id;
+	e->secret_id = msg->secret_id;
+	e->category = quarantine_prefix(major);
+	e->sender = msg->sender;
+	e->location = location;
+	e->rcpts = arena_allocarray(msg->arena, msg->nrcpts ? msg->nrcpts : 1, sizeof(*e->rcpts));
+	for (i = 0; i < msg->nrcpts; i++)
+		e->rcpts[i] = msg->rcpts[i].addr;
+	e->nrcpts = msg->nrcpts;
+}
+
+/*
+ * quarantine_store - see quarantine.h.
+ *
+ * With quarantine_store = redis the message goes to Redis when it fits;
+ * otherwise (too large, or Redis failed) it falls back to the file
+ * store, so that a quarantine never turns into a tempfail while the
+ * disk is there, and the log says the message can be released on this
+ * host only.
+ */
+int quarantine_store(struct message *msg, const struct policy *pol, const struct cfg *cfg, unsigned major,
+    const char *prepend, size_t prepend_len, const char *data, size_t len, struct quarantine_ref *ref_r,
+    const char **error_r)
+{
+	struct state_qentry e;
+	const char *err = NULL;
+
+	if (pol->state && strcmp(cfg_str(cfg, P_QUARANTINE_STORE), "redis") == 0) {
+		size_t max = (size_t)cfg_int(cfg, P_QUARANTINE_REDIS_MAX_SIZE), blen;
+		char *body;
+
+		if (prepend_len + len <= max) {
+			body = lf_copy(msg->arena, prepend, prepend_len, data, len, &blen);
+			qentry(msg, major, QUARANTINE_REDIS_LOCATION, &e);
+			if (state_quarantine_put_msg(pol->state, &e, body, blen, time(NULL), &err) == 0) {
+				ref_r->id = arena_printf(msg->arena, "%s-%s", quarantine_prefix(major), msg->mail_id);
+				ref_r->path = QUARANTINE_REDIS_LOCATION;
+				return 0;
+			}
+			log_error("id=%s: quarantine in Redis failed (%s): kept in quarantine_dir on this host "
+			    "(%s) instead, release it here", msg->am_id, err, state_node(pol->state));
+		} else {
+			log_info("id=%s: quarantined message of %zu bytes is over quarantine_redis_max_size "
+			    "(%zu): kept in quarantine_dir on this host (%s), release it here", msg->am_id,
+			    prepend_len + len, max, state_node(pol->state));
+		}
+	}
+	if (quarantine_write(msg, pol->quarantine_dir, major, prepend, prepend_len, data, len, ref_r, error_r) < 0)
+		return -1;
+	if (pol->state == NULL)
+		return 0;
+	qentry(msg, major, ref_r->path, &e);
+	if (state_quarantine_put(pol->state, &e, time(NULL), &err) < 0)
+		log_error("id=%s: quarantine index in Redis not written (%s): %s is at %s; release it "
+		    "from this host", msg->am_id, err, msg->mail_id, ref_r->path);
+	return 0;
 }

@@ -46,6 +46,7 @@
 #include "policy/banks.h"
 #include "policy/decide.h"
 #include "policy/policy.h"
+#include "policy/quarantine.h"
 #include "routing/route.h"
 #include "routing/routing.h"
 #include "state/state.h"
@@ -1443,7 +1444,7 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 			w->explain->quarantine = ref.path;
 			(void)qp;
 			(void)qlen;
-		} else if (quarantine_write(msg, pol->quarantine_dir, (unsigned)maj, qp, qlen, data, len, &ref, &err) < 0) {
+		} else if (quarantine_store(msg, pol, proc_cfg(w), (unsigned)maj, qp, qlen, data, len, &ref, &err) < 0) {
 			log_error("id=%s: quarantine failed, message tempfailed: %s", msg->am_id, err);
 			for (i = 0; i < msg->nrcpts; i++) {
 				msg->rcpts[i].code = 451;
@@ -1455,24 +1456,6 @@ static void process_message_banked(struct worker *w, struct message *msg, struct
 			return;
 		}
 		res.quarantine_id = ref.id;
-		if (pol->state && w->explain == NULL) {
-			struct state_qentry qe;
-			size_t nq;
-
-			memset(&qe, 0, sizeof(qe));
-			qe.mail_id = msg->mail_id;
-			qe.secret_id = msg->secret_id;
-			qe.category = quarantine_prefix((unsigned)maj);
-			qe.sender = msg->sender;
-			qe.location = ref.path;
-			qe.rcpts = arena_allocarray(msg->arena, msg->nrcpts ? msg->nrcpts : 1, sizeof(*qe.rcpts));
-			for (nq = 0; nq < msg->nrcpts; nq++)
-				qe.rcpts[nq] = msg->rcpts[nq].addr;
-			qe.nrcpts = nq;
-			if (state_quarantine_put(pol->state, &qe, time(NULL), &err) < 0)
-				log_error("id=%s: quarantine index in Redis not written (%s): %s is at %s; release it "
-				    "from this node", msg->am_id, err, msg->mail_id, ref.path);
-		}
 	}
 
 	proc_observe(w, SB_STAGE_SCAN, &t_stage);
