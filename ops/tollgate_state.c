@@ -12,20 +12,24 @@
  *       the local daemon's counters, tollgate_ctl.c)
  *   tollgate quarantine list [-c FILE] [--since SECONDS] [--max N]
  *       the quarantined messages, newest first: from the Redis index
- *       when state_redis_server is set, else from quarantine_dir/index.
- *       Secrets are never printed.
+ *       when state_redis_server is set (every host's, with the host that
+ *       stored each and its location: a path on that host, or "redis"),
+ *       else from quarantine_dir/index. Secrets are never printed.
  *   tollgate release MAIL_ID [RECIPIENT...] [-c FILE]
- *       like amavisd-release: the quarantined file (found in the Redis
- *       index or in quarantine_dir/index; root needs no secret) without
- *       the envelope lines quarantine_prepend() put on top, in CR LF, to
+ *       like amavisd-release: release_message() (policy/release.h, the
+ *       same path as the AM.PDP release request; root needs no secret)
+ *       finds the message in the Redis index or quarantine_dir/index,
+ *       reads it from Redis or from the file on this host, and sends it
+ *       without the envelope lines quarantine_prepend() put on top to
  *       the given recipients (else the blocked ones, else all) through
- *       forward_method / forward_method_maps (policy/release.h, shared
- *       with the AM.PDP release request). One line per recipient with
- *       the downstream reply.
+ *       forward_method / forward_method_maps. One line per recipient
+ *       with the downstream reply. A message in the file store of
+ *       another host is not released here: the answer names that host.
  *
  * Exit status: 0 done (release: every recipient accepted), 1 the
- * message was not found or a recipient was not accepted, 2 usage, the
- * configuration, or Redis / the index could not be read.
+ * message was not found, is on another host, or a recipient was not
+ * accepted, 2 usage, the configuration, or Redis / the index / the
+ * file could not be read.
  */
 #include "config.h"
 
@@ -67,6 +71,8 @@ static int state_open(const struct cfg *cfg, struct state **st_r)
 	so.key_prefix = cfg_str(cfg, P_STATE_KEY_PREFIX);
 	so.timeout_ms = (int)cfg_int(cfg, P_STATE_REDIS_TIMEOUT) * 1000;
 	so.retry_ms = 0;
+	so.quarantine_ttl = (unsigned)cfg_int(cfg, P_QUARANTINE_TTL);
+	so.node = cfg_str(cfg, P_MYHOSTNAME);
 	if (state_create(st_r, &so, &err) < 0) {
 		fprintf(stderr, "tollgate: state_redis_server: %s\n", err);
 		return 2;
@@ -80,6 +86,18 @@ static const char *printable(char *out, size_t outsz, const char *s)
 	size_t n = s ? strlen(s) : 0;
 
 	return log_printable(out, outsz, s ? s : "", n > 320 ? 320 : n);
+}
+
+/* unbracket - "<a@b>" → "a@b" (in place: argv); other text as it is */
+static const char *unbracket(char *s)
+{
+	size_t n = strlen(s);
+
+	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+		s[n - 1] = 0;
+		return s + 1;
+	}
+	return s;
 }
 
 /* ---- stats --redis ---- */
@@ -182,8 +200,9 @@ int cmd_stats_any(int argc, char **argv)
 
 /* ---- quarantine list ---- */
 
+/* qlist_row - one entry; host NULL: no host column (file index) */
 static void qlist_row(const char *mail_id, time_t t, const char *category, const char *sender,
-    const char *const *rcpts, size_t nrcpts, const char *location)
+    const char *const *rcpts, size_t nrcpts, const char *location, const char *host)
 {
 	char ts[32], e1[400], e2[400], e3[400];
 	struct tm tm;
@@ -197,7 +216,10 @@ static void qlist_row(const char *mail_id, time_t t, const char *category, const
 		printf("%s<%s>", i ? "," : "", printable(e1, sizeof(e1), rcpts[i]));
 	if (nrcpts == 0)
 		printf("-");
-	printf(" %s\n", printable(e2, sizeof(e2), location));
+	printf(" %s", printable(e2, sizeof(e2), location));
+	if (host)
+		printf(" %s", *host ? printable(e3, sizeof(e3), host) : "-");
+	printf("\n");
 }
 
 static int quarantine_list(int argc, char **argv)
@@ -250,10 +272,10 @@ static int quarantine_list(int argc, char **argv)
 				rc = 2;
 			} else {
 				printf("%-14s %-19s %-10s %s\n", "MAIL_ID", "TIME", "CATEGORY",
-				    "SENDER RECIPIENTS LOCATION");
+				    "SENDER RECIPIENTS LOCATION HOST");
 				for (i = 0; i < n; i++)
 					qlist_row(q[i].mail_id, q[i].time, q[i].category, q[i].sender,
-					    (const char *const *)q[i].rcpts, q[i].nrcpts, q[i].location);
+					    (const char *const *)q[i].rcpts, q[i].nrcpts, q[i].location, q[i].host);
 			}
 			state_free(&st);
 		}
@@ -267,7 +289,7 @@ static int quarantine_list(int argc, char **argv)
 			printf("%-14s %-19s %-10s %s\n", "MAIL_ID", "TIME", "CATEGORY", "SENDER RECIPIENTS LOCATION");
 			for (i = 0; i < n && i < max; i++)
 				qlist_row(l[i].mail_id, l[i].time, l[i].category, l[i].sender,
-				    (const char *const *)l[i].rcpts, l[i].nrcpts, l[i].path);
+				    (const char *const *)l[i].rcpts, l[i].nrcpts, l[i].path, NULL);
 		}
 	} else {
 		fprintf(stderr, "tollgate: neither state_redis_server nor quarantine_dir is set: no quarantine\n");
@@ -292,84 +314,38 @@ int cmd_quarantine(int argc, char **argv)
 
 /* ---- release ---- */
 
-/* release_find - the location of mail_id: the Redis index first (when
- * configured), then quarantine_dir/index. 1 found (*path_r, *dir_r: the
- * directory the path must lie in, "" for a Redis entry), 0 not found,
- * -1 neither could be read (printed) */
-static int release_find(const struct cfg *cfg, struct arena *a, const char *mail_id, const char **path_r,
-    const char **dir_r)
+/* release_exit - the exit status of a release outcome (see the top) */
+static int release_exit(const struct release_result *res)
 {
-	const char *dir = cfg_str(cfg, P_QUARANTINE_DIR), *err = NULL;
-	int failed = 0, rc;
-
-	if (*cfg_str(cfg, P_STATE_REDIS_SERVER)) {
-		struct state *st = NULL;
-		struct state_qentry q;
-
-		if (state_open(cfg, &st) != 0)
-			return -1;
-		rc = state_quarantine_get(st, mail_id, NULL, a, &q, &err);
-		if (rc == 1) {
-			*path_r = q.location;
-			*dir_r = "";
-		} else if (rc < 0) {
-			fprintf(stderr, "tollgate: cannot read the quarantine index from Redis %s: %s\n",
-			    cfg_str(cfg, P_STATE_REDIS_SERVER), err ? err : "?");
-			failed = 1;
-		}
-		state_free(&st);
-		if (rc == 1)
-			return 1;
+	switch (res->status) {
+	case RELEASE_DONE:
+		return res->accepted == res->msg->nrcpts ? 0 : 1;
+	case RELEASE_NOT_FOUND:
+	case RELEASE_DENIED:
+	case RELEASE_ELSEWHERE:
+		return 1;
+	default:
+		return 2;
 	}
-	if (*dir) {
-		struct release_index e;
-
-		rc = release_index_find(a, dir, mail_id, NULL, &e, &err);
-		if (rc < 0) {
-			fprintf(stderr, "tollgate: %s\n", err);
-			return -1;
-		}
-		if (rc == 1) {
-			*path_r = e.path;
-			*dir_r = dir;
-			return 1;
-		}
-	}
-	return failed ? -1 : 0;
 }
 
-/* release_id - the mail_id of an argument: as given, or without a
- * category prefix ("virus-ID", the file name amavisd-release accepts) */
-static const char *release_id(const char *arg, int stripped)
-{
-	static const char *const prefixes[] = {
-		"virus-", "banned-", "spam-", "badh-", "unchecked-", "oversized-", "clean-",
-	};
-	size_t i;
-
-	if (!stripped)
-		return arg;
-	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (strncmp(arg, prefixes[i], strlen(prefixes[i])) == 0)
-			return arg + strlen(prefixes[i]);
-	return NULL;
-}
-
+/* cmd_release - "tollgate release": release_message() as root (no
+ * secret), one line per recipient */
 int cmd_release(int argc, char **argv)
 {
 	const char *usage = "usage: tollgate release MAIL_ID [RECIPIENT...] [-c FILE]\n";
-	const char *conf = NULL, *arg = NULL, *mail_id = NULL, *path = NULL, *dir = NULL, *why = NULL;
-	const char **given;
+	const char *conf = NULL, *why = NULL, **given;
 	struct cfg *cfg = NULL;
 	struct policy *pol = NULL;
-	struct deliver_cache *dc;
 	struct arena *a;
-	struct message *msg;
-	struct release_env env;
-	char *raw, e1[400], e2[600];
-	size_t len, ngiven = 0, i, ok = 0;
-	int rc = 0, k;
+	struct release_ctx ctx;
+	struct release_req rq;
+	struct release_result res;
+	char e1[400], e2[800];
+	size_t i;
+	int rc, k;
 
+	memset(&rq, 0, sizeof(rq));
 	given = calloc((size_t)argc, sizeof(*given));
 	if (given == NULL) {
 		perror("tollgate");
@@ -380,12 +356,12 @@ int cmd_release(int argc, char **argv)
 			conf = argv[++k];
 		else if (argv[k][0] == '-' && argv[k][1] != 0)
 			break;
-		else if (arg == NULL)
-			arg = argv[k];
+		else if (rq.id == NULL)
+			rq.id = argv[k];
 		else
-			given[ngiven++] = argv[k];
+			given[rq.nrcpts++] = unbracket(argv[k]);
 	}
-	if (k < argc || arg == NULL || *arg == 0) {
+	if (k < argc || rq.id == NULL || *rq.id == 0) {
 		fputs(usage, stderr);
 		free(given);
 		return 2;
@@ -394,90 +370,31 @@ int cmd_release(int argc, char **argv)
 		free(given);
 		return 2;
 	}
-	a = arena_create(0);
-	for (k = 0; k < 2 && rc == 0 && path == NULL; k++) {
-		if ((mail_id = release_id(arg, k)) == NULL || *mail_id == 0)
-			break;
-		rc = release_find(cfg, a, mail_id, &path, &dir);
-	}
-	if (rc < 0) {
-		rc = 2;
-		goto out;
-	}
-	if (path == NULL) {
-		if (*cfg_str(cfg, P_STATE_REDIS_SERVER) == 0 && *cfg_str(cfg, P_QUARANTINE_DIR) == 0)
-			fprintf(stderr, "tollgate: neither state_redis_server nor quarantine_dir is set: no quarantine\n");
-		else
-			fprintf(stderr, "tollgate: %s is not in the quarantine index\n", printable(e1, sizeof(e1), arg));
-		rc = 1;
-		goto out;
-	}
-	if (!release_path_ok(path, dir, mail_id)) {
-		fprintf(stderr, "tollgate: the quarantine index names %s for %s: not a quarantine file%s\n",
-		    printable(e2, sizeof(e2), path), mail_id, *dir ? " in quarantine_dir" : "");
-		rc = 2;
-		goto out;
-	}
-	if (release_load(a, path, mail_id, &raw, &len, &env, &why) < 0) {
-		fprintf(stderr, "tollgate: %s%s\n", why, *dir ? "" : " (on this node; the index says it was "
-		    "quarantined there: release it on the node that holds the file)");
-		rc = 2;
-		goto out;
-	}
 	if (policy_build(cfg, &pol, &why) < 0) {
 		fprintf(stderr, "tollgate: configuration: %s\n", why);
-		rc = 2;
-		goto out;
+		cfg_free(&cfg);
+		free(given);
+		return 2;
 	}
-
-	msg = arena_alloc(a, sizeof(*msg));
-	msg->arena = a;
-	message_new_ids(msg);
-	(void)snprintf(msg->am_id, sizeof(msg->am_id), "rel-%.20s", mail_id);
-	clock_gettime(CLOCK_MONOTONIC, &msg->t_start);
-	msg->listener = "tollgate release";
-	msg->client_addr = "127.0.0.1";
-	msg->helo = "localhost";
-	msg->size_declared = -1;
-	msg->sender = env.sender ? env.sender : "";
-	if (ngiven) {
-		for (i = 0; i < ngiven; i++) {
-			const char *r = given[i];
-			size_t n = strlen(r);
-
-			if (n >= 2 && r[0] == '<' && r[n - 1] == '>')
-				r = arena_strndup(a, r + 1, n - 2);
-			(void)message_add_rcpt(msg, r);
-		}
-	} else if (env.nblocked) {
-		for (i = 0; i < env.nblocked; i++)
-			(void)message_add_rcpt(msg, env.blocked[i]);
-	} else {
-		for (i = 0; i < env.nall; i++)
-			(void)message_add_rcpt(msg, env.all[i]);
-	}
-	if (msg->nrcpts == 0) {
-		printf("%s: no recipients, nothing to do\n", mail_id);
-		goto out;
-	}
-	if (release_spool(msg, cfg_str(cfg, P_TMP_DIR), (size_t)cfg_int(cfg, P_SPOOL_MEMORY_LIMIT), raw, len,
-	    env.skip, &why) < 0) {
-		fprintf(stderr, "tollgate: %s\n", why);
-		rc = 2;
-		goto out;
-	}
-	dc = deliver_cache_create();
-	release_deliver(dc, cfg, pol, msg);
-	deliver_cache_free(&dc);
-	for (i = 0; i < msg->nrcpts; i++) {
-		const struct rcpt *rp = &msg->rcpts[i];
+	a = arena_create(0);
+	rq.rcpts = given;
+	rq.listener = "tollgate release";
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = cfg;
+	ctx.pol = pol;
+	ctx.tmp_dir = cfg_str(cfg, P_TMP_DIR);
+	release_message(a, &ctx, &rq, &res);
+	if (res.status != RELEASE_DONE)
+		fprintf(stderr, "tollgate: %s\n", printable(e2, sizeof(e2), res.why));
+	else if (res.msg->nrcpts == 0)
+		printf("%s: no recipients, nothing to do\n", res.mail_id);
+	for (i = 0; res.status == RELEASE_DONE && i < res.msg->nrcpts; i++) {
+		const struct rcpt *rp = &res.msg->rcpts[i];
 
 		printf("<%s>: %s\n", printable(e1, sizeof(e1), rp->addr),
 		    printable(e2, sizeof(e2), rp->reply ? rp->reply : "450 4.5.0 no outcome"));
-		ok += rp->code / 100 == 2;
 	}
-	rc = ok == msg->nrcpts ? 0 : 1;
-out:
+	rc = release_exit(&res);
 	policy_free(&pol);
 	arena_free(&a);
 	cfg_free(&cfg);

@@ -1,8 +1,8 @@
 /*
- * release.c - a message out of the file quarantine and back on its way
- * (see release.h). Moved here from workers/ampdp.c so that the AM.PDP
- * release request and "tollgate release" share one reading of the
- * index, the envelope lines and one delivery loop.
+ * release.c - a message out of the quarantine and back on its way (see
+ * release.h): release_message() is the one release path of the AM.PDP
+ * release request and "tollgate release"; below it the readers of the
+ * file index, the envelope lines and the file, and one delivery loop.
  */
 #include "config.h"
 
@@ -20,9 +20,11 @@
 #include "lib/mem.h"
 #include "lib/spool.h"
 #include "policy/policy.h"
+#include "policy/quarantine.h"
 #include "policy/release.h"
 #include "routing/route.h"
 #include "routing/routing.h"
+#include "state/state.h"
 
 #define RELEASE_CHUNK 65536		/* spool writes of this size */
 
@@ -325,18 +327,26 @@ int release_read_file(struct arena *a, const char *path, char **data_r, size_t *
 	return 0;
 }
 
-int release_load(struct arena *a, const char *path, const char *mail_id, char **data_r, size_t *len_r,
+/* release_check_id - the envelope lines of data, whose X-Quarantine-ID
+ * must be mail_id; 0, or -1 with *why_r */
+static int release_check_id(struct arena *a, const char *data, size_t len, const char *mail_id,
     struct release_env *env, const char **why_r)
 {
-	if (release_read_file(a, path, data_r, len_r, why_r) < 0)
-		return -1;
-	release_envelope(a, *data_r, *len_r, env);
+	release_envelope(a, data, len, env);
 	if (env->qid == NULL || strcmp(env->qid, mail_id) != 0) {
 		*why_r = arena_printf(a, "Stored quarantine ID '%.40s' does not match requested ID '%s'",
 		    env->qid ? env->qid : "", mail_id);
 		return -1;
 	}
 	return 0;
+}
+
+int release_load(struct arena *a, const char *path, const char *mail_id, char **data_r, size_t *len_r,
+    struct release_env *env, const char **why_r)
+{
+	if (release_read_file(a, path, data_r, len_r, why_r) < 0)
+		return -1;
+	return release_check_id(a, *data_r, *len_r, mail_id, env, why_r);
 }
 
 int release_path_ok(const char *path, const char *dir, const char *mail_id)
@@ -444,4 +454,207 @@ void release_deliver(struct deliver_cache *dc, const struct cfg *cfg, const stru
 				msg->rcpts[idx[j]].reply = "451 4.5.0 Error in processing: not delivered";
 			}
 	}
+}
+
+/* ---- one release ---- */
+
+/* where a message was found */
+struct release_loc {
+	struct release_index e;		/* mail_id, secret, category, sender, path */
+	const char *host;		/* "" unknown (file index, older entry) */
+	const char *dir;		/* the path must lie in it ("": any, see release_path_ok) */
+	int redis;			/* stored in Redis */
+};
+
+/* release_secret_eq - constant-time comparison of two secrets */
+static int release_secret_eq(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i;
+	unsigned char d = la != lb;
+
+	for (i = 0; i < la && i < lb; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+/* release_strip - the MAIL_ID of a file name CATEGORY-MAIL_ID (as
+ * amavisd-release takes it), NULL when id has no category prefix */
+static const char *release_strip(const char *id)
+{
+	static const char *const prefixes[] = {
+		"virus-", "banned-", "spam-", "badh-", "unchecked-", "oversized-", "clean-",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (strncmp(id, prefixes[i], strlen(prefixes[i])) == 0 && id[strlen(prefixes[i])])
+			return id + strlen(prefixes[i]);
+	return NULL;
+}
+
+/* release_locate - mail_id in the Redis index, else in quarantine_dir/index;
+ * 1 found, 0 not, -1 failure with *why_r */
+static int release_locate(struct arena *a, const struct release_ctx *ctx, const char *mail_id,
+    const char *mail_file, struct release_loc *l, const char **why_r)
+{
+	const char *dir = cfg_str(ctx->cfg, P_QUARANTINE_DIR), *err = NULL;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	l->host = "";
+	if (ctx->pol && ctx->pol->state) {
+		struct state_qentry q;
+
+		rc = state_quarantine_get(ctx->pol->state, mail_id, NULL, a, &q, &err);
+		if (rc < 0) {
+			*why_r = arena_printf(a, "cannot read the quarantine index from Redis: %s", err);
+			return -1;
+		}
+		if (rc == 1) {
+			l->e.time = q.time;
+			l->e.mail_id = q.mail_id;
+			l->e.secret_id = q.secret_id ? q.secret_id : "";
+			l->e.category = q.category ? q.category : "";
+			l->e.sender = q.sender ? q.sender : "";
+			l->e.path = q.location ? q.location : "";
+			l->e.rcpts = q.rcpts;
+			l->e.nrcpts = q.nrcpts;
+			l->host = q.host ? q.host : "";
+			l->dir = "";
+			l->redis = strcmp(l->e.path, QUARANTINE_REDIS_LOCATION) == 0;
+			return 1;
+		}
+	}
+	if (*dir == 0)
+		return 0;
+	rc = release_index_find(a, dir, mail_id, mail_file, &l->e, why_r);
+	l->dir = dir;
+	return rc;
+}
+
+/* release_fetch - the stored bytes of l: from Redis, or the file on this
+ * host; RELEASE_DONE or the status with res->why */
+static enum release_status release_fetch(struct arena *a, const struct release_ctx *ctx,
+    const struct release_loc *l, char **data_r, size_t *len_r, struct release_result *res)
+{
+	const char *err = NULL, *me = ctx->pol && ctx->pol->state ? state_node(ctx->pol->state) : "";
+	int rc;
+
+	if (l->redis) {
+		rc = state_quarantine_msg(ctx->pol->state, l->e.mail_id, a, data_r, len_r, &err);
+		if (rc < 0)
+			res->why = arena_printf(a, "cannot read the message from Redis: %s", err);
+		else if (rc == 0)
+			res->why = arena_printf(a, "mail_id %s is indexed but its message is gone from Redis "
+			    "(expired)", l->e.mail_id);
+		return rc < 0 ? RELEASE_FAILED : rc == 0 ? RELEASE_NOT_FOUND : RELEASE_DONE;
+	}
+	if (*l->host && strcmp(l->host, me) != 0) {
+		res->why = arena_printf(a, "mail_id %s was quarantined on host %.200s in its file store "
+		    "(%.300s): release it there (tollgate release on %.200s, or AM.PDP to it); while that "
+		    "host is down the message waits on its disk", l->e.mail_id, l->host, l->e.path, l->host);
+		return RELEASE_ELSEWHERE;
+	}
+	if (!release_path_ok(l->e.path, l->dir, l->e.mail_id)) {
+		res->why = arena_printf(a, "the quarantine index names %.300s for %s: not a quarantine file%s",
+		    l->e.path, l->e.mail_id, *l->dir ? " in quarantine_dir" : "");
+		return RELEASE_FAILED;
+	}
+	if (release_read_file(a, l->e.path, data_r, len_r, &res->why) < 0)
+		return RELEASE_FAILED;
+	return RELEASE_DONE;
+}
+
+/* release_build - the message to deliver: ids, origin, sender and
+ * recipients as release.h's struct release_req says */
+static struct message *release_build(struct arena *a, const struct release_req *rq, const char *mail_id,
+    const struct release_env *env)
+{
+	struct message *msg = arena_alloc(a, sizeof(*msg));
+	size_t i;
+
+	msg->arena = a;
+	message_new_ids(msg);
+	(void)snprintf(msg->am_id, sizeof(msg->am_id), "rel-%.20s", mail_id);
+	clock_gettime(CLOCK_MONOTONIC, &msg->t_start);
+	msg->listener = rq->listener ? rq->listener : "release";
+	msg->client_addr = rq->client_addr ? rq->client_addr : "127.0.0.1";
+	msg->client_port = rq->client_port;
+	msg->local_addr = rq->local_addr;
+	msg->local_port = rq->local_port;
+	msg->helo = "localhost";
+	msg->size_declared = -1;
+	msg->sender = rq->sender ? rq->sender : env->sender ? env->sender : "";
+	if (rq->nrcpts) {
+		for (i = 0; i < rq->nrcpts; i++)
+			(void)message_add_rcpt(msg, rq->rcpts[i]);
+	} else if (env->nblocked) {
+		for (i = 0; i < env->nblocked; i++)
+			(void)message_add_rcpt(msg, env->blocked[i]);
+	} else {
+		for (i = 0; i < env->nall; i++)
+			(void)message_add_rcpt(msg, env->all[i]);
+	}
+	return msg;
+}
+
+void release_message(struct arena *a, const struct release_ctx *ctx, const struct release_req *rq,
+    struct release_result *res)
+{
+	const char *ids[2] = { rq->id, release_strip(rq->id) };
+	struct deliver_cache *dc = ctx->dc;
+	struct release_loc l;
+	struct release_env env;
+	char *data = NULL;
+	size_t len = 0, i;
+	int rc = 0, k;
+
+	memset(res, 0, sizeof(*res));
+	res->host = "";
+	for (k = 0; k < 2 && rc == 0 && ids[k] && *ids[k]; k++)
+		rc = release_locate(a, ctx, ids[k], rq->mail_file, &l, &res->why);
+	if (rc <= 0) {
+		res->status = rc < 0 ? RELEASE_FAILED : RELEASE_NOT_FOUND;
+		if (rc == 0)
+			res->why = !(ctx->pol && ctx->pol->state) && *cfg_str(ctx->cfg, P_QUARANTINE_DIR) == 0 ?
+			    "neither state_redis_server nor quarantine_dir is set: no quarantine" :
+			    arena_printf(a, "mail_id %.80s is not in the quarantine index", rq->id);
+		return;
+	}
+	res->mail_id = l.e.mail_id;
+	res->category = l.e.category;
+	res->host = l.host;
+	res->from_redis = l.redis;
+	if (rq->secret_id && *rq->secret_id) {
+		if (!release_secret_eq(rq->secret_id, l.e.secret_id)) {
+			res->status = RELEASE_DENIED;
+			res->why = arena_printf(a, "Secret_id does not match mail_id %s", l.e.mail_id);
+			return;
+		}
+	} else if (rq->need_secret) {
+		res->status = RELEASE_DENIED;
+		res->why = "Secret_id is required, but missing";
+		return;
+	}
+	if ((res->status = release_fetch(a, ctx, &l, &data, &len, res)) != RELEASE_DONE)
+		return;
+	if (release_check_id(a, data, len, l.e.mail_id, &env, &res->why) < 0) {
+		res->status = RELEASE_FAILED;
+		return;
+	}
+	res->msg = release_build(a, rq, l.e.mail_id, &env);
+	if (res->msg->nrcpts == 0)
+		return;
+	if (release_spool(res->msg, ctx->tmp_dir, (size_t)cfg_int(ctx->cfg, P_SPOOL_MEMORY_LIMIT), data, len,
+	    env.skip, &res->why) < 0) {
+		res->status = RELEASE_FAILED;
+		return;
+	}
+	if (dc == NULL)
+		dc = deliver_cache_create();
+	release_deliver(dc, ctx->cfg, ctx->pol, res->msg);
+	if (ctx->dc == NULL)
+		deliver_cache_free(&dc);
+	for (i = 0; i < res->msg->nrcpts; i++)
+		res->accepted += res->msg->rcpts[i].code / 100 == 2;
 }

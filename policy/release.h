@@ -1,8 +1,17 @@
 /*
- * release.h - taking a message out of the file quarantine
- * (policy/quarantine.c) and delivering it, shared by the AM.PDP
- * release request (workers/ampdp.c) and "tollgate release"
- * (ops/tollgate_state.c), like amavisd's msg_from_quarantine.
+ * release.h - taking a message out of the quarantine (policy/quarantine.c:
+ * the file store, or Redis with quarantine_store = redis) and delivering
+ * it: one function, release_message(), for the AM.PDP release request
+ * (workers/ampdp.c) and "tollgate release" (ops/tollgate_state.c), like
+ * amavisd's msg_from_quarantine. As in amavisd, a release leaves the
+ * message in the quarantine: it may be released again (to the same or
+ * other recipients) until it expires.
+ *
+ * Finding it: the Redis index (state_redis_server) first, then
+ * quarantine_dir/index. A Redis entry says which host stored it; a
+ * file-stored message of another host is not read here (a path names a
+ * file on its own host): the answer is RELEASE_ELSEWHERE, "release it on
+ * that host".
  *
  * The pieces: the index (quarantine_dir/index, one line per message:
  * "time mail_id secret_id category <sender> <rcpt>,<rcpt> path",
@@ -95,5 +104,51 @@ int release_spool(struct message *msg, const char *tmp_dir, size_t mem_limit, co
  * (a 451 when its method could not be found or nothing answered) */
 void release_deliver(struct deliver_cache *dc, const struct cfg *cfg, const struct policy *pol,
     struct message *msg);
+
+/* ---- one release ---- */
+
+enum release_status {
+	RELEASE_DONE = 0,		/* delivered: each recipient of msg has its code and reply */
+	RELEASE_NOT_FOUND,		/* in no index, or expired */
+	RELEASE_DENIED,			/* secret_id missing (when needed) or wrong */
+	RELEASE_ELSEWHERE,		/* in the file store of another host */
+	RELEASE_FAILED,			/* Redis, the index, the file or the spool failed: try again */
+};
+
+/* what the caller brings: its configuration, policy (forward methods and
+ * the Redis state) and where to spool */
+struct release_ctx {
+	const struct cfg *cfg;
+	const struct policy *pol;
+	struct deliver_cache *dc;	/* NULL: one for this release */
+	const char *tmp_dir;		/* spool directory */
+};
+
+/* what is asked, as amavisd-release asks it */
+struct release_req {
+	const char *id;			/* MAIL_ID, or the file name CATEGORY-MAIL_ID */
+	const char *mail_file;		/* AM.PDP mail_file (file index only), or NULL */
+	const char *secret_id;		/* NULL or "": none given */
+	int need_secret;		/* a missing secret_id is refused */
+	const char *sender;		/* NULL: the quarantined envelope sender */
+	const char *const *rcpts;	/* none: the blocked recipients, else all */
+	size_t nrcpts;
+	const char *listener, *client_addr, *client_port, *local_addr, *local_port; /* for msg */
+};
+
+struct release_result {
+	enum release_status status;
+	const char *why;		/* anything but RELEASE_DONE: the reason, amavisd's words where it has them */
+	const char *mail_id, *category, *host;	/* once found; host "" when unknown */
+	int from_redis;			/* the message was stored in Redis */
+	struct message *msg;		/* RELEASE_DONE: sender and recipients with replies (nrcpts may be 0) */
+	size_t accepted;		/* recipients with a 2xx */
+};
+
+/* release_message - find rq->id, check the secret, load the message,
+ * deliver it to its recipients through their forward methods; the
+ * outcome in *res, everything in a. Logs nothing: the caller does. */
+void release_message(struct arena *a, const struct release_ctx *ctx, const struct release_req *rq,
+    struct release_result *res);
 
 #endif

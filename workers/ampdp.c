@@ -10,8 +10,9 @@
  *                     answer tells the client what to do with its copy:
  *                     continue (with recipient and header edits),
  *                     reject, discard or tempfail;
- *   release, requeue  a message from the file quarantine (quarantine_dir
- *                     and its index, policy/quarantine.c) goes to its
+ *   release, requeue  a message from the quarantine (the file store or
+ *                     Redis, policy/release.h's release_message, the
+ *                     same path as "tollgate release") goes to its
  *                     recipients through the usual forward methods; one
  *                     setreply per recipient.
  * Several requests may follow each other on one connection.
@@ -26,7 +27,8 @@
  * Limits: ampdp_proto.h (line, attributes, request size), max_recipients
  * per request, message_size_limit for the message file, smtpd_timeout
  * per read. Left out: delivery_care_of=server (answered with a
- * tempfail), request=report, quarantine types other than F (file),
+ * tempfail), request=report, quarantine types other than F (file) and
+ * Q (amavisd's SQL; here the Redis store),
  * addrcpt (tollgate never rewrites recipient addresses).
  */
 #include "config.h"
@@ -527,18 +529,6 @@ static void ampdp_check(struct ampdp *s, const struct ampdp_request *r)
 
 /* ---- request=release / requeue ---- */
 
-/* ampdp_deliver - the released message to its recipients, one
- * transaction per forward method (routing as for passed mail) */
-static void ampdp_deliver(struct ampdp *s, struct message *msg)
-{
-	struct worker *w = s->w;
-
-	if (w->dcache == NULL)
-		w->dcache = deliver_cache_create();
-	worker_set_state(w, SB_FORWARDING, msg->am_id);
-	release_deliver(w->dcache, ampdp_cfg(s), w->env->policy, msg);
-}
-
 /* ampdp_id_ok - an id as amavisd-release sends it: base64url and the
  * file name characters, bounded */
 static int ampdp_id_ok(const char *s)
@@ -548,136 +538,89 @@ static int ampdp_id_ok(const char *s)
 	return n > 0 && n <= AMPDP_ID_MAX && s[n] == 0;
 }
 
-/* ampdp_secret_eq - constant-time comparison of two secrets */
-static int ampdp_secret_eq(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i;
-	unsigned char d = la != lb;
-
-	for (i = 0; i < la && i < lb; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return d == 0;
-}
-
 /*
- * ampdp_release - request=release (or requeue): find the message in the
- * quarantine index, check the secret, read the file, take the envelope
- * from its prepended lines (recipients: those given in the request,
- * else the blocked ones, else all), deliver, one setreply each.
+ * ampdp_release - request=release (or requeue): check the request, then
+ * release_message() (policy/release.h: find, secret, load, deliver) and
+ * one setreply per recipient. A peer that is root or our own user over
+ * a unix socket needs no secret.
  */
 static void ampdp_release(struct ampdp *s, const struct ampdp_request *r, const char *req)
 {
 	struct worker *w = s->w;
-	const struct cfg *cfg = ampdp_cfg(s);
-	const char *dir = cfg_str(cfg, P_QUARANTINE_DIR);
-	const char *bad = NULL, *why = NULL, *mail_id, *secret, *quar_type, *mail_file, *sender;
-	struct message *msg;
-	struct release_index q;
-	struct release_env env;
-	char *raw, esc[200];
-	size_t i, len, nr = 0;
-	int rc;
+	const char *bad = NULL, *quar_type, **rcpts;
+	struct release_ctx ctx;
+	struct release_req rq;
+	struct release_result res;
+	char esc[200];
+	size_t i, nr = 0;
 
-	memset(&q, 0, sizeof(q));
-	mail_id = ampdp_val(r, "mail_id", &bad);
-	secret = ampdp_val(r, "secret_id", &bad);
+	memset(&rq, 0, sizeof(rq));
+	rq.id = ampdp_val(r, "mail_id", &bad);
+	rq.secret_id = ampdp_val(r, "secret_id", &bad);
 	quar_type = ampdp_val(r, "quar_type", &bad);
-	mail_file = ampdp_val(r, "mail_file", &bad);
-	sender = ampdp_val(r, "sender", &bad);
+	rq.mail_file = ampdp_val(r, "mail_file", &bad);
+	rq.sender = ampdp_val(r, "sender", &bad);
 	(void)ampdp_get(r, "recipient", &nr);
-	for (i = 0; i < r->nattrs; i++)
-		if (strcmp(r->attrs[i].name, "recipient") == 0 && r->attrs[i].unsafe)
-			bad = "recipient";
+	rcpts = arena_allocarray(s->a, nr ? nr : 1, sizeof(*rcpts));
+	for (i = 0, nr = 0; i < r->nattrs; i++)
+		if (strcmp(r->attrs[i].name, "recipient") == 0) {
+			if (r->attrs[i].unsafe)
+				bad = "recipient";
+			rcpts[nr++] = ampdp_unbracket(s->a, r->attrs[i].value);
+		}
 	if (bad) {
 		ampdp_failure(s, NULL, arena_printf(s->a, "attribute %s holds NUL, CR or LF", bad));
 		return;
 	}
-	if (mail_id == NULL) {
+	if (rq.id == NULL) {
 		ampdp_failure(s, NULL, "Missing 'mail_id' field");
 		return;
 	}
-	if (!ampdp_id_ok(mail_id)) {
+	if (!ampdp_id_ok(rq.id)) {
 		ampdp_failure(s, NULL, arena_printf(s->a, "Invalid mail_id '%s'",
-		    log_printable(esc, sizeof(esc), mail_id, strlen(mail_id) > 80 ? 80 : strlen(mail_id))));
+		    log_printable(esc, sizeof(esc), rq.id, strlen(rq.id) > 80 ? 80 : strlen(rq.id))));
 		return;
 	}
-	if (quar_type && *quar_type && strcmp(quar_type, "F") != 0) {
+	/* F: amavisd's file quarantine; Q: its SQL one, whose place the Redis store takes */
+	if (quar_type && *quar_type && strcmp(quar_type, "F") != 0 && strcmp(quar_type, "Q") != 0) {
 		ampdp_failure(s, NULL, arena_printf(s->a, "quar_type %.10s is not supported by tollgate "
-		    "(only F, the file quarantine)", quar_type));
+		    "(F, the file quarantine, or Q, the Redis one)", quar_type));
 		return;
 	}
-	if (*dir == 0) {
-		ampdp_failure(s, NULL, "quarantine_dir is empty");
+	if (rq.sender)
+		rq.sender = ampdp_unbracket(s->a, rq.sender);
+	rq.rcpts = rcpts;
+	rq.nrcpts = nr;
+	rq.need_secret = !s->trusted;
+	rq.listener = s->l->spec;
+	rq.local_addr = arena_strdup(s->a, s->local_addr);
+	rq.local_port = arena_strdup(s->a, s->local_port);
+	rq.client_addr = arena_strdup(s->a, s->client_addr);
+	rq.client_port = arena_strdup(s->a, s->client_port);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = ampdp_cfg(s);
+	ctx.pol = w->env->policy;
+	if (w->dcache == NULL)
+		w->dcache = deliver_cache_create();
+	ctx.dc = w->dcache;
+	ctx.tmp_dir = w->env->tmp_dir;
+	log_set_session(arena_printf(s->a, "rel-%.20s", rq.id));
+	worker_set_state(w, SB_FORWARDING, rq.id);
+	release_message(s->a, &ctx, &rq, &res);
+	if (res.status != RELEASE_DONE) {
+		ampdp_failure(s, NULL, res.why);
 		return;
 	}
-	rc = release_index_find(s->a, dir, mail_id, mail_file, &q, &why);
-	if (rc < 0) {
-		ampdp_failure(s, NULL, why);
-		return;
-	}
-	if (rc == 0) {
-		ampdp_failure(s, NULL, arena_printf(s->a, "mail_id %s is not in the quarantine index", mail_id));
-		return;
-	}
-	if (secret == NULL || *secret == 0) {
-		if (!s->trusted) {
-			ampdp_failure(s, NULL, "Secret_id is required, but missing");
-			return;
-		}
-	} else if (!ampdp_secret_eq(secret, q.secret_id)) {
-		ampdp_failure(s, NULL, arena_printf(s->a, "Secret_id does not match mail_id %s", q.mail_id));
-		return;
-	}
-	/* the index names the file; it must be directly in quarantine_dir */
-	if (!release_path_ok(q.path, dir, q.mail_id)) {
-		ampdp_failure(s, NULL, "quarantine index names a file outside quarantine_dir");
-		return;
-	}
-	if (release_load(s->a, q.path, q.mail_id, &raw, &len, &env, &why) < 0) {
-		ampdp_failure(s, NULL, why);
-		return;
-	}
-
-	msg = arena_alloc(s->a, sizeof(*msg));
-	msg->arena = s->a;
-	message_new_ids(msg);
-	(void)snprintf(msg->am_id, sizeof(msg->am_id), "rel-%.20s", q.mail_id);
-	log_set_session(msg->am_id);
-	clock_gettime(CLOCK_MONOTONIC, &msg->t_start);
-	msg->listener = s->l->spec;
-	msg->local_addr = arena_strdup(s->a, s->local_addr);
-	msg->local_port = arena_strdup(s->a, s->local_port);
-	msg->client_addr = arena_strdup(s->a, s->client_addr);
-	msg->client_port = arena_strdup(s->a, s->client_port);
-	msg->size_declared = -1;
-	msg->sender = sender ? ampdp_unbracket(s->a, sender) : env.sender ? env.sender : "";
-	if (nr) {
-		for (i = 0; i < r->nattrs; i++)
-			if (strcmp(r->attrs[i].name, "recipient") == 0)
-				(void)message_add_rcpt(msg, ampdp_unbracket(s->a, r->attrs[i].value));
-	} else if (env.nblocked) {
-		for (i = 0; i < env.nblocked; i++)
-			(void)message_add_rcpt(msg, env.blocked[i]);
-	} else {
-		for (i = 0; i < env.nall; i++)
-			(void)message_add_rcpt(msg, env.all[i]);
-	}
-	if (msg->nrcpts == 0) {
+	if (res.msg->nrcpts == 0) {
 		ampdp_setreply(&s->out, "250 2.5.0 No recipients, nothing to do");
 		return;
 	}
-	/* the message after the envelope lines, in CR LF */
-	if (release_spool(msg, w->env->tmp_dir, (size_t)cfg_int(cfg, P_SPOOL_MEMORY_LIMIT), raw, len, env.skip,
-	    &why) < 0) {
-		ampdp_failure(s, NULL, why);
-		return;
-	}
-	log_info("Quarantined message %s: %s-%s <%.200s> -> %zu recipient(s)%s", req, q.category, q.mail_id,
-	    msg->sender, msg->nrcpts, s->trusted && (secret == NULL || *secret == 0) ? " (no secret: local root)" : "");
-	ampdp_deliver(s, msg);
+	log_info("Quarantined message %s: %s-%s <%.200s> -> %zu recipient(s)%s%s", req, res.category,
+	    res.mail_id, res.msg->sender, res.msg->nrcpts, res.from_redis ? " (from Redis)" : "",
+	    s->trusted && (rq.secret_id == NULL || *rq.secret_id == 0) ? " (no secret: local root)" : "");
 	w->messages++;
-	for (i = 0; i < msg->nrcpts; i++) {
-		const struct rcpt *rp = &msg->rcpts[i];
+	for (i = 0; i < res.msg->nrcpts; i++) {
+		const struct rcpt *rp = &res.msg->rcpts[i];
 
 		log_info("%s: <%.200s>: %s", req, rp->addr, rp->reply ? rp->reply : "?");
 		ampdp_setreply(&s->out, rp->reply ? rp->reply : "450 4.5.0 ERROR: no outcome");
