@@ -909,23 +909,33 @@ int state_quarantine_put_msg(struct state *st, const struct state_qentry *e, con
 	return quarantine_put(st, e, data ? data : "", len, now, error_r);
 }
 
+/* quarantine_cmd - VERB P{q:MAIL_ID}SUFFIX, its reply in *r_r (freed at
+ * the next call); 0 or -1 */
+static int quarantine_cmd(struct state *st, const char *verb, const char *mail_id, const char *suffix,
+    const redisReply **r_r, const char **error_r)
+{
+	struct batch *b = begin(st);
+	struct cmd *c = cmd_new(st, b);
+
+	arg(st, c, verb);
+	argf(st, c, "%s{q:%s}%s", st->prefix, mail_id, suffix);
+	if (state_run(st, b, "quarantine", error_r) < 0)
+		return -1;
+	*r_r = b->replies[0];
+	return 0;
+}
+
 int state_quarantine_msg(struct state *st, const char *mail_id, struct arena *a, char **data_r,
     size_t *len_r, const char **error_r)
 {
-	struct batch *b = begin(st);
 	const redisReply *r;
-	struct cmd *c;
 
 	*data_r = NULL;
 	*len_r = 0;
 	if (!id_ok(mail_id))
 		return 0;
-	c = cmd_new(st, b);
-	arg(st, c, "GET");
-	argf(st, c, "%s{q:%s}:msg", st->prefix, mail_id);
-	if (state_run(st, b, "quarantine", error_r) < 0)
+	if (quarantine_cmd(st, "GET", mail_id, ":msg", &r, error_r) < 0)
 		return -1;
-	r = b->replies[0];
 	if (r->type == REDIS_REPLY_NIL)
 		return 0;
 	if (r->type != REDIS_REPLY_STRING)
@@ -1004,20 +1014,14 @@ static int qentry_fill(const redisReply *r, const char *mail_id, struct arena *a
 int state_quarantine_get(struct state *st, const char *mail_id, const char *secret_id,
     struct arena *a, struct state_qentry *out, const char **error_r)
 {
-	struct batch *b = begin(st);
 	const redisReply *r, *f, *v;
-	struct cmd *c;
 	size_t j, slen;
 
 	memset(out, 0, sizeof(*out));
 	if (!id_ok(mail_id))
 		return 0;
-	c = cmd_new(st, b);
-	arg(st, c, "HGETALL");
-	argf(st, c, "%s{q:%s}", st->prefix, mail_id);
-	if (state_run(st, b, "quarantine", error_r) < 0)
+	if (quarantine_cmd(st, "HGETALL", mail_id, "", &r, error_r) < 0)
 		return -1;
-	r = b->replies[0];
 	if (r->type != REDIS_REPLY_ARRAY)
 		return fail(st, error_r, "redis %s: HGETALL: unexpected reply", st->server);
 	if (r->elements == 0)

@@ -110,19 +110,26 @@ static void flushall(void)
 	freeReplyObject(rcmd("FLUSHALL"));
 }
 
+/* create - state_create on our server, which must succeed */
+static struct state *create(struct state_opts *o)
+{
+	struct state *st = NULL;
+	const char *err = NULL;
+
+	o->server = redis_sock;
+	ck_assert_msg(state_create(&st, o, &err) == 0, "state_create: %s", err);
+	return st;
+}
+
 /* new_state - a state object on our server ("a node") */
 static struct state *new_state(int timeout_ms, int retry_ms)
 {
 	struct state_opts o;
-	struct state *st = NULL;
-	const char *err = NULL;
 
 	state_opts_init(&o);
-	o.server = redis_sock;
 	o.timeout_ms = timeout_ms;
 	o.retry_ms = retry_ms;
-	ck_assert_msg(state_create(&st, &o, &err) == 0, "state_create: %s", err);
-	return st;
+	return create(&o);
 }
 
 static long long mono_ms(void)
@@ -452,15 +459,11 @@ END_TEST
 static struct state *new_node(const char *node, unsigned quarantine_ttl)
 {
 	struct state_opts o;
-	struct state *st = NULL;
-	const char *err = NULL;
 
 	state_opts_init(&o);
-	o.server = redis_sock;
 	o.node = node;
 	o.quarantine_ttl = quarantine_ttl;
-	ck_assert_msg(state_create(&st, &o, &err) == 0, "state_create: %s", err);
-	return st;
+	return create(&o);
 }
 
 START_TEST(test_quarantine_hosts)
