@@ -46,7 +46,6 @@
 #include "ops/tollgate.h"
 #include "policy/policy.h"
 #include "policy/release.h"
-#include "routing/routing.h"
 #include "state/state.h"
 
 #define QLIST_MAX_DEFAULT 10000		/* entries listed from Redis without --max */

@@ -26,9 +26,8 @@ ALLOW_INCLUDES='
 ops/tollgate_explain.c policy/*    explain builds the policy and banks as the master does
 ops/tollgate_explain.c scanners/scanners.h explain loads the ClamAV engine as the master does
 ops/tollgate_explain.c workers/workers.h explain runs process_message of workers/ in its dry-run mode
-ops/tollgate_state.c policy/policy.h   tollgate release builds the policy for the release route
-ops/tollgate_state.c policy/release.h  tollgate release re-injects a quarantined message itself
-ops/tollgate_state.c routing/routing.h tollgate release delivers through the delivery client
+ops/tollgate_state.c policy/policy.h   tollgate release builds the policy: release route and Redis state
+ops/tollgate_state.c policy/release.h  tollgate release calls release_message(), the AM.PDP release path
 ops/tollgate_state.c state/state.h     tollgate stats --redis and quarantine list read the shared state
 '
 
