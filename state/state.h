@@ -214,11 +214,11 @@ int state_delivered_set(struct state *st, const char *queue_id, const char *dige
  */
 struct state_qentry {
 	const char *mail_id, *secret_id, *category, *sender, *location;
-	const char *host;		/* node that quarantined it; "" when the
-					 * entry predates the field (get, list) */
 	const char **rcpts;
 	size_t nrcpts;
 	time_t time;
+	const char *host;		/* node that quarantined it (get, list); ""
+					 * when the entry predates the field */
 	size_t size;			/* bytes held in P{q:MAIL_ID}:msg, 0: none */
 };
 

@@ -36,7 +36,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define NOPS 10
+#define NOPS 11
 #define LIST_MAX 8
 #define RCPTS_MAX 100000	/* STATE_RCPTS_MAX of state.c */
 
@@ -105,10 +105,11 @@ static void op(struct state *st, struct arena *a, int i, int secret)
 	struct state_qentry e, *list;
 	struct state_qentry put = {
 		"AbCdEfGhIjKl", "s3cr3t", "virus", "s@example.net", "virus-AbCdEfGhIjKl",
-		(const char **)rcpts, 3, 1700000000,
+		(const char **)rcpts, 3, 1700000000, NULL, 0,
 	};
 	unsigned long count = 0;
 	int seen[3] = { 7, 7, 7 }, rc;
+	char *msg = NULL;
 	size_t n = 0, k;
 
 	switch (i) {
@@ -157,6 +158,12 @@ static void op(struct state *st, struct arena *a, int i, int secret)
 		break;
 	case 8:
 		check_rc(state_penpals_record(st, "s@example.net", rcpts, 3, 1700000000, &err), -1, 0, err);
+		break;
+	case 9:
+		rc = state_quarantine_msg(st, "AbCdEfGhIjKl", a, &msg, &n, &err);
+		check_rc(rc, -1, 1, err);
+		if (rc == 1 && (msg == NULL || msg[n] != 0))
+			abort();
 		break;
 	default:
 		check_rc(state_quarantine_put(st, &put, 1700000000, &err), -1, 0, err);
