@@ -357,7 +357,7 @@ int quarantine_store(struct message *msg, const struct policy *pol, const struct
 				ref_r->path = QUARANTINE_REDIS_LOCATION;
 				return 0;
 			}
-			log_error("id=%s: quarantine in Redis failed (%s): kept in quarantine_dir on this host "
+			log_warning("id=%s: quarantine in Redis failed (%s): kept in quarantine_dir on this host "
 			    "(%s) instead, release it here", msg->am_id, err, state_node(pol->state));
 		} else {
 			log_info("id=%s: quarantined message of %zu bytes is over quarantine_redis_max_size "

@@ -23,6 +23,8 @@
 #     quarantine keeps the message: released again, 250, a second copy)
 #   - amavisd-release against B's AM.PDP socket (the same release path):
 #     to another recipient; a wrong secret is refused
+#   - Redis stopped: EICAR through B is still quarantined (not
+#     tempfailed), in B's quarantine_dir, and B's log says why and where
 #
 # Everything runs on loopback and is stopped by pid (lib.sh).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/lib.sh"
@@ -33,7 +35,7 @@ TOLLGATE=${TOLLGATE:-$top_builddir/tollgate}
 require_cmd redis-server redis-server
 require_cmd redis-cli redis-tools
 
-plan 22
+plan 25
 
 start_sink
 start_redis
@@ -148,3 +150,12 @@ else
 fi
 like "$(grep -c "Quarantined message release: virus-$MID <sender@example.net> -> 1 recipient(s) (from Redis)" "$LOG_B")" '^1$' \
 	"B's log: the AM.PDP release, from Redis"
+
+# ------------------------------------------------ Redis down: the file store holds it
+stop_redis
+$MKMSG eicar-plain --out "$BASE/down.eml" --to dvictim@example.com --message-id "down-$$@example.net"
+like "$(send "$PORT_B" "$BASE/down.eml" dvictim@example.com)" '^250 2\.7\.0 .*INFECTED' \
+	"Redis stopped: EICAR through host B is still quarantined and discarded, not tempfailed"
+is "$(dir_count_grep "$BASE/B/quar" "^Message-ID: <down-$$@example.net>")" 1 "Redis stopped: the message is in B's quarantine_dir"
+like "$(grep -c "quarantine in Redis failed (.*): kept in quarantine_dir on this host (hostB\.example\.com) instead, release it here" "$LOG_B")" '^1$' \
+	"Redis stopped: B's log says the message is kept in its quarantine_dir, to be released there"
