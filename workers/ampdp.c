@@ -57,7 +57,6 @@
 #include "policy/decide.h"
 #include "policy/policy.h"
 #include "policy/release.h"
-#include "routing/route.h"
 #include "routing/routing.h"
 #include "workers/ampdp_proto.h"
 #include "workers/workers.h"
