@@ -945,191 +945,286 @@ static int scan_whole(struct clamav_engine *e, const char *data, size_t len, str
 	return clamav_scan_buffer(e, data, len, a, v_r);
 }
 
-int clamav_scan_mime(struct clamav_engine *e, const char *data, size_t len,
-		     const struct mime_msg *m, struct arena *a, struct scan_verdict *v_r)
-{
-	struct mime_msg mc;
+/* one clamav_scan_mime: what its steps share */
+struct mime_scan {
+	struct clamav_engine *e;
+	const char *data;
+	size_t len;
+	struct mime_msg mc;		/* the caller's tree, copied: decoding spends its budget */
 	struct cl_scan_options opts;
-	struct arena *scratch = NULL;
 	struct scan_ctx c;
+	struct arena *scratch;		/* decoded parts, one at a time */
 	struct timespec t0;
-	const char *reason = NULL, *fallback = NULL;
-	cl_fmap_t *map;
-	unsigned i;
-	int ret = 0, r;
+	const char *reason;		/* first limit, "encrypted" or "undecipherable" met */
+	const char *fallback;		/* why the message goes to clamav_scan_buffer instead */
+};
 
+/* LEAF_STOP: scan_leaf's "no more leaves" (a limit or a fallback, in s) */
+#define LEAF_STOP 2
+
+/* whole_message_why - why m cannot be scanned by its parts, or NULL */
+static const char *whole_message_why(const char *data, size_t len, const struct mime_msg *m)
+{
 	if (m == NULL || m->data != data || m->len != len || len == 0)
-		return scan_whole(e, data, len, a, v_r, "no MIME tree");
+		return "no MIME tree";
 	if (m->findings & MIME_UNTRUSTED)
-		return scan_whole(e, data, len, a, v_r, "MIME structure not trusted");
+		return "MIME structure not trusted";
 	if (mime_ambiguous(m))
-		return scan_whole(e, data, len, a, v_r, "two Content-Type or -Transfer-Encoding fields");
+		return "two Content-Type or -Transfer-Encoding fields";
+	return NULL;
+}
 
-	memset(v_r, 0, sizeof(*v_r));
-	v_r->scanner = "clamav";
-	if ((reason = tmp_room(e, len, a)) != NULL) {
-		verdict_unchecked(v_r, reason);
-		log_error("clamav: %s", reason);
-		return -1;
-	}
-	memset(&c, 0, sizeof(c));
-	c.arena = a;
-	c.v = v_r;
-	c.data = data;
-	c.len = len;
-	c.mime = 1;
-	c.max_recursion = e->max_recursion;
+/* mime_scan_init - s ready for the first pass over (data, len), verdict v_r empty */
+static void mime_scan_init(struct mime_scan *s, struct clamav_engine *e, const char *data,
+			   size_t len, const struct mime_msg *m, struct arena *a,
+			   struct scan_verdict *v_r)
+{
+	memset(s, 0, sizeof(*s));
+	s->e = e;
+	s->data = data;
+	s->len = len;
+	s->mc = *m;
+	s->c.arena = a;
+	s->c.v = v_r;
+	s->c.data = data;
+	s->c.len = len;
+	s->c.mime = 1;
+	s->c.max_recursion = e->max_recursion;
 	if (e->max_filesize > TRUNC_SLACK)
-		c.trunc_at = e->max_filesize - TRUNC_SLACK;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	memset(&opts, 0, sizeof(opts));
-	opts.general = CL_SCAN_GENERAL_HEURISTICS;
-	opts.heuristic = CL_SCAN_HEURISTIC_EXCEEDS_MAX;
+		s->c.trunc_at = e->max_filesize - TRUNC_SLACK;
+	s->opts.general = CL_SCAN_GENERAL_HEURISTICS;
+	s->opts.heuristic = CL_SCAN_HEURISTIC_EXCEEDS_MAX;
+	clock_gettime(CLOCK_MONOTONIC, &s->t0);
+}
 
-	/* 1. the frame: the whole message as it is, matched raw, nothing
-	 * parsed (header-, mail- and body-text signatures, preambles and
-	 * epilogues); its parts come next, decoded */
-	map = looks_like_mail(data, len) ? cl_fmap_open_memory(data, len) :
-	    cl_fmap_open_handle(&c, 0, PREFIX_LEN + len, scan_pread, 0);
+/* scan_frame - the whole message as it is, matched raw, nothing parsed
+ * (header-, mail- and body-text signatures, preambles and epilogues):
+ * scan_one's result. Its files are the leaves' to list, and its bytes
+ * and files do not count against the leaves' budgets. */
+static int scan_frame(struct mime_scan *s)
+{
+	unsigned long long bytes = s->c.bytes, nfiles = s->c.nfiles;
+	cl_fmap_t *map;
+	int r;
+
+	map = looks_like_mail(s->data, s->len) ? cl_fmap_open_memory(s->data, s->len) :
+	    cl_fmap_open_handle(&s->c, 0, PREFIX_LEN + s->len, scan_pread, 0);
 	if (map == NULL) {
-		verdict_unchecked(v_r, "scanner failure: cannot map message (out of memory)");
-		log_error("clamav: cannot map a %zu-byte message", len);
+		verdict_unchecked(s->c.v, "scanner failure: cannot map message (out of memory)");
+		log_error("clamav: cannot map a %zu-byte message", s->len);
 		return -1;
 	}
-	opts.parse = 0;
-	r = scan_one(e, map, &opts, &c, &reason);
+	s->opts.parse = 0;
+	s->c.record = 0;
+	r = scan_one(s->e, map, &s->opts, &s->c, &s->reason);
+	cl_fmap_close(map);
+	s->c.bytes = bytes;
+	s->c.nfiles = nfiles;
+	return r;
+}
+
+/* leaf_room - how many decoded bytes p may have within the parser's limits */
+static size_t leaf_room(const struct mime_scan *s, size_t bound)
+{
+	size_t eff = bound;
+
+	if (eff > s->mc.limits.max_decoded_size)
+		eff = s->mc.limits.max_decoded_size;
+	if (s->mc.limits.max_decoded_total) {
+		size_t left = s->mc.limits.max_decoded_total > s->mc.decoded_total ?
+		    s->mc.limits.max_decoded_total - s->mc.decoded_total : 0;
+
+		if (eff > left)
+			eff = left;
+	}
+	return eff;
+}
+
+/* leaf_decode - p transfer-decoded into *out_r: 0 scan it, 1 skip it
+ * (empty, or over max_filesize: reason set), LEAF_STOP (fallback set) */
+static int leaf_decode(struct mime_scan *s, struct mime_part *p, const char **out_r,
+		       size_t *olen_r)
+{
+	size_t bound = s->e->max_filesize ? (size_t)s->e->max_filesize : SIZE_MAX;
+	size_t eff = leaf_room(s, bound);
+	uint32_t fnd = 0;
+	int cut;
+
+	if (s->scratch == NULL && (p->cte == MIME_CTE_BASE64 || p->cte == MIME_CTE_QP ||
+				   p->body_len > eff))
+		s->scratch = arena_create(0);
+	cut = mime_part_decode(s->scratch ? s->scratch : s->c.arena, &s->mc, p, bound, out_r,
+			       olen_r, &fnd);
+	if (fnd & MIME_UNTRUSTED & ~MIME_FBIT(MIME_F_DECODED_LIMIT)) {
+		s->fallback = "MIME part not decodable as declared";
+		return LEAF_STOP;
+	}
+	if (cut) {
+		if (eff < bound) {
+			s->fallback = "MIME decoding limit below max_filesize";
+			return LEAF_STOP;
+		}
+		/* libclamav does not scan a file over max_filesize either */
+		if (s->reason == NULL)
+			s->reason = "limit exceeded: max_filesize";
+		return 1;
+	}
+	if ((p->cte != MIME_CTE_BASE64 || strcmp(p->type, "text") == 0) &&
+	    inline_encoded(*out_r, *olen_r)) {
+		s->fallback = "encoded data inside a text part";
+		return LEAF_STOP;
+	}
+	return *olen_r == 0;
+}
+
+/* leaf_budgets - after a leaf: a zip member libclamav skipped, and the
+ * message's max_scansize, max_files and max_scantime. 0 or LEAF_STOP. */
+static int leaf_budgets(struct mime_scan *s, const char *out, size_t olen)
+{
+	const struct clamav_engine *e = s->e;
+
+	if (s->reason == NULL && s->c.limit == NULL && !s->c.truncated) {
+		unsigned long long zbytes;
+		long zn = zip_members((const unsigned char *)out, olen, &zbytes);
+
+		if (zn > (long)s->c.level1 || (zn > 0 && zbytes > s->c.level1_bytes))
+			s->reason = "undecipherable: a zip member libclamav could not extract";
+	}
+	if (e->max_scansize && s->c.bytes > e->max_scansize) {
+		if (s->reason == NULL)
+			s->reason = "limit exceeded: max_scansize";
+		return LEAF_STOP;
+	}
+	if (e->max_files && s->c.nfiles > e->max_files) {
+		if (s->reason == NULL)
+			s->reason = "limit exceeded: max_files";
+		return LEAF_STOP;
+	}
+	if (e->max_scantime_ms && ms_since(&s->t0) > e->max_scantime_ms) {
+		if (s->reason == NULL)
+			s->reason = "limit exceeded: max_scantime";
+		return LEAF_STOP;
+	}
+	return 0;
+}
+
+/* scan_leaf - one leaf, decoded, as a file of its own: 0 go on, 1 a
+ * virus, -1 scanner failure, LEAF_STOP (a limit or a fallback, in s) */
+static int scan_leaf(struct mime_scan *s, struct mime_part *p)
+{
+	const char *out = NULL;
+	size_t olen = 0;
+	cl_fmap_t *map;
+	int r;
+
+	if ((r = leaf_decode(s, p, &out, &olen)) != 0)
+		return r == LEAF_STOP ? LEAF_STOP : 0;
+	if (s->e->max_scansize && s->c.bytes + olen > s->e->max_scansize) {
+		if (s->reason == NULL)
+			s->reason = "limit exceeded: max_scansize";
+		return LEAF_STOP;
+	}
+	if ((map = cl_fmap_open_memory(out, olen)) == NULL) {
+		verdict_unchecked(s->c.v, "scanner failure: cannot map a part (out of memory)");
+		log_error("clamav: cannot map a %zu-byte part", olen);
+		return -1;
+	}
+	s->c.leaf_name = p->filename;
+	s->c.leaf_depth = leaf_depth(p);
+	s->c.level1 = 0;
+	s->c.level1_bytes = 0;
+	r = scan_one(s->e, map, &s->opts, &s->c, &s->reason);
 	cl_fmap_close(map);
 	if (r != 0)
-		goto done;
-	c.bytes = 0;
-	c.nfiles = 0;
+		return r;
+	return leaf_budgets(s, out, olen);
+}
 
-	/* 2. every leaf, transfer-decoded, as a file of its own; mail
-	 * parsing stays on for a leaf that is itself mail (an attached .eml
-	 * sent as application/octet-stream, TNEF) */
-	opts.parse = ~0u;
-	if (e->alert_encrypted)
-		opts.heuristic |= CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE | CL_SCAN_HEURISTIC_ENCRYPTED_DOC;
-	c.record = 1;
-	mc = *m;	/* decode on a copy: the caller's budget and findings stay as they are */
-	for (i = 0; i < m->nparts && r == 0; i++) {
-		struct mime_part *p = m->parts[i];
-		size_t bound = e->max_filesize ? (size_t)e->max_filesize : SIZE_MAX;
-		size_t eff = bound, olen = 0;
-		uint32_t fnd = 0;
-		const char *out = NULL;
-		int cut;
+/* scan_leaves - every leaf in tree order, transfer-decoded, every parser
+ * on (mail parsing too, for a leaf that is itself mail: an attached .eml
+ * sent as application/octet-stream, TNEF); message/rfc822 parts are
+ * listed as files. scan_leaf's result for the last leaf scanned. */
+static int scan_leaves(struct mime_scan *s)
+{
+	unsigned i;
+	int r = 0;
+
+	s->opts.parse = ~0u;
+	if (s->e->alert_encrypted)
+		s->opts.heuristic |= CL_SCAN_HEURISTIC_ENCRYPTED_ARCHIVE |
+		    CL_SCAN_HEURISTIC_ENCRYPTED_DOC;
+	s->c.record = 1;
+	for (i = 0; i < s->mc.nparts && r == 0; i++) {
+		struct mime_part *p = s->mc.parts[i];
 
 		if (!mime_part_is_leaf(p)) {
 			if (p->flags & MIME_PART_RFC822)
-				(void)record_file(&c, p->filename, "CL_TYPE_MAIL", leaf_depth(p),
+				(void)record_file(&s->c, p->filename, "CL_TYPE_MAIL", leaf_depth(p),
 						  p->body_len);
 			continue;
 		}
-		if (eff > mc.limits.max_decoded_size)
-			eff = mc.limits.max_decoded_size;
-		if (mc.limits.max_decoded_total) {
-			size_t left = mc.limits.max_decoded_total > mc.decoded_total ?
-			    mc.limits.max_decoded_total - mc.decoded_total : 0;
-
-			if (eff > left)
-				eff = left;
-		}
-		if (scratch == NULL && (p->cte == MIME_CTE_BASE64 || p->cte == MIME_CTE_QP ||
-					p->body_len > eff))
-			scratch = arena_create(0);
-		cut = mime_part_decode(scratch ? scratch : a, &mc, p, bound, &out, &olen, &fnd);
-		if (fnd & MIME_UNTRUSTED & ~MIME_FBIT(MIME_F_DECODED_LIMIT)) {
-			fallback = "MIME part not decodable as declared";
-			break;
-		}
-		if (cut) {
-			if (eff < bound) {
-				fallback = "MIME decoding limit below max_filesize";
-				break;
-			}
-			/* libclamav does not scan a file over max_filesize either */
-			if (reason == NULL)
-				reason = "limit exceeded: max_filesize";
-			goto next;
-		}
-		if ((p->cte != MIME_CTE_BASE64 || strcmp(p->type, "text") == 0) &&
-		    inline_encoded(out, olen)) {
-			fallback = "encoded data inside a text part";
-			break;
-		}
-		if (olen == 0)
-			goto next;
-		if (e->max_scansize && c.bytes + olen > e->max_scansize) {
-			if (reason == NULL)
-				reason = "limit exceeded: max_scansize";
-			break;
-		}
-		if ((map = cl_fmap_open_memory(out, olen)) == NULL) {
-			verdict_unchecked(v_r, "scanner failure: cannot map a part (out of memory)");
-			log_error("clamav: cannot map a %zu-byte part", olen);
-			r = -1;
-			break;
-		}
-		c.leaf_name = p->filename;
-		c.leaf_depth = leaf_depth(p);
-		c.level1 = 0;
-		c.level1_bytes = 0;
-		r = scan_one(e, map, &opts, &c, &reason);
-		cl_fmap_close(map);
-		if (r != 0)
-			break;
-		if (reason == NULL && c.limit == NULL && !c.truncated) {
-			unsigned long long zbytes;
-			long zn = zip_members((const unsigned char *)out, olen, &zbytes);
-
-			if (zn > (long)c.level1 || (zn > 0 && zbytes > c.level1_bytes))
-				reason = "undecipherable: a zip member libclamav could not extract";
-		}
-		if (e->max_scansize && c.bytes > e->max_scansize) {
-			if (reason == NULL)
-				reason = "limit exceeded: max_scansize";
-			break;
-		}
-		if (e->max_files && c.nfiles > e->max_files) {
-			if (reason == NULL)
-				reason = "limit exceeded: max_files";
-			break;
-		}
-		if (e->max_scantime_ms && ms_since(&t0) > e->max_scantime_ms) {
-			if (reason == NULL)
-				reason = "limit exceeded: max_scantime";
-			break;
-		}
-next:
-		if (scratch)
-			arena_reset(scratch);
+		r = scan_leaf(s, p);
+		if (s->scratch)
+			arena_reset(s->scratch);
 	}
-	if (scratch)
-		arena_free(&scratch);
-	if (fallback)
-		return scan_whole(e, data, len, a, v_r, fallback);
+	if (s->scratch)
+		arena_free(&s->scratch);
+	return r;
+}
 
-done:
-	if (r < 0) {
-		ret = -1;
-	} else if (r == 0) {
+/* mime_scan_finish - the verdict from the last pass's result r; the return value */
+static int mime_scan_finish(struct mime_scan *s, int r)
+{
+	struct scan_verdict *v = s->c.v;
+	const char *reason = s->reason;
+
+	if (r < 0)
+		goto out;
+	if (r != 1) {
 		if (reason == NULL)
-			reason = c.limit;
-		if (reason == NULL && c.truncated)
+			reason = s->c.limit;
+		if (reason == NULL && s->c.truncated)
 			reason = "limit exceeded: max_filesize";
 		if (reason)
-			verdict_unchecked(v_r, reason);
+			verdict_unchecked(v, reason);
 		else
-			v_r->status = SCAN_CLEAN;
+			v->status = SCAN_CLEAN;
 	}
-	v_r->elapsed_us = us_since(&t0);
+out:
+	v->elapsed_us = us_since(&s->t0);
 	log_debug(LOG_DBG_SCAN, "clamav: %s%s%s files=%u %u us (by MIME part)",
-		  scan_status_name(v_r->status),
-		  v_r->n_names ? " " : v_r->reason ? " " : "",
-		  v_r->n_names ? v_r->names[0] : v_r->reason ? v_r->reason : "",
-		  v_r->n_files, v_r->elapsed_us);
-	return ret;
+		  scan_status_name(v->status),
+		  v->n_names ? " " : v->reason ? " " : "",
+		  v->n_names ? v->names[0] : v->reason ? v->reason : "",
+		  v->n_files, v->elapsed_us);
+	return r < 0 ? -1 : 0;
+}
+
+int clamav_scan_mime(struct clamav_engine *e, const char *data, size_t len,
+		     const struct mime_msg *m, struct arena *a, struct scan_verdict *v_r)
+{
+	struct mime_scan s;
+	const char *why;
+	int r;
+
+	if ((why = whole_message_why(data, len, m)) != NULL)
+		return scan_whole(e, data, len, a, v_r, why);
+	memset(v_r, 0, sizeof(*v_r));
+	v_r->scanner = "clamav";
+	if ((why = tmp_room(e, len, a)) != NULL) {
+		verdict_unchecked(v_r, why);
+		log_error("clamav: %s", why);
+		return -1;
+	}
+	mime_scan_init(&s, e, data, len, m, a, v_r);
+	if ((r = scan_frame(&s)) == 0) {
+		s.c.bytes = 0;
+		s.c.nfiles = 0;
+		r = scan_leaves(&s);
+		if (s.fallback)
+			return scan_whole(e, data, len, a, v_r, s.fallback);
+	}
+	return mime_scan_finish(&s, r);
 }
 
 /* clamav_scanner_scan - struct scanner adapter */
