@@ -998,9 +998,11 @@ static void mime_scan_init(struct mime_scan *s, struct clamav_engine *e, const c
 }
 
 /* scan_frame - the whole message as it is, matched raw, nothing parsed
- * (header-, mail- and body-text signatures, preambles and epilogues):
- * scan_one's result. Its files are the leaves' to list, and its bytes
- * and files do not count against the leaves' budgets. */
+ * (header-, mail- and body-text signatures, preambles and epilogues, the
+ * hash of the whole message): scan_one's result. Its files are the
+ * leaves' to list, and its bytes and files do not count against the
+ * leaves' budgets. Runs after the leaves, also when a limit stopped
+ * them (a virus it finds still makes the message INFECTED). */
 static int scan_frame(struct mime_scan *s)
 {
 	unsigned long long bytes = s->c.bytes, nfiles = s->c.nfiles;
@@ -1172,7 +1174,8 @@ static int scan_leaves(struct mime_scan *s)
 	return r;
 }
 
-/* mime_scan_finish - the verdict from the last pass's result r; the return value */
+/* mime_scan_finish - the verdict from the passes' result r (1 a virus,
+ * -1 a failure, else clean unless a limit was met); the return value */
 static int mime_scan_finish(struct mime_scan *s, int r)
 {
 	struct scan_verdict *v = s->c.v;
@@ -1217,12 +1220,18 @@ int clamav_scan_mime(struct clamav_engine *e, const char *data, size_t len,
 		return -1;
 	}
 	mime_scan_init(&s, e, data, len, m, a, v_r);
-	if ((r = scan_frame(&s)) == 0) {
-		s.c.bytes = 0;
-		s.c.nfiles = 0;
-		r = scan_leaves(&s);
-		if (s.fallback)
-			return scan_whole(e, data, len, a, v_r, s.fallback);
+	/* the leaves first, the frame last: libclamav's own mail scanning
+	 * (cli_magic_scan) parses the mail before its raw pass, so a message
+	 * that matches both is named as clamscan names it; and a message
+	 * that goes to the fallback or has a virus in a part costs no frame */
+	r = scan_leaves(&s);
+	if (s.fallback)
+		return scan_whole(e, data, len, a, v_r, s.fallback);
+	if (r == 0 || r == LEAF_STOP) {
+		int fr = scan_frame(&s);
+
+		if (fr != 0)
+			r = fr;
 	}
 	return mime_scan_finish(&s, r);
 }

@@ -197,14 +197,19 @@ int clamav_scan_buffer(struct clamav_engine *e, const char *data, size_t len,
  * values, names and files[] as clamav_scan_buffer(), at a fraction of the
  * cost: libclamav is not asked to parse the mail (that writes every part
  * to a temp file); instead
- *   1. the whole raw message is matched once as it is, nothing parsed
- *      (signatures on headers, mail text, preamble and epilogue);
- *   2. every leaf part is transfer-decoded (mime_part_decode, at most
+ *   1. every leaf part is transfer-decoded (mime_part_decode, at most
  *      max_filesize bytes) and scanned from memory as a file of its own,
  *      every libclamav parser on (archives, documents, executables, and
  *      mail for a leaf that is itself a message); a single-part message
  *      is one leaf, its decoded body. message/rfc822 parts are already
  *      opened by the parser: their leaves are in the tree.
+ *   2. then the whole raw message is matched once as it is, nothing
+ *      parsed (signatures on headers, mail text, preamble and epilogue,
+ *      the whole message's hash), unless a leaf had a virus or the
+ *      message goes to the fallback below. This is libclamav's own
+ *      order for mail (parsed parts, then the raw pass), so a message
+ *      matching signatures in both is named as clamscan names it
+ *      (tests/integration/t_detect_equiv.sh).
  * files[] lists each leaf with its MIME file name (NULL if none) and
  * libclamav's type, each message/rfc822 part as "CL_TYPE_MAIL", and what
  * libclamav finds inside a leaf, depths counted from the message (a leaf
