@@ -389,7 +389,7 @@ static void rate_sample_now(struct control *c, const struct control_info *info, 
 	s = &c->rate[(size_t)now % CONTROL_RATE_SAMPLES];
 	s->t = now;
 	s->msgs = 0;
-	for (i = 0; i < SB_CATEGORIES; i++)
+	for (i = 0; i < CC_MAJORS; i++)
 		for (j = 0; j < SB_ACTIONS; j++)
 			s->msgs += k.messages[i][j];
 	s->bytes = k.bytes;
@@ -457,13 +457,13 @@ static void reply_stats(struct control *c, struct buf *out, const struct control
 	int i, j;
 
 	scoreboard_read(info->sb, &k);
-	for (i = 0; i < SB_CATEGORIES; i++)
+	for (i = 0; i < CC_MAJORS; i++)
 		for (j = 0; j < SB_ACTIONS; j++)
 			total += k.messages[i][j];
 	buf_printf(out, "ok\nuptime=%lld\nmessages=%llu\nbytes=%llu\n", (long long)(now - info->started),
 	    (unsigned long long)total, (unsigned long long)k.bytes);
-	for (i = 0; i < SB_CATEGORIES; i++) {
-		buf_printf(out, "category %s", scoreboard_category_name((unsigned)i));
+	for (i = 0; i < CC_MAJORS; i++) {
+		buf_printf(out, "category %s", category_label((unsigned)i));
 		for (j = 0; j < SB_ACTIONS; j++)
 			buf_printf(out, " %s=%llu", scoreboard_action_name(j), (unsigned long long)k.messages[i][j]);
 		buf_putc(out, '\n');

@@ -79,10 +79,10 @@ void metrics_render(struct buf *out, const struct control_info *info)
 
 	metrics_help(out, "tollgate_messages_total", "counter",
 	    "messages processed, by main content category and outcome");
-	for (i = 0; i < SB_CATEGORIES; i++)
+	for (i = 0; i < CC_MAJORS; i++)
 		for (j = 0; j < SB_ACTIONS; j++)
 			buf_printf(out, "tollgate_messages_total{category=\"%s\",action=\"%s\"} %llu\n",
-			    scoreboard_category_name((unsigned)i), scoreboard_action_name(j),
+			    category_label((unsigned)i), scoreboard_action_name(j),
 			    (unsigned long long)k.messages[i][j]);
 	metrics_help(out, "tollgate_received_bytes_total", "counter", "bytes of the processed messages");
 	buf_printf(out, "tollgate_received_bytes_total %llu\n", (unsigned long long)k.bytes);

@@ -63,7 +63,7 @@ void scoreboard_count(struct scoreboard *sb, int slot, unsigned category, enum s
 {
 	struct sb_counters *c = &sb->counters;
 
-	if (category >= SB_CATEGORIES)
+	if (category >= CC_MAJORS)
 		category = 0;
 	if ((unsigned)action >= SB_ACTIONS)
 		action = SB_TEMPFAILED;
@@ -132,15 +132,6 @@ void scoreboard_read(const struct scoreboard *sb, struct sb_counters *out)
 
 	for (i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
-}
-
-const char *scoreboard_category_name(unsigned category)
-{
-	/* policy/decide.h enum ccat_major order */
-	static const char *names[SB_CATEGORIES] = { "other", "clean", "mta_error", "oversized",
-		"bad_header", "spammy", "spam", "unchecked", "banned", "virus" };
-
-	return category < SB_CATEGORIES ? names[category] : "?";
 }
 
 const char *scoreboard_action_name(int action)

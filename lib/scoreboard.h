@@ -12,10 +12,9 @@
  * Counters (struct sb_counters) outlive the workers: every worker adds
  * to them with atomic additions, the master only reads them (control
  * socket "stats", the metrics endpoint). They are never reset while the
- * master runs, so they are monotonic as Prometheus expects. Categories
- * are the major content categories of policy/decide.h (CC_*), in the
- * same order, so a worker passes CCAT_MAJOR(ccat) as is; lib/ does not
- * include routing/, hence the copy of the names in scoreboard.c.
+ * master runs, so they are monotonic as Prometheus expects. Messages
+ * are counted by the major content category of lib/category.h (a worker
+ * passes CCAT_MAJOR(ccat)); category_label() names them.
  */
 #ifndef TG_SCOREBOARD_H
 #define TG_SCOREBOARD_H
@@ -23,6 +22,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
+
+#include "lib/category.h"
 
 enum sb_state {
 	SB_EMPTY = 0,
@@ -45,8 +46,6 @@ struct sb_slot {
 	char queue_id[32];		/* Postfix queue id (XFORWARD IDENT) or our am_id */
 };
 
-/* the major content categories, numbered as policy/decide.h's enum ccat_major */
-#define SB_CATEGORIES 10
 /* what happened to a counted message */
 enum sb_action {
 	SB_PASSED = 0,			/* every recipient passed (relayed) */
@@ -73,7 +72,7 @@ enum sb_event {
 };
 
 struct sb_counters {
-	uint64_t messages[SB_CATEGORIES][SB_ACTIONS];
+	uint64_t messages[CC_MAJORS][SB_ACTIONS];	/* by CCAT_MAJOR */
 	uint64_t events[SB_EVENTS];
 	uint64_t bytes;			/* message bytes received (counted messages) */
 	uint64_t stage_bucket[SB_STAGES][SB_BUCKETS + 1];	/* not cumulative; last: +Inf */
@@ -118,8 +117,8 @@ uint64_t scoreboard_usec_since(const struct timespec *t0);
 /* scoreboard_read - a consistent-enough copy of the counters (each word
  * read atomically; the set is not a snapshot) */
 void scoreboard_read(const struct scoreboard *sb, struct sb_counters *out);
-/* names for display and metrics labels: "clean", "passed", "scan" */
-const char *scoreboard_category_name(unsigned category);
+/* names for display and metrics labels: "passed", "scan" (categories:
+ * category_label(), lib/category.h) */
 const char *scoreboard_action_name(int action);
 const char *scoreboard_stage_name(int stage);
 

@@ -33,38 +33,6 @@
 
 /* ---- names ---- */
 
-static const char *const ccat_names_major[CC_MAJORS] = {
-	"CatchAll", "Clean", "MtaFailed", "Oversized", "BadHdr", "Spammy", "Spam", "Unchecked",
-	"Banned", "Virus"
-};
-
-/* decide_ccat_name - amavisd's %ccat_display_names */
-const char *decide_ccat_name(unsigned ccat)
-{
-	static const char *const badh[] = { "BadHdr", "BadHdrMime", "BadHdr8bit", "BadHdrChar",
-		"BadHdrSpace", "BadHdrLong", "BadHdrSyntax", "BadHdrMissing", "BadHdrDupl" };
-	static const char *const unch[] = { "Unchecked", "UncheckedEncrypted", "UncheckedOverLimits",
-		"UncheckedAmbiguousContent" };
-	unsigned maj = CCAT_MAJOR(ccat), min = CCAT_MINOR(ccat);
-
-	if (maj >= CC_MAJORS)
-		return "CatchAll";
-	switch (maj) {
-	case CC_CLEAN:
-		return min == 1 ? "CleanTag" : "Clean";
-	case CC_MTA:
-		return min == 1 ? "MtaTempFailed" : min == 2 ? "MtaRejected" : "MtaFailed";
-	case CC_BADH:
-		return min < sizeof(badh) / sizeof(badh[0]) ? badh[min] : "BadHdr";
-	case CC_SPAMMY:
-		return min == 1 ? "Spammy3" : "Spammy";
-	case CC_UNCHECKED:
-		return min < sizeof(unch) / sizeof(unch[0]) ? unch[min] : "Unchecked";
-	default:
-		return ccat_names_major[maj];
-	}
-}
-
 static const char *const destiny_names[] = { "PASS", "DISCARD", "BOUNCE", "REJECT", "TEMPFAIL" };
 
 /* decide_destiny_name - "PASS", "DISCARD", ... */
