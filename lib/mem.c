@@ -170,6 +170,22 @@ char *arena_strdup(struct arena *a, const char *s)
 	return s ? arena_strndup(a, s, strlen(s)) : NULL;
 }
 
+/* arena_printable - at most max bytes of s as printable ASCII: a tab
+ * becomes a space, any other control or non-ASCII byte '?' */
+char *arena_printable(struct arena *a, const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0, i;
+	char *out;
+
+	if (n > max)
+		n = max;
+	out = arena_strndup(a, s ? s : "", n);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] >= 0x7f)
+			out[i] = out[i] == '\t' ? ' ' : '?';
+	return out;
+}
+
 char *arena_vprintf(struct arena *a, const char *fmt, va_list ap)
 {
 	va_list ap2;

@@ -32,6 +32,10 @@ void *arena_alloc(struct arena *a, size_t size);
 void *arena_allocarray(struct arena *a, size_t nmemb, size_t size);
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_strndup(struct arena *a, const char *s, size_t n);
+/* arena_printable - a copy of at most max bytes of s (NULL: "") made
+ * printable ASCII, for text the peer or a message controls: tab → ' ',
+ * other control and 8-bit bytes → '?' */
+char *arena_printable(struct arena *a, const char *s, size_t max);
 char *arena_printf(struct arena *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 char *arena_vprintf(struct arena *a, const char *fmt, va_list ap);
