@@ -24,6 +24,7 @@
 
 #include "lib/mem.h"
 #include "policy/decide.h"
+#include "policy/decide_private.h"
 
 #define NOTIFY_HDR_MAX	(64 * 1024)	/* original header bytes returned */
 #define NOTIFY_FOLD	78		/* fold our header fields past this column */
@@ -31,21 +32,6 @@
 #define NOTIFY_ADDR_MAX	320		/* bytes kept of an address */
 
 /* ---- helpers ---- */
-
-/* ntext - s as printable ASCII ('?' for anything else), at most max bytes */
-static char *ntext(struct arena *a, const char *s, size_t max)
-{
-	size_t n = s ? strlen(s) : 0, i;
-	char *out;
-
-	if (n > max)
-		n = max;
-	out = arena_strndup(a, s ? s : "", n);
-	for (i = 0; i < n; i++)
-		if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] >= 0x7f)
-			out[i] = out[i] == '\t' ? ' ' : '?';
-	return out;
-}
 
 /* xtext_decode - RFC 3461 xtext ("+2B" → '+'), made printable */
 static char *xtext_decode(struct arena *a, const char *s)
@@ -67,7 +53,7 @@ static char *xtext_decode(struct arena *a, const char *s)
 		}
 		buf_putc(&b, *s);
 	}
-	out = ntext(a, b.data ? b.data : "", NOTIFY_ADDR_MAX);
+	out = arena_printable(a, b.data ? b.data : "", NOTIFY_ADDR_MAX);
 	buf_free(&b);
 	return out;
 }
@@ -173,29 +159,6 @@ static const char *client_ip(struct message *msg, const char **port_r)
 	return ip && *ip ? ip : NULL;
 }
 
-/* virus_names - %V */
-static const char *virus_names(struct arena *a, const struct decide_facts *f)
-{
-	struct buf b = BUF_INIT;
-	const char *out;
-	unsigned i;
-
-	for (i = 0; f && i < f->n_virus; i++) {
-		if (i)
-			buf_puts(&b, ", ");
-		buf_puts(&b, f->virus_names[i] ? f->virus_names[i] : "");
-	}
-	out = ntext(a, b.data ? b.data : "", NOTIFY_FIELD_MAX);
-	buf_free(&b);
-	return out;
-}
-
-/* msg_ccat - the ccat a message-level text is about: blocking, else main */
-static unsigned msg_ccat(const struct decide_result *res)
-{
-	return res->blocked ? res->blocking_ccat : res->ccat[0];
-}
-
 /* part_start - a MIME body part header */
 static void part_start(struct buf *b, const char *boundary, const char *type, const char *disp,
     const char *cte, const char *descr)
@@ -217,12 +180,12 @@ static void orig_fields(struct buf *b, struct message *msg)
 	static const char *const names[] = { "From", "Sender", "Message-ID", "Subject" };
 	size_t k;
 
-	buf_printf(b, "Return-Path: <%s>\r\n", ntext(msg->arena, msg->sender, NOTIFY_ADDR_MAX));
+	buf_printf(b, "Return-Path: <%s>\r\n", arena_printable(msg->arena, msg->sender, NOTIFY_ADDR_MAX));
 	for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
 		const char *v = message_header(msg, names[k]);
 
 		if (v && *v)
-			buf_printf(b, "%s: %s\r\n", names[k], ntext(msg->arena, v, NOTIFY_FIELD_MAX));
+			buf_printf(b, "%s: %s\r\n", names[k], arena_printable(msg->arena, v, NOTIFY_FIELD_MAX));
 	}
 }
 
@@ -235,7 +198,7 @@ static void returned_headers(struct buf *b, struct message *msg, const char *bou
 
 	part_start(b, boundary, "text/rfc822-headers; name=\"header.hdr\"",
 	    "inline; filename=\"header.hdr\"", has8 ? "8bit" : "7bit", "Message header section");
-	buf_printf(b, "Return-Path: <%s>\r\n", ntext(msg->arena, msg->sender, NOTIFY_ADDR_MAX));
+	buf_printf(b, "Return-Path: <%s>\r\n", arena_printable(msg->arena, msg->sender, NOTIFY_ADDR_MAX));
 	put_lines(b, h, hlen);
 }
 
@@ -292,7 +255,7 @@ static enum decide_dsn dsn_state(struct message *msg, const struct decide_result
 		return DECIDE_DSN_SUPPRESSED;
 	if (virus_fakes_sender(f, o))
 		return DECIDE_DSN_SUPPRESSED;	/* it would go to an innocent */
-	if (f && f->spam_scored && rr->pol && !isnan(rr->pol->dsn_cutoff_level) &&
+	if (f && f->spam_scored && rr->pol && decide_level_set(rr->pol->dsn_cutoff_level) &&
 	    f->spam_score >= rr->pol->dsn_cutoff_level)
 		return DECIDE_DSN_SUPPRESSED;
 	if (f && f->bulk && rr->nccat && CCAT_MAJOR(rr->ccat[0]) > CC_CLEAN)
@@ -308,7 +271,7 @@ static const char *dsn_subject(struct message *msg, const struct decide_result *
 		": header line longer than 998 characters", ": header field syntax error",
 		": missing required header field", ": duplicate header field" };
 	const struct decide_facts *f = res->facts;
-	unsigned c = msg_ccat(res), min = CCAT_MINOR(c);
+	unsigned c = decide_msg_ccat(res), min = CCAT_MINOR(c);
 	const char *head = any_delivered ? "Delivery status notification" : "Undeliverable mail";
 	struct arena *a = msg->arena;
 
@@ -327,9 +290,9 @@ static const char *dsn_subject(struct message *msg, const struct decide_result *
 		return arena_printf(a, "%s, contents UNCHECKED", head);
 	case CC_BANNED:
 		return arena_printf(a, "%s, BANNED contents type (%s)", head,
-		    ntext(a, f && f->banned_reason ? f->banned_reason : "", NOTIFY_FIELD_MAX));
+		    arena_printable(a, f && f->banned_reason ? f->banned_reason : "", NOTIFY_FIELD_MAX));
 	case CC_VIRUS:
-		return arena_printf(a, "%s, VIRUS in message apparently from you (%s)", head, virus_names(a, f));
+		return arena_printf(a, "%s, VIRUS in message apparently from you (%s)", head, decide_virus_list(a, f));
 	default:
 		return head;
 	}
@@ -372,7 +335,7 @@ int notify_dsn(struct message *msg, struct decide_result *res, const struct noti
 
 	/* header */
 	fold_header(b, "From", hdr_from(a, o));
-	buf_printf(b, "To: <%s>\r\n", ntext(a, msg->sender, NOTIFY_ADDR_MAX));
+	buf_printf(b, "To: <%s>\r\n", arena_printable(a, msg->sender, NOTIFY_ADDR_MAX));
 	buf_printf(b, "Date: %s\r\n", date);
 	fold_header(b, "Subject", dsn_subject(msg, res, any_delivered));
 	buf_printf(b, "Message-ID: <DSN%s@%s>\r\n", msg->mail_id, host);
@@ -388,14 +351,14 @@ int notify_dsn(struct message *msg, struct decide_result *res, const struct noti
 	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
 		if (res->r[i].dsn != DECIDE_DSN_PENDING)
 			continue;
-		buf_printf(b, "  <%s>:\r\n    %s\r\n", ntext(a, msg->rcpts[i].addr, NOTIFY_ADDR_MAX),
-		    ntext(a, msg->rcpts[i].reply, 512));
+		buf_printf(b, "  <%s>:\r\n    %s\r\n", arena_printable(a, msg->rcpts[i].addr, NOTIFY_ADDR_MAX),
+		    arena_printable(a, msg->rcpts[i].reply, 512));
 	}
 	buf_printf(b, "\r\nThis nondelivery report was generated by the program tollgate\r\n"
 	    "at host %s. Our internal reference code for your message\r\nis %s/%s\r\n\r\n",
 	    host, msg->am_id, msg->mail_id);
-	if (CCAT_MAJOR(msg_ccat(res)) == CC_BADH && f && f->badh_text)
-		buf_printf(b, "INVALID HEADER\r\n  %s\r\n\r\n", ntext(a, f->badh_text, NOTIFY_FIELD_MAX));
+	if (CCAT_MAJOR(decide_msg_ccat(res)) == CC_BADH && f && f->badh_text)
+		buf_printf(b, "INVALID HEADER\r\n  %s\r\n\r\n", arena_printable(a, f->badh_text, NOTIFY_FIELD_MAX));
 	orig_fields(b, msg);
 
 	/* 2: message/delivery-status (RFC 3464) */
@@ -403,14 +366,14 @@ int notify_dsn(struct message *msg, struct decide_result *res, const struct noti
 	    "Delivery error report");
 	buf_printf(b, "Reporting-MTA: dns; %s\r\n", host);
 	if (msg->helo && *msg->helo)
-		buf_printf(b, "Received-From-MTA: dns; %s ([%s])\r\n", ntext(a, msg->helo, 255),
-		    ntext(a, msg->client_addr ? msg->client_addr : "", 64));
+		buf_printf(b, "Received-From-MTA: dns; %s ([%s])\r\n", arena_printable(a, msg->helo, 255),
+		    arena_printable(a, msg->client_addr ? msg->client_addr : "", 64));
 	buf_printf(b, "Arrival-Date: %s\r\n", date);
 	if (msg->envid && *msg->envid)
 		buf_printf(b, "Original-Envelope-Id: %s\r\n", xtext_decode(a, msg->envid));
 	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
 		const struct rcpt *r = &msg->rcpts[i];
-		const char *reply = ntext(a, r->reply, 512), *enh = NULL;
+		const char *reply = arena_printable(a, r->reply, 512), *enh = NULL;
 		char status[16];
 		size_t el;
 
@@ -434,7 +397,7 @@ int notify_dsn(struct message *msg, struct decide_result *res, const struct noti
 		buf_puts(b, "\r\n");
 		if (r->orcpt && *r->orcpt)
 			buf_printf(b, "Original-Recipient: %s\r\n", xtext_decode(a, r->orcpt));
-		buf_printf(b, "Final-Recipient: rfc822;%s\r\n", ntext(a, r->addr, NOTIFY_ADDR_MAX));
+		buf_printf(b, "Final-Recipient: rfc822;%s\r\n", arena_printable(a, r->addr, NOTIFY_ADDR_MAX));
 		buf_puts(b, "Action: failed\r\n");
 		buf_printf(b, "Status: %s\r\n", status);
 		fold_header(b, "Diagnostic-Code", arena_printf(a, "smtp; %s", reply));
@@ -464,28 +427,28 @@ static const char *admin_subject(struct message *msg, const struct decide_result
 		NULL, NULL };
 	const struct decide_facts *f = res->facts;
 	struct arena *a = msg->arena;
-	unsigned maj = CCAT_MAJOR(msg_ccat(res));
+	unsigned maj = CCAT_MAJOR(decide_msg_ccat(res));
 	const char *port, *ip = client_ip(msg, &port), *w;
 	struct buf b = BUF_INIT;
 	const char *out;
 
 	if (maj == CC_VIRUS)
-		w = arena_printf(a, "VIRUS (%s) in mail", virus_names(a, f));
+		w = arena_printf(a, "VIRUS (%s) in mail", decide_virus_list(a, f));
 	else if (maj == CC_BANNED)
 		w = arena_printf(a, "BANNED contents (%s) in mail",
-		    ntext(a, f && f->banned_reason ? f->banned_reason : "", NOTIFY_FIELD_MAX));
+		    arena_printable(a, f && f->banned_reason ? f->banned_reason : "", NOTIFY_FIELD_MAX));
 	else
 		w = what[maj < CC_MAJORS ? maj : 0];
 	buf_printf(&b, "%s FROM ", w);
 	if (f && f->originating)
 		buf_puts(&b, "LOCAL ");
 	if (ip) {
-		buf_printf(&b, "[%s]", ntext(a, ip, 64));
+		buf_printf(&b, "[%s]", arena_printable(a, ip, 64));
 		if (port && *port)
-			buf_printf(&b, ":%s", ntext(a, port, 8));
+			buf_printf(&b, ":%s", arena_printable(a, port, 8));
 		buf_putc(&b, ' ');
 	}
-	buf_printf(&b, "<%s>", ntext(a, msg->sender, NOTIFY_ADDR_MAX));
+	buf_printf(&b, "<%s>", arena_printable(a, msg->sender, NOTIFY_ADDR_MAX));
 	out = arena_strndup(a, b.data, b.len);
 	buf_free(&b);
 	return out;
@@ -517,7 +480,7 @@ void notify_admin(struct message *msg, const struct decide_result *res, const st
 	fold_header(b, "From", hdr_from(a, o));
 	buf_printf(b, "Date: %s\r\n", date);
 	fold_header(b, "Subject", admin_subject(msg, res));
-	buf_printf(b, "To: <%s>\r\n", ntext(a, admin, NOTIFY_ADDR_MAX));
+	buf_printf(b, "To: <%s>\r\n", arena_printable(a, admin, NOTIFY_ADDR_MAX));
 	buf_printf(b, "Message-ID: <VA%s@%s>\r\n\r\n", msg->mail_id, host);
 	buf_puts(b, "This is a multi-part message in MIME format...\r\n");
 
@@ -525,20 +488,20 @@ void notify_admin(struct message *msg, const struct decide_result *res, const st
 	if (f == NULL || f->n_virus == 0)
 		buf_puts(b, "No viruses were found.\r\n");
 	else if (f->n_virus == 1)
-		buf_printf(b, "A virus was found: %s\r\n", virus_names(a, f));
+		buf_printf(b, "A virus was found: %s\r\n", decide_virus_list(a, f));
 	else if (f->n_virus == 2)
-		buf_printf(b, "Two viruses were found:\r\n  %s\r\n", virus_names(a, f));
+		buf_printf(b, "Two viruses were found:\r\n  %s\r\n", decide_virus_list(a, f));
 	else
-		buf_printf(b, "%u viruses were found:\r\n  %s\r\n", f->n_virus, virus_names(a, f));
+		buf_printf(b, "%u viruses were found:\r\n  %s\r\n", f->n_virus, decide_virus_list(a, f));
 	buf_puts(b, "\r\n");
 	if (f && f->banned_reason)
-		buf_printf(b, "Banned name: %s\r\n", ntext(a, f->banned_reason, NOTIFY_FIELD_MAX));
+		buf_printf(b, "Banned name: %s\r\n", arena_printable(a, f->banned_reason, NOTIFY_FIELD_MAX));
 	if (f && f->badh)
-		buf_printf(b, "Bad header:\r\n  %s\r\n", ntext(a, f->badh_text ? f->badh_text : "", NOTIFY_FIELD_MAX));
+		buf_printf(b, "Bad header:\r\n  %s\r\n", arena_printable(a, f->badh_text ? f->badh_text : "", NOTIFY_FIELD_MAX));
 	/* the template's blank line after the scanner line goes with it */
 	if (f && f->n_virus)
 		buf_printf(b, "Scanner detecting a virus: %s\r\n\r\n",
-		    ntext(a, f->scanner_name ? f->scanner_name : "ClamAV", 64));
+		    arena_printable(a, f->scanner_name ? f->scanner_name : "ClamAV", 64));
 	buf_printf(b, "Content type: %s", decide_ccat_name(mainc));
 	if (res->blocked && res->blocking_ccat != mainc)
 		buf_printf(b, ", blocked for %s", decide_ccat_name(res->blocking_ccat));
@@ -546,12 +509,12 @@ void notify_admin(struct message *msg, const struct decide_result *res, const st
 	if (ip) {
 		const char *name = msg->xf.name && strcmp(msg->xf.name, "unknown") != 0 ? msg->xf.name : "";
 
-		buf_printf(b, "First upstream SMTP client IP address: [%s] %s\r\n\r\n", ntext(a, ip, 64),
-		    ntext(a, name, 255));
+		buf_printf(b, "First upstream SMTP client IP address: [%s] %s\r\n\r\n", arena_printable(a, ip, 64),
+		    arena_printable(a, name, 255));
 	}
 	orig_fields(b, msg);
 	if (res->quarantine_id && *res->quarantine_id)
-		buf_printf(b, "The message has been quarantined as: %s\r\n\r\n", ntext(a, res->quarantine_id, 200));
+		buf_printf(b, "The message has been quarantined as: %s\r\n\r\n", arena_printable(a, res->quarantine_id, 200));
 	else
 		buf_puts(b, "Not quarantined.\r\n\r\n");
 	if (msg->sender == NULL || *msg->sender == 0 || virus_fakes_sender(f, o))
@@ -566,15 +529,15 @@ void notify_admin(struct message *msg, const struct decide_result *res, const st
 		buf_puts(b, "The message WILL BE relayed to:\r\n");
 		for (i = 0; i < msg->nrcpts && i < res->n; i++)
 			if (!res->r[i].blocked && msg->rcpts[i].code / 100 != 4 && msg->rcpts[i].code / 100 != 5)
-				buf_printf(b, "<%s>\r\n", ntext(a, msg->rcpts[i].addr, NOTIFY_ADDR_MAX));
+				buf_printf(b, "<%s>\r\n", arena_printable(a, msg->rcpts[i].addr, NOTIFY_ADDR_MAX));
 		buf_puts(b, "\r\n");
 	}
 	if (nblock) {
 		buf_puts(b, "The message WAS NOT relayed to:\r\n");
 		for (i = 0; i < msg->nrcpts && i < res->n; i++)
 			if (res->r[i].blocked || msg->rcpts[i].code / 100 == 4 || msg->rcpts[i].code / 100 == 5)
-				buf_printf(b, "<%s>:\r\n   %s\r\n", ntext(a, msg->rcpts[i].addr, NOTIFY_ADDR_MAX),
-				    ntext(a, msg->rcpts[i].reply ? msg->rcpts[i].reply : "", 512));
+				buf_printf(b, "<%s>:\r\n   %s\r\n", arena_printable(a, msg->rcpts[i].addr, NOTIFY_ADDR_MAX),
+				    arena_printable(a, msg->rcpts[i].reply ? msg->rcpts[i].reply : "", 512));
 		buf_puts(b, "\r\n");
 	}
 	if (f && f->n_virus) {
@@ -582,8 +545,8 @@ void notify_admin(struct message *msg, const struct decide_result *res, const st
 
 		buf_puts(b, "Virus scanner output:\r\n");
 		for (k = 0; k < f->n_virus; k++)
-			buf_printf(b, "  %s: %s FOUND\r\n", ntext(a, f->scanner_name ? f->scanner_name : "ClamAV", 64),
-			    ntext(a, f->virus_names[k], NOTIFY_FIELD_MAX));
+			buf_printf(b, "  %s: %s FOUND\r\n", arena_printable(a, f->scanner_name ? f->scanner_name : "ClamAV", 64),
+			    arena_printable(a, f->virus_names[k], NOTIFY_FIELD_MAX));
 		buf_puts(b, "\r\n");
 	}
 	returned_headers(b, msg, boundary);
