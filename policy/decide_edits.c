@@ -274,99 +274,130 @@ static void fold_field(struct buf *b, const char *name, const char *value)
 	buf_puts(b, "\r\n");
 }
 
+/* edits_added - the fields the edits add (HDR_ADD, in order) into b,
+ * folded; *subj_tag_r the first subject tag (NULL: none); returns 1 when
+ * some edit changes or deletes an existing field */
+static int edits_added(struct buf *b, const struct hdr_edit *e, size_t n, const char **subj_tag_r)
+{
+	int rewrite = 0;
+	size_t i;
+
+	*subj_tag_r = NULL;
+	for (i = 0; i < n; i++) {
+		if (e[i].op == HDR_ADD)
+			fold_field(b, e[i].name, e[i].value);
+		else
+			rewrite = 1;
+		if (e[i].op == HDR_PREPEND_SUBJECT && *subj_tag_r == NULL)
+			*subj_tag_r = e[i].value ? e[i].value : "";
+	}
+	return rewrite;
+}
+
+/* field_end - the end of the header field that starts at pos: past its
+ * line end and every continuation line (or len) */
+static size_t field_end(const char *data, size_t len, size_t pos)
+{
+	size_t end = pos;
+
+	for (;;) {
+		const char *q = memchr(data + end, '\n', len - end);
+
+		end = q ? (size_t)(q - data) + 1 : len;
+		if (end >= len || (data[end] != ' ' && data[end] != '\t'))
+			return end;
+	}
+}
+
+/* field_deleted - does a HDR_DELETE edit name the field name[0..namelen)? */
+static int field_deleted(const char *name, size_t namelen, const struct hdr_edit *e, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (e[i].op == HDR_DELETE && strlen(e[i].name) == namelen &&
+		    strncasecmp(name, e[i].name, namelen) == 0)
+			return 1;
+	return 0;
+}
+
+/* header_rewrite - the header section of data into b without the
+ * deleted fields and with subj_tag (when not NULL) put before the text
+ * of the first Subject; *subj_done_r says whether there was one.
+ * Returns where the section ends: its empty line, or len. */
+static size_t header_rewrite(struct buf *b, const char *data, size_t len, const struct hdr_edit *e,
+    size_t n, const char *subj_tag, int *subj_done_r)
+{
+	size_t pos = 0;
+
+	*subj_done_r = 0;
+	while (pos < len) {
+		size_t start = pos, end, namelen;
+		const char *colon;
+
+		/* empty line: end of the header section */
+		if (data[pos] == '\n' || (data[pos] == '\r' && pos + 1 < len && data[pos + 1] == '\n'))
+			return pos;
+		end = pos = field_end(data, len, pos);
+		colon = memchr(data + start, ':', end - start);
+		namelen = colon ? (size_t)(colon - (data + start)) : 0;
+		while (namelen > 0 && (data[start + namelen - 1] == ' ' || data[start + namelen - 1] == '\t'))
+			namelen--;
+		if (colon && field_deleted(data + start, namelen, e, n))
+			continue;
+		if (subj_tag && !*subj_done_r && colon && namelen == 7 &&
+		    strncasecmp(data + start, "Subject", 7) == 0) {
+			const char *v = colon + 1;
+
+			if (v < data + end && *v == ' ')
+				v++;
+			buf_append(b, data + start, (size_t)(colon - (data + start)));
+			buf_puts(b, ": ");
+			buf_puts(b, subj_tag);
+			buf_append(b, v, (size_t)(data + end - v));
+			*subj_done_r = 1;
+			continue;
+		}
+		buf_append(b, data + start, end - start);
+	}
+	return len;
+}
+
+/* subject_add - a Subject field of the tag alone, trailing blanks
+ * trimmed, for a message that had none */
+static void subject_add(struct arena *a, struct buf *b, const char *subj_tag)
+{
+	size_t tl = strlen(subj_tag);
+
+	while (tl > 0 && subj_tag[tl - 1] == ' ')
+		tl--;
+	if (b->len > 0 && b->data[b->len - 1] != '\n')
+		buf_puts(b, "\r\n");	/* the last field had no line end (BDAT) */
+	fold_field(b, "Subject", arena_strndup(a, subj_tag, tl));
+}
+
 /* decide_edits_apply - see decide.h */
 void decide_edits_apply(struct arena *a, const char *data, size_t len, const struct hdr_edit *e,
     size_t n, const char **out_r, size_t *outlen_r, size_t *skip_r)
 {
 	struct buf b = BUF_INIT;
-	const char *subj_tag = NULL;
-	int rewrite = 0, subj_done = 0;
-	size_t i, pos = 0, hdr_end = len;
+	const char *subj_tag;
+	char *o;
+	int subj_done;
 
-	for (i = 0; i < n; i++) {
-		if (e[i].op == HDR_ADD)
-			fold_field(&b, e[i].name, e[i].value);
-		else
-			rewrite = 1;
-		if (e[i].op == HDR_PREPEND_SUBJECT && subj_tag == NULL)
-			subj_tag = e[i].value ? e[i].value : "";
+	*skip_r = 0;
+	if (edits_added(&b, e, n, &subj_tag)) {
+		*skip_r = header_rewrite(&b, data, len, e, n, subj_tag, &subj_done);
+		if (subj_tag && !subj_done)
+			subject_add(a, &b, subj_tag);
 	}
-	if (!rewrite) {
-		*skip_r = 0;
-		goto done;
-	}
-	/* walk the header fields (a field is a line plus its continuations) */
-	while (pos < len) {
-		size_t start = pos, end, nl;
-		const char *colon;
-		size_t namelen;
-		int drop = 0;
-
-		/* empty line: end of the header section */
-		if (data[pos] == '\n' || (data[pos] == '\r' && pos + 1 < len && data[pos + 1] == '\n')) {
-			hdr_end = pos;
-			break;
-		}
-		for (end = pos;;) {
-			const char *q = memchr(data + end, '\n', len - end);
-
-			nl = q ? (size_t)(q - data) + 1 : len;
-			end = nl;
-			if (end >= len || (data[end] != ' ' && data[end] != '\t'))
-				break;
-		}
-		pos = end;
-		colon = memchr(data + start, ':', end - start);
-		namelen = colon ? (size_t)(colon - (data + start)) : 0;
-		while (namelen > 0 && (data[start + namelen - 1] == ' ' || data[start + namelen - 1] == '\t'))
-			namelen--;
-		for (i = 0; i < n && colon; i++) {
-			if (e[i].op == HDR_DELETE && strlen(e[i].name) == namelen &&
-			    strncasecmp(data + start, e[i].name, namelen) == 0)
-				drop = 1;
-		}
-		if (drop)
-			continue;
-		if (subj_tag && !subj_done && colon && namelen == 7 && strncasecmp(data + start, "Subject", 7) == 0) {
-			const char *v = colon + 1;
-
-			if (v < data + end && *v == ' ')
-				v++;
-			buf_append(&b, data + start, (size_t)(colon - (data + start)));
-			buf_puts(&b, ": ");
-			buf_puts(&b, subj_tag);
-			buf_append(&b, v, (size_t)(data + end - v));
-			subj_done = 1;
-			continue;
-		}
-		buf_append(&b, data + start, end - start);
-	}
-	if (pos >= len)
-		hdr_end = len;
-	if (subj_tag && !subj_done) {
-		/* no Subject: add one with the tag, trailing blanks trimmed */
-		size_t tl = strlen(subj_tag);
-		char *t;
-
-		while (tl > 0 && subj_tag[tl - 1] == ' ')
-			tl--;
-		t = arena_strndup(a, subj_tag, tl);
-		if (b.len > 0 && b.data[b.len - 1] != '\n')
-			buf_puts(&b, "\r\n");	/* the last field had no line end (BDAT) */
-		fold_field(&b, "Subject", t);
-	}
-	*skip_r = hdr_end;
-done:
-	{
-		/* a copy of all b.len bytes: the kept header lines may hold
-		 * NULs, where arena_strndup() would stop short of outlen */
-		char *o = arena_alloc(a, b.len + 1);
-
-		if (b.len)
-			memcpy(o, b.data, b.len);
-		o[b.len] = 0;
-		*out_r = o;
-	}
+	/* a copy of all b.len bytes: the kept header lines may hold NULs,
+	 * where arena_strndup() would stop short of outlen */
+	o = arena_alloc(a, b.len + 1);
+	if (b.len)
+		memcpy(o, b.data, b.len);
+	o[b.len] = 0;
+	*out_r = o;
 	*outlen_r = b.len;
 	buf_free(&b);
 }

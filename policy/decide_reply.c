@@ -143,6 +143,14 @@ const char *decide_status(struct arena *a, const char *am_id, const struct decid
 
 /* ---- replies ---- */
 
+/* reply_no_outcome - the reply when a recipient has no outcome at the
+ * end (fail closed: Postfix keeps the message) */
+static const char *reply_no_outcome(struct message *msg)
+{
+	return arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: no outcome for a recipient",
+	    msg->am_id);
+}
+
 /* decide_lmtp_reply - see decide.h */
 const char *decide_lmtp_reply(struct message *msg, const struct decide_result *res, size_t i)
 {
@@ -153,8 +161,7 @@ const char *decide_lmtp_reply(struct message *msg, const struct decide_result *r
 	int code = reply_code3(r->reply);
 
 	if (r->code == 0 || code == 0)
-		return arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: no outcome for a recipient",
-		    msg->am_id);
+		return reply_no_outcome(msg);
 	if (code / 100 != 5)
 		return r->reply;
 	if (rr == NULL || rr->destiny == D_REJECT)
@@ -190,104 +197,145 @@ static int done_level(const struct decide_rcpt *rr)
 	return rr->delivered || CCAT_MAJOR(rr->blocking_ccat) == CC_MTA ? 2 : 1;
 }
 
-/* decide_smtp_reply - amavisd's one_response_for_all (decide.h) */
-const char *decide_smtp_reply(struct message *msg, const struct decide_result *res, int *dsn_needed_r)
+/* smtp_first_tempfail - step 1: the first 4xx, an undecided recipient
+ * counting as one; NULL when there is none */
+static const char *smtp_first_tempfail(struct message *msg)
 {
-	size_t i, n = msg->nrcpts, rej = 0, bounce = 0, drop = 0;
-	const char *resp = NULL;
-	int lvl = 0, suppressed = 0, all_discard = 1, notall;
-	struct buf b = BUF_INIT;
-	char *out;
+	size_t i;
 
-	if (dsn_needed_r)
-		*dsn_needed_r = 0;
-	if (n == 0)
-		return arena_printf(msg->arena, "250 2.5.0 Ok, id=%s", msg->am_id);
-	/* 1. the first 4xx (an undecided recipient counts as one) */
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < msg->nrcpts; i++) {
 		int c = reply_code3(msg->rcpts[i].reply);
 
 		if (msg->rcpts[i].code == 0 || c == 0)
-			return arena_printf(msg->arena, "451 4.5.0 Error in processing, id=%s: no outcome for a recipient",
-			    msg->am_id);
+			return reply_no_outcome(msg);
 		if (c / 100 == 4)
 			return msg->rcpts[i].reply;
 	}
-	/* 2. all discarded: the first discard reply */
-	for (i = 0; i < n; i++) {
-		if (res->r[i].destiny != D_DISCARD || !res->r[i].blocked) {
-			all_discard = 0;
-			break;
-		}
-	}
-	if (all_discard)
-		return msg->rcpts[0].reply;
-	/* 3. all discarded or rejected (5xx, not bounce): a 5xx, downstream's preferred */
-	notall = 0;
-	for (i = 0; i < n; i++) {
+	return NULL;
+}
+
+/* smtp_all_discarded - step 2: was every recipient blocked with D_DISCARD? */
+static int smtp_all_discarded(const struct message *msg, const struct decide_result *res)
+{
+	size_t i;
+
+	for (i = 0; i < msg->nrcpts; i++)
+		if (res->r[i].destiny != D_DISCARD || !res->r[i].blocked)
+			return 0;
+	return 1;
+}
+
+/* smtp_all_refused - step 3: when every recipient was discarded or got a
+ * 5xx that is not a bounce, that 5xx (the downstream's own before ours,
+ * else the first); NULL otherwise */
+static const char *smtp_all_refused(const struct message *msg, const struct decide_result *res)
+{
+	const char *resp = NULL;
+	int lvl = 0;
+	size_t i;
+
+	for (i = 0; i < msg->nrcpts; i++) {
 		const struct decide_rcpt *rr = &res->r[i];
 		const char *rp = msg->rcpts[i].reply;
 
 		if (rr->blocked && rr->destiny == D_DISCARD)
 			continue;
-		if (rp[0] == '5' && !(rr->blocked && rr->destiny == D_BOUNCE)) {
-			if (resp == NULL || done_level(rr) > lvl) {
-				resp = rp;
-				lvl = done_level(rr);
-			}
-			continue;
+		if (rp[0] != '5' || (rr->blocked && rr->destiny == D_BOUNCE))
+			return NULL;
+		if (resp == NULL || done_level(rr) > lvl) {
+			resp = rp;
+			lvl = done_level(rr);
 		}
-		notall = 1;
-		break;
 	}
-	if (!notall && resp)
-		return resp;
-	/* 4. mixed: the first genuine pass, and what became of the others */
-	resp = NULL;
-	for (i = 0; i < n; i++) {
+	return resp;
+}
+
+/* what became of the recipients of a mixed outcome (step 4) */
+struct smtp_tally {
+	const char *pass;		/* the first genuine pass reply, or NULL */
+	size_t rej, bounce, drop;	/* 5xx not bounced, bounced, discarded */
+	int suppressed;			/* a bounce's DSN was suppressed */
+};
+
+/* smtp_count - the tally of step 4 */
+static void smtp_count(const struct message *msg, const struct decide_result *res, struct smtp_tally *t)
+{
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < msg->nrcpts; i++) {
 		const struct decide_rcpt *rr = &res->r[i];
 		const char *rp = msg->rcpts[i].reply;
-		int blocked_discard = rr->blocked && rr->destiny == D_DISCARD;
 
-		if (rp[0] == '2' && !rr->blocked && resp == NULL)
-			resp = rp;
-		if (blocked_discard)
-			drop++;
-		if (rp[0] == '5') {
-			if (rr->blocked && rr->destiny == D_BOUNCE) {
-				bounce++;
-				if (rr->dsn == DECIDE_DSN_SUPPRESSED)
-					suppressed = 1;
-			} else {
-				rej++;
-			}
+		if (rp[0] == '2' && !rr->blocked && t->pass == NULL)
+			t->pass = rp;
+		if (rr->blocked && rr->destiny == D_DISCARD)
+			t->drop++;
+		if (rp[0] != '5')
+			continue;
+		if (rr->blocked && rr->destiny == D_BOUNCE) {
+			t->bounce++;
+			if (rr->dsn == DECIDE_DSN_SUPPRESSED)
+				t->suppressed = 1;
+		} else {
+			t->rej++;
 		}
 	}
-	buf_puts(&b, resp ? resp : arena_printf(msg->arena, "250 2.5.0 Ok, id=%s", msg->am_id));
-	if (rej + bounce + drop > 0) {
-		const char *sep = "";
-		struct {
-			size_t cnt;
-			const char *name;
-		} parts[3] = { { rej, "REJECT" }, { bounce, suppressed ? "DISCARD(bounce.suppressed)" : "BOUNCE" },
-			{ drop, "DISCARD" } };
-		size_t k;
+}
 
-		buf_puts(&b, ", ");
-		if (rej + bounce + drop < n)
-			buf_puts(&b, "but ");
-		for (k = 0; k < 3; k++) {
-			if (parts[k].cnt == 0)
-				continue;
-			if (parts[k].cnt == n)
-				buf_printf(&b, "%s%s", sep, parts[k].name);
-			else
-				buf_printf(&b, "%s%zu %s", sep, parts[k].cnt, parts[k].name);
-			sep = ", and ";
-		}
+/* smtp_put_others - ", but N REJECT, and N BOUNCE, and N DISCARD" (no
+ * count where it is all n recipients, no "but" where none passed) */
+static void smtp_put_others(struct buf *b, const struct smtp_tally *t, size_t n)
+{
+	const struct {
+		size_t cnt;
+		const char *name;
+	} parts[3] = { { t->rej, "REJECT" }, { t->bounce, t->suppressed ? "DISCARD(bounce.suppressed)" : "BOUNCE" },
+		{ t->drop, "DISCARD" } };
+	const char *sep = "";
+	size_t k;
+
+	if (t->rej + t->bounce + t->drop == 0)
+		return;
+	buf_puts(b, ", ");
+	if (t->rej + t->bounce + t->drop < n)
+		buf_puts(b, "but ");
+	for (k = 0; k < 3; k++) {
+		if (parts[k].cnt == 0)
+			continue;
+		if (parts[k].cnt == n)
+			buf_printf(b, "%s%s", sep, parts[k].name);
+		else
+			buf_printf(b, "%s%zu %s", sep, parts[k].cnt, parts[k].name);
+		sep = ", and ";
 	}
+}
+
+/* decide_smtp_reply - amavisd's one_response_for_all (decide.h), in its
+ * order: the first 4xx; all discarded; all refused; else mixed */
+const char *decide_smtp_reply(struct message *msg, const struct decide_result *res, int *dsn_needed_r)
+{
+	struct smtp_tally t;
+	struct buf b = BUF_INIT;
+	const char *r;
+	char *out;
+
 	if (dsn_needed_r)
-		*dsn_needed_r = bounce > 0 || rej > 0;
+		*dsn_needed_r = 0;
+	if (msg->nrcpts == 0)
+		return arena_printf(msg->arena, "250 2.5.0 Ok, id=%s", msg->am_id);
+	if ((r = smtp_first_tempfail(msg)) != NULL)
+		return r;
+	if (smtp_all_discarded(msg, res))
+		return msg->rcpts[0].reply;
+	if ((r = smtp_all_refused(msg, res)) != NULL)
+		return r;
+	/* 4. mixed: the first genuine pass, and what became of the others */
+	smtp_count(msg, res, &t);
+	buf_puts(&b, t.pass ? t.pass : arena_printf(msg->arena, "250 2.5.0 Ok, id=%s", msg->am_id));
+	smtp_put_others(&b, &t, msg->nrcpts);
+	if (dsn_needed_r)
+		*dsn_needed_r = t.bounce > 0 || t.rej > 0;
 	out = arena_strndup(msg->arena, b.data, b.len > DECIDE_REPLY_MAX ? DECIDE_REPLY_MAX : b.len);
 	buf_free(&b);
 	return out;
