@@ -2,8 +2,9 @@
  * notify.c - the messages we write ourselves: the DSN to the envelope
  * sender of a bounced recipient (RFC 3464 inside an RFC 6522
  * multipart/report) and the admin notification in the shape of
- * amavisd's template-virus-admin (as amavisd-new 2.13 sends it). Both are composed into a struct buf with CRLF lines;
- * sending them (notify_method) is the caller's.
+ * amavisd-new 2.13's template-virus-admin. Both are composed, part by
+ * part, into a struct buf with CRLF lines; sending them (notify_method)
+ * is the caller's.
  *
  * Left out: success and delay DSNs (NOTIFY=SUCCESS is passed on
  * downstream), RET=FULL (amavisd too returns the header section only),
@@ -202,6 +203,41 @@ static void returned_headers(struct buf *b, struct message *msg, const char *bou
 	put_lines(b, h, hlen);
 }
 
+/* one notice being composed: its message, buffer, date and MIME boundary */
+struct notice {
+	struct message *msg;
+	struct arena *a;
+	struct buf *b;			/* the notify_msg's data */
+	const char *host;		/* host_of() */
+	time_t now;
+	char date[80];
+	char boundary[128];
+};
+
+/* notice_start - clear *n_r and begin a notice into its buffer */
+static void notice_start(struct notice *nc, struct message *msg, const struct notify_opts *o,
+    struct notify_msg *n_r)
+{
+	nc->msg = msg;
+	nc->a = msg->arena;
+	nc->host = host_of(o);
+	nc->now = o && o->now ? o->now : time(NULL);
+	memset(n_r, 0, sizeof(*n_r));
+	nc->b = &n_r->data;
+	buf_init(nc->b);
+	message_date(nc->date, sizeof(nc->date), nc->now);
+	snprintf(nc->boundary, sizeof(nc->boundary), "----------=_%lld-%s-%s", (long long)nc->now, msg->am_id,
+	    msg->mail_id);
+}
+
+/* notice_end - the returned header section as the last part, and the
+ * closing boundary */
+static void notice_end(struct notice *nc)
+{
+	returned_headers(nc->b, nc->msg, nc->boundary);
+	buf_printf(nc->b, "\r\n--%s--\r\n", nc->boundary);
+}
+
 /* ---- DSN ---- */
 
 /*
@@ -298,24 +334,20 @@ static const char *dsn_subject(struct message *msg, const struct decide_result *
 	}
 }
 
-/* notify_dsn - see decide.h */
-int notify_dsn(struct message *msg, struct decide_result *res, const struct notify_opts *o,
-    struct notify_msg *n_r)
+/* dsn_mark - each recipient's DSN state (dsn_state) into res; returns
+ * how many are owed one (PENDING); *any_delivered_r: some recipient passed */
+static size_t dsn_mark(struct message *msg, struct decide_result *res, const struct notify_opts *o,
+    int *any_delivered_r)
 {
-	struct arena *a = msg->arena;
-	const char *host = host_of(o);
-	time_t now = o && o->now ? o->now : time(NULL);
-	char date[80], boundary[128];
+	int all_rejected = msg->nrcpts > 0;
 	size_t i, nin = 0;
-	int all_rejected = msg->nrcpts > 0, any_delivered = 0;
-	struct buf *b = &n_r->data;
-	const struct decide_facts *f = res->facts;
 
+	*any_delivered_r = 0;
 	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
 		if (!(res->r[i].destiny == D_REJECT && msg->rcpts[i].code / 100 == 5))
 			all_rejected = 0;
 		if (!res->r[i].blocked && msg->rcpts[i].code / 100 == 2)
-			any_delivered = 1;
+			*any_delivered_r = 1;
 	}
 	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
 		enum decide_dsn d = dsn_state(msg, res, i, o, all_rejected);
@@ -325,28 +357,38 @@ int notify_dsn(struct message *msg, struct decide_result *res, const struct noti
 		if (d == DECIDE_DSN_PENDING)
 			nin++;
 	}
-	if (nin == 0)
-		return 0;
+	return nin;
+}
 
-	memset(n_r, 0, sizeof(*n_r));
-	buf_init(b);
-	message_date(date, sizeof(date), now);
-	snprintf(boundary, sizeof(boundary), "----------=_%lld-%s-%s", (long long)now, msg->am_id, msg->mail_id);
+/* dsn_head - the DSN's header section and MIME preamble */
+static void dsn_head(struct notice *nc, const struct decide_result *res, const struct notify_opts *o,
+    int any_delivered)
+{
+	struct buf *b = nc->b;
+	struct message *msg = nc->msg;
 
-	/* header */
-	fold_header(b, "From", hdr_from(a, o));
-	buf_printf(b, "To: <%s>\r\n", arena_printable(a, msg->sender, NOTIFY_ADDR_MAX));
-	buf_printf(b, "Date: %s\r\n", date);
+	fold_header(b, "From", hdr_from(nc->a, o));
+	buf_printf(b, "To: <%s>\r\n", arena_printable(nc->a, msg->sender, NOTIFY_ADDR_MAX));
+	buf_printf(b, "Date: %s\r\n", nc->date);
 	fold_header(b, "Subject", dsn_subject(msg, res, any_delivered));
-	buf_printf(b, "Message-ID: <DSN%s@%s>\r\n", msg->mail_id, host);
+	buf_printf(b, "Message-ID: <DSN%s@%s>\r\n", msg->mail_id, nc->host);
 	buf_puts(b, "MIME-Version: 1.0\r\n");
 	buf_printf(b, "Content-Type: multipart/report; report-type=delivery-status;\r\n boundary=\"%s\"\r\n",
-	    boundary);
+	    nc->boundary);
 	buf_puts(b, "Content-Transfer-Encoding: 7bit\r\n\r\n");
 	buf_puts(b, "This is a multi-part message in MIME format...\r\n");
+}
 
-	/* 1: the human-readable text */
-	part_start(b, boundary, "text/plain; charset=\"us-ascii\"", "inline", "7bit", NULL);
+/* dsn_text - part 1, for people: who did not get it and why */
+static void dsn_text(struct notice *nc, const struct decide_result *res)
+{
+	const struct decide_facts *f = res->facts;
+	struct message *msg = nc->msg;
+	struct buf *b = nc->b;
+	struct arena *a = nc->a;
+	size_t i;
+
+	part_start(b, nc->boundary, "text/plain; charset=\"us-ascii\"", "inline", "7bit", NULL);
 	buf_puts(b, "The message WAS NOT relayed to:\r\n");
 	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
 		if (res->r[i].dsn != DECIDE_DSN_PENDING)
@@ -356,61 +398,89 @@ int notify_dsn(struct message *msg, struct decide_result *res, const struct noti
 	}
 	buf_printf(b, "\r\nThis nondelivery report was generated by the program tollgate\r\n"
 	    "at host %s. Our internal reference code for your message\r\nis %s/%s\r\n\r\n",
-	    host, msg->am_id, msg->mail_id);
+	    nc->host, msg->am_id, msg->mail_id);
 	if (CCAT_MAJOR(decide_msg_ccat(res)) == CC_BADH && f && f->badh_text)
 		buf_printf(b, "INVALID HEADER\r\n  %s\r\n\r\n", arena_printable(a, f->badh_text, NOTIFY_FIELD_MAX));
 	orig_fields(b, msg);
+}
 
-	/* 2: message/delivery-status (RFC 3464) */
-	part_start(b, boundary, "message/delivery-status", "inline; filename=\"dsn_status.dsn\"", "7bit",
+/* dsn_status_code - the enhanced code of our 5xx reply ("5.7.0"), else "5.0.0" */
+static void dsn_status_code(const char *reply, char *status, size_t size)
+{
+	size_t el = 0;
+
+	if (strlen(reply) > 4 && reply[4] == '5' && reply[5] == '.') {
+		el = strcspn(reply + 4, " ");
+		if (el >= size)
+			el = 0;
+	}
+	if (el) {
+		memcpy(status, reply + 4, el);
+		status[el] = 0;
+	} else {
+		strlcpy(status, "5.0.0", size);
+	}
+}
+
+/* dsn_rcpt_fields - the per-recipient fields of RFC 3464 for r */
+static void dsn_rcpt_fields(struct notice *nc, const struct rcpt *r)
+{
+	struct buf *b = nc->b;
+	struct arena *a = nc->a;
+	const char *reply = arena_printable(a, r->reply, 512);
+	char status[16];
+
+	dsn_status_code(reply, status, sizeof(status));
+	buf_puts(b, "\r\n");
+	if (r->orcpt && *r->orcpt)
+		buf_printf(b, "Original-Recipient: %s\r\n", xtext_decode(a, r->orcpt));
+	buf_printf(b, "Final-Recipient: rfc822;%s\r\n", arena_printable(a, r->addr, NOTIFY_ADDR_MAX));
+	buf_puts(b, "Action: failed\r\n");
+	buf_printf(b, "Status: %s\r\n", status);
+	fold_header(b, "Diagnostic-Code", arena_printf(a, "smtp; %s", reply));
+	buf_printf(b, "Last-Attempt-Date: %s\r\n", nc->date);
+	buf_printf(b, "Final-Log-ID: %s/%s\r\n", nc->msg->am_id, nc->msg->mail_id);
+}
+
+/* dsn_report - part 2, message/delivery-status (RFC 3464) */
+static void dsn_report(struct notice *nc, const struct decide_result *res)
+{
+	struct message *msg = nc->msg;
+	struct buf *b = nc->b;
+	struct arena *a = nc->a;
+	size_t i;
+
+	part_start(b, nc->boundary, "message/delivery-status", "inline; filename=\"dsn_status.dsn\"", "7bit",
 	    "Delivery error report");
-	buf_printf(b, "Reporting-MTA: dns; %s\r\n", host);
+	buf_printf(b, "Reporting-MTA: dns; %s\r\n", nc->host);
 	if (msg->helo && *msg->helo)
 		buf_printf(b, "Received-From-MTA: dns; %s ([%s])\r\n", arena_printable(a, msg->helo, 255),
 		    arena_printable(a, msg->client_addr ? msg->client_addr : "", 64));
-	buf_printf(b, "Arrival-Date: %s\r\n", date);
+	buf_printf(b, "Arrival-Date: %s\r\n", nc->date);
 	if (msg->envid && *msg->envid)
 		buf_printf(b, "Original-Envelope-Id: %s\r\n", xtext_decode(a, msg->envid));
-	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
-		const struct rcpt *r = &msg->rcpts[i];
-		const char *reply = arena_printable(a, r->reply, 512), *enh = NULL;
-		char status[16];
-		size_t el;
+	for (i = 0; i < msg->nrcpts && i < res->n; i++)
+		if (res->r[i].dsn == DECIDE_DSN_PENDING)
+			dsn_rcpt_fields(nc, &msg->rcpts[i]);
+}
 
-		if (res->r[i].dsn != DECIDE_DSN_PENDING)
-			continue;
-		/* the enhanced code of our reply, else "5.0.0" */
-		if (strlen(reply) > 4 && reply[4] == '5' && reply[5] == '.') {
-			enh = reply + 4;
-			el = strcspn(enh, " ");
-			if (el >= sizeof(status))
-				el = 0;
-		} else {
-			el = 0;
-		}
-		if (el) {
-			memcpy(status, enh, el);
-			status[el] = 0;
-		} else {
-			strlcpy(status, "5.0.0", sizeof(status));
-		}
-		buf_puts(b, "\r\n");
-		if (r->orcpt && *r->orcpt)
-			buf_printf(b, "Original-Recipient: %s\r\n", xtext_decode(a, r->orcpt));
-		buf_printf(b, "Final-Recipient: rfc822;%s\r\n", arena_printable(a, r->addr, NOTIFY_ADDR_MAX));
-		buf_puts(b, "Action: failed\r\n");
-		buf_printf(b, "Status: %s\r\n", status);
-		fold_header(b, "Diagnostic-Code", arena_printf(a, "smtp; %s", reply));
-		buf_printf(b, "Last-Attempt-Date: %s\r\n", date);
-		buf_printf(b, "Final-Log-ID: %s/%s\r\n", msg->am_id, msg->mail_id);
-	}
+/* notify_dsn - see decide.h: mark who is owed one, then the header, the
+ * text, the report and the returned header section */
+int notify_dsn(struct message *msg, struct decide_result *res, const struct notify_opts *o,
+    struct notify_msg *n_r)
+{
+	struct notice nc;
+	int any_delivered;
 
-	/* 3: the returned header section */
-	returned_headers(b, msg, boundary);
-	buf_printf(b, "\r\n--%s--\r\n", boundary);
-
+	if (dsn_mark(msg, res, o, &any_delivered) == 0)
+		return 0;
+	notice_start(&nc, msg, o, n_r);
+	dsn_head(&nc, res, o, any_delivered);
+	dsn_text(&nc, res);
+	dsn_report(&nc, res);
+	notice_end(&nc);
 	n_r->env_from = "";
-	n_r->rcpts = arena_allocarray(a, 1, sizeof(char *));
+	n_r->rcpts = arena_allocarray(nc.a, 1, sizeof(char *));
 	n_r->rcpts[0] = msg->sender;
 	n_r->nrcpts = 1;
 	n_r->envid = NULL;
@@ -454,37 +524,35 @@ static const char *admin_subject(struct message *msg, const struct decide_result
 	return out;
 }
 
-/* notify_admin - see decide.h */
-void notify_admin(struct message *msg, const struct decide_result *res, const struct notify_opts *o,
-    const char *admin, struct notify_msg *n_r)
+/* admin_head - the notice's header section and MIME preamble */
+static void admin_head(struct notice *nc, const struct decide_result *res, const struct notify_opts *o,
+    const char *admin)
 {
-	struct arena *a = msg->arena;
-	const struct decide_facts *f = res->facts;
-	const char *host = host_of(o);
-	time_t now = o && o->now ? o->now : time(NULL);
-	char date[80], boundary[128], stamp[32];
-	struct buf *b = &n_r->data;
-	const char *port, *ip = client_ip(msg, &port);
-	unsigned mainc = res->ccat[0];
-	size_t i, npass = 0, nblock = 0;
-	struct tm tm;
-
-	memset(n_r, 0, sizeof(*n_r));
-	buf_init(b);
-	message_date(date, sizeof(date), now);
-	snprintf(boundary, sizeof(boundary), "----------=_%lld-%s-%s", (long long)now, msg->am_id, msg->mail_id);
+	struct buf *b = nc->b;
 
 	buf_puts(b, "MIME-Version: 1.0\r\n");
-	buf_printf(b, "Content-Type: multipart/mixed;\r\n boundary=\"%s\"\r\n", boundary);
+	buf_printf(b, "Content-Type: multipart/mixed;\r\n boundary=\"%s\"\r\n", nc->boundary);
 	buf_puts(b, "Content-Transfer-Encoding: 8bit\r\n");
-	fold_header(b, "From", hdr_from(a, o));
-	buf_printf(b, "Date: %s\r\n", date);
-	fold_header(b, "Subject", admin_subject(msg, res));
-	buf_printf(b, "To: <%s>\r\n", arena_printable(a, admin, NOTIFY_ADDR_MAX));
-	buf_printf(b, "Message-ID: <VA%s@%s>\r\n\r\n", msg->mail_id, host);
+	fold_header(b, "From", hdr_from(nc->a, o));
+	buf_printf(b, "Date: %s\r\n", nc->date);
+	fold_header(b, "Subject", admin_subject(nc->msg, res));
+	buf_printf(b, "To: <%s>\r\n", arena_printable(nc->a, admin, NOTIFY_ADDR_MAX));
+	buf_printf(b, "Message-ID: <VA%s@%s>\r\n\r\n", nc->msg->mail_id, nc->host);
 	buf_puts(b, "This is a multi-part message in MIME format...\r\n");
+}
 
-	part_start(b, boundary, "text/plain; charset=\"us-ascii\"", "inline", "7bit", NULL);
+/* admin_findings - what was found (viruses, banned name, bad header,
+ * the scanner), the content type, the reference and the first upstream
+ * client */
+static void admin_findings(struct notice *nc, const struct decide_result *res)
+{
+	const struct decide_facts *f = res->facts;
+	struct message *msg = nc->msg;
+	struct buf *b = nc->b;
+	struct arena *a = nc->a;
+	const char *port, *ip = client_ip(msg, &port);
+	unsigned mainc = res->ccat[0];
+
 	if (f == NULL || f->n_virus == 0)
 		buf_puts(b, "No viruses were found.\r\n");
 	else if (f->n_virus == 1)
@@ -497,7 +565,8 @@ void notify_admin(struct message *msg, const struct decide_result *res, const st
 	if (f && f->banned_reason)
 		buf_printf(b, "Banned name: %s\r\n", arena_printable(a, f->banned_reason, NOTIFY_FIELD_MAX));
 	if (f && f->badh)
-		buf_printf(b, "Bad header:\r\n  %s\r\n", arena_printable(a, f->badh_text ? f->badh_text : "", NOTIFY_FIELD_MAX));
+		buf_printf(b, "Bad header:\r\n  %s\r\n", arena_printable(a, f->badh_text ? f->badh_text : "",
+		    NOTIFY_FIELD_MAX));
 	/* the template's blank line after the scanner line goes with it */
 	if (f && f->n_virus)
 		buf_printf(b, "Scanner detecting a virus: %s\r\n\r\n",
@@ -512,15 +581,41 @@ void notify_admin(struct message *msg, const struct decide_result *res, const st
 		buf_printf(b, "First upstream SMTP client IP address: [%s] %s\r\n\r\n", arena_printable(a, ip, 64),
 		    arena_printable(a, name, 255));
 	}
+}
+
+/* admin_fate - the original's fields, whether it was quarantined and
+ * whether its sender is told */
+static void admin_fate(struct notice *nc, const struct decide_result *res, const struct notify_opts *o)
+{
+	struct message *msg = nc->msg;
+	struct buf *b = nc->b;
+
 	orig_fields(b, msg);
 	if (res->quarantine_id && *res->quarantine_id)
-		buf_printf(b, "The message has been quarantined as: %s\r\n\r\n", arena_printable(a, res->quarantine_id, 200));
+		buf_printf(b, "The message has been quarantined as: %s\r\n\r\n",
+		    arena_printable(nc->a, res->quarantine_id, 200));
 	else
 		buf_puts(b, "Not quarantined.\r\n\r\n");
-	if (msg->sender == NULL || *msg->sender == 0 || virus_fakes_sender(f, o))
+	if (msg->sender == NULL || *msg->sender == 0 || virus_fakes_sender(res->facts, o))
 		buf_puts(b, "Notification to sender will not be mailed.\r\n\r\n");
+}
+
+/* rcpt_relayed - recipient i passed and got no 4xx or 5xx */
+static int rcpt_relayed(const struct message *msg, const struct decide_result *res, size_t i)
+{
+	return !res->r[i].blocked && msg->rcpts[i].code / 100 != 4 && msg->rcpts[i].code / 100 != 5;
+}
+
+/* admin_rcpts - the recipients relayed, then those not (with their replies) */
+static void admin_rcpts(struct notice *nc, const struct decide_result *res)
+{
+	struct message *msg = nc->msg;
+	struct buf *b = nc->b;
+	struct arena *a = nc->a;
+	size_t i, npass = 0, nblock = 0;
+
 	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
-		if (!res->r[i].blocked && msg->rcpts[i].code / 100 != 4 && msg->rcpts[i].code / 100 != 5)
+		if (rcpt_relayed(msg, res, i))
 			npass++;
 		else
 			nblock++;
@@ -528,36 +623,67 @@ void notify_admin(struct message *msg, const struct decide_result *res, const st
 	if (npass) {
 		buf_puts(b, "The message WILL BE relayed to:\r\n");
 		for (i = 0; i < msg->nrcpts && i < res->n; i++)
-			if (!res->r[i].blocked && msg->rcpts[i].code / 100 != 4 && msg->rcpts[i].code / 100 != 5)
+			if (rcpt_relayed(msg, res, i))
 				buf_printf(b, "<%s>\r\n", arena_printable(a, msg->rcpts[i].addr, NOTIFY_ADDR_MAX));
 		buf_puts(b, "\r\n");
 	}
 	if (nblock) {
 		buf_puts(b, "The message WAS NOT relayed to:\r\n");
 		for (i = 0; i < msg->nrcpts && i < res->n; i++)
-			if (res->r[i].blocked || msg->rcpts[i].code / 100 == 4 || msg->rcpts[i].code / 100 == 5)
+			if (!rcpt_relayed(msg, res, i))
 				buf_printf(b, "<%s>:\r\n   %s\r\n", arena_printable(a, msg->rcpts[i].addr, NOTIFY_ADDR_MAX),
 				    arena_printable(a, msg->rcpts[i].reply ? msg->rcpts[i].reply : "", 512));
 		buf_puts(b, "\r\n");
 	}
-	if (f && f->n_virus) {
-		unsigned k;
+}
 
-		buf_puts(b, "Virus scanner output:\r\n");
-		for (k = 0; k < f->n_virus; k++)
-			buf_printf(b, "  %s: %s FOUND\r\n", arena_printable(a, f->scanner_name ? f->scanner_name : "ClamAV", 64),
-			    arena_printable(a, f->virus_names[k], NOTIFY_FIELD_MAX));
-		buf_puts(b, "\r\n");
-	}
-	returned_headers(b, msg, boundary);
-	buf_printf(b, "\r\n--%s--\r\n", boundary);
+/* admin_scanner_output - one "<scanner>: <name> FOUND" line per virus */
+static void admin_scanner_output(struct notice *nc, const struct decide_facts *f)
+{
+	struct arena *a = nc->a;
+	unsigned k;
 
-	/* amavisd's envelope: from postmaster@host, ENVID AM.<mail_id>.<UTC stamp>@host */
-	gmtime_r(&now, &tm);
+	if (f == NULL || f->n_virus == 0)
+		return;
+	buf_puts(nc->b, "Virus scanner output:\r\n");
+	for (k = 0; k < f->n_virus; k++)
+		buf_printf(nc->b, "  %s: %s FOUND\r\n", arena_printable(a, f->scanner_name ? f->scanner_name : "ClamAV", 64),
+		    arena_printable(a, f->virus_names[k], NOTIFY_FIELD_MAX));
+	buf_puts(nc->b, "\r\n");
+}
+
+/* admin_envelope - amavisd's envelope: from postmaster@host, ENVID
+ * AM.<mail_id>.<UTC stamp>@host */
+static void admin_envelope(struct notice *nc, const struct notify_opts *o, const char *admin,
+    struct notify_msg *n_r)
+{
+	struct arena *a = nc->a;
+	char stamp[32];
+	struct tm tm;
+
+	gmtime_r(&nc->now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	n_r->env_from = o && o->from_addr && *o->from_addr ? o->from_addr : arena_printf(a, "postmaster@%s", host);
+	n_r->env_from = o && o->from_addr && *o->from_addr ? o->from_addr :
+	    arena_printf(a, "postmaster@%s", nc->host);
 	n_r->rcpts = arena_allocarray(a, 1, sizeof(char *));
 	n_r->rcpts[0] = arena_strdup(a, admin);
 	n_r->nrcpts = 1;
-	n_r->envid = arena_printf(a, "AM.%s.%s@%s", msg->mail_id, stamp, host);
+	n_r->envid = arena_printf(a, "AM.%s.%s@%s", nc->msg->mail_id, stamp, nc->host);
+}
+
+/* notify_admin - see decide.h: template-virus-admin's parts in its order */
+void notify_admin(struct message *msg, const struct decide_result *res, const struct notify_opts *o,
+    const char *admin, struct notify_msg *n_r)
+{
+	struct notice nc;
+
+	notice_start(&nc, msg, o, n_r);
+	admin_head(&nc, res, o, admin);
+	part_start(nc.b, nc.boundary, "text/plain; charset=\"us-ascii\"", "inline", "7bit", NULL);
+	admin_findings(&nc, res);
+	admin_fate(&nc, res, o);
+	admin_rcpts(&nc, res);
+	admin_scanner_output(&nc, res->facts);
+	notice_end(&nc);
+	admin_envelope(&nc, o, admin, n_r);
 }
