@@ -11,6 +11,7 @@
 #include "lib/log.h"
 #include "lib/scoreboard.h"
 
+/* scoreboard_create - the shared mapping of n slots and the counters */
 struct scoreboard *scoreboard_create(int n)
 {
 	size_t size = sizeof(struct scoreboard) + (size_t)n * sizeof(struct sb_slot);
@@ -24,6 +25,7 @@ struct scoreboard *scoreboard_create(int n)
 	return sb;
 }
 
+/* scoreboard_set - a worker's new state in its own slot */
 void scoreboard_set(struct scoreboard *sb, int slot, enum sb_state st, const char *queue_id)
 {
 	struct sb_slot *s = &sb->slot[slot];
@@ -43,6 +45,7 @@ void scoreboard_set(struct scoreboard *sb, int slot, enum sb_state st, const cha
 		s->queue_id[0] = 0;
 }
 
+/* scoreboard_state_name - "idle", "scanning", ... for status */
 const char *scoreboard_state_name(int state)
 {
 	static const char *names[] = { "empty", "starting", "idle", "session", "receiving", "scanning",
@@ -113,6 +116,7 @@ void scoreboard_observe(struct scoreboard *sb, int slot, enum sb_stage stage, ui
 	__atomic_fetch_add(&c->stage_count[stage], 1, __ATOMIC_RELAXED);
 }
 
+/* scoreboard_usec_since - microseconds since t0 (CLOCK_MONOTONIC) */
 uint64_t scoreboard_usec_since(const struct timespec *t0)
 {
 	struct timespec now;
@@ -134,6 +138,7 @@ void scoreboard_read(const struct scoreboard *sb, struct sb_counters *out)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 }
 
+/* scoreboard_action_name - the stats and metrics label of an action */
 const char *scoreboard_action_name(int action)
 {
 	static const char *names[SB_ACTIONS] = { "passed", "blocked", "tempfailed" };
@@ -141,6 +146,7 @@ const char *scoreboard_action_name(int action)
 	return action >= 0 && action < SB_ACTIONS ? names[action] : "?";
 }
 
+/* scoreboard_stage_name - the metrics label of a stage */
 const char *scoreboard_stage_name(int stage)
 {
 	static const char *names[SB_STAGES] = { "receive", "scan", "forward" };

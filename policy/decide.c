@@ -5,7 +5,7 @@
  * delivery (downstream 4xx/5xx as amavisd's CC_MTA) and the DSN
  * bookkeeping, and the category a message is quarantined under; plus,
  * until they move to scanners/, the banned-name and bad-header checks.
- * amavisd-new 2.13's check_mail (§2.4) is the model; decide.h states
+ * amavisd-new 2.13's check_mail is the model; decide.h states
  * where we differ and why. The texts that follow from a decision are
  * apart: replies (decide_reply.c), header edits (decide_edits.c), log
  * tokens (decide_log.c), DSNs and notices (notify.c).
@@ -81,10 +81,9 @@ void decide_policy_defaults(struct decide_policy *p)
 	p->virus_subject_tag = "***INFECTED*** ";
 }
 
-/* ---- contents categories ---- */
+/* ---- a recipient's contents categories ---- */
 
-/* ccat_add - insert c into the descending list (no duplicates); amavisd
- * always inserts "maj" and also "maj,min" when min > 0 */
+/* ccat_add1 - insert c into the descending list (no duplicates) */
 static void ccat_add1(unsigned *list, unsigned *n, unsigned c)
 {
 	unsigned j, k;
@@ -101,6 +100,7 @@ static void ccat_add1(unsigned *list, unsigned *n, unsigned c)
 	(*n)++;
 }
 
+/* ccat_add - insert "maj" and, when min > 0, "maj,min" as amavisd does */
 static void ccat_add(unsigned *list, unsigned *n, unsigned maj, unsigned min)
 {
 	if (min > 0)
@@ -194,7 +194,7 @@ static int ccat_loved(const struct decide_policy *p, unsigned maj)
 	}
 }
 
-/* rcpt_walk - §2.4 step 2: the first blocking major ccat wins */
+/* rcpt_walk - the recipient's destiny: the first blocking major ccat wins */
 static void rcpt_walk(const struct message *msg, const struct decide_facts *f,
     const struct decide_policy *p, struct decide_rcpt *rr)
 {

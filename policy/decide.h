@@ -1,8 +1,11 @@
 /*
- * decide.h - the per-recipient decision (DESIGN.md message path step 5)
- * and what follows from it: reply texts, header edits, log tokens,
- * DSNs and admin notices (notify.c), the file quarantine (quarantine.c).
- * Pure logic plus file writing; no network. Behaviour follows amavisd-new
+ * decide.h - the destiny of a message (docs/design.md, a message's walk:
+ * decide, quarantine, forward, reply, log): each recipient's contents
+ * categories and destiny (decide.c) and what follows from them: reply
+ * texts (decide_reply.c), header edits (decide_edits.c), log tokens
+ * (decide_log.c), DSNs and admin notices (notify.c), the file
+ * quarantine (quarantine.c). The categories themselves (CC_*, CCAT)
+ * are in lib/category.h, below every layer. Pure logic plus file writing; no network. Behaviour follows amavisd-new
  * 2.13 (its Amavis::Conf defaults and the destiny rules of amavisd's
  * do_virus/do_banned/do_spam, as its documentation describes them).
  *
@@ -51,12 +54,10 @@
  * once per config with decide_banned_compile(), free with
  * decide_banned_free().
  *
- * Contents categories: a ccat is "major,minor" packed as CCAT(maj, min);
- * a larger value is more important (amavisd's cmp_ccat). Differences from
- * stock amavisd, deliberate:
+ * Differences from stock amavisd, deliberate:
  *   - the blocking ccat keeps the recipient's highest minor of the
  *     blocking major, so the reply uses the minor-specific code and text
- *     of §2.2 ("554 5.6.3 ... BAD HEADER: nonencoded 8-bit character",
+ *     amavisd gives them ("554 5.6.3 ... BAD HEADER: nonencoded 8-bit character",
  *     "UNCHECKED: encrypted"); stock amavisd, whose destiny tables have
  *     major keys only, says "554 5.6.0 ... BAD HEADER" and "UNCHECKED".
  *   - LMTP rewriting of a 5xx is decided per recipient (its own DSN
@@ -199,9 +200,11 @@ struct decide_result {
 	const struct decide_facts *facts;
 };
 
+/* ---- the decision (decide.c) ---- */
+
 /*
  * decide_recipients - every recipient's ccats, destiny and (when
- * blocked) its status line, as amavisd's check_mail §2.4:
+ * blocked) its status line, as amavisd's check_mail:
  *
  *   ccats   CLEAN always; CLEAN,1 / SPAMMY(,1) / SPAM from the score and
  *           that recipient's levels; OVERSIZED from its size limit;
@@ -212,8 +215,9 @@ struct decide_result {
  *           null sender or bulk mail → next ("mercy"); else blocked,
  *           first blocking ccat wins.
  *   status  "<code> <enh> <Ok, discarded|Reject|Bounce|Temporary
- *           failure>[ (soft_bounce)], id=<am_id> - <reason>", codes from
- *           §2.2, 250 for discard, 450 for tempfail and soft_bounce.
+ *           failure>[ (soft_bounce)], id=<am_id> - <reason>", amavisd's
+ *           codes by ccat (554 5.7.0; 554 5.6.x bad header; 552 5.3.4
+ *           oversized), 250 for discard, 450 for tempfail and soft_bounce.
  *
  * pols[i] is recipient i's policy (NULL: the defaults). Sets
  * msg->rcpts[i].code/.reply of blocked recipients that had no code yet.
@@ -221,11 +225,6 @@ struct decide_result {
  */
 size_t decide_recipients(struct message *msg, const struct decide_facts *f,
     const struct decide_policy *const *pols, struct decide_result *res_r);
-
-/* decide_status - the status line of a blocked recipient (above), in the
- * arena; exposed for tests and for the milter path */
-const char *decide_status(struct arena *a, const char *am_id, const struct decide_facts *f,
-    unsigned blocking_ccat, enum destiny d, int soft_bounce);
 
 /* decide_after_delivery - after delivery: a passed recipient whose
  * downstream reply is 4xx becomes D_TEMPFAIL (CC_MTA,1), 5xx D_REJECT
@@ -236,8 +235,10 @@ void decide_after_delivery(struct message *msg, struct decide_result *res);
  * PENDING → SENT, or → FAILED with a 451 reply (msg->rcpts updated) */
 void decide_dsn_done(struct message *msg, struct decide_result *res, int ok);
 
+/* ---- replies (decide_reply.c) ---- */
+
 /*
- * decide_lmtp_reply - the LMTP reply of recipient i (§2.2): 2xx and 4xx
+ * decide_lmtp_reply - the LMTP reply of recipient i: 2xx and 4xx
  * as they are; a 5xx of a D_REJECT recipient as it is; any other 5xx
  * becomes "250 2.5.0 Ok <rcpt>, DSN was sent (<orig>)" (its DSN went
  * out), "... DSN suppressed (<orig>)" (deliberately not sent), or
@@ -265,7 +266,7 @@ const char *decide_smtp_reply(struct message *msg, const struct decide_result *r
  * or is CLEAN/CATCHALL/MTA */
 int decide_quarantine_ccat(const struct decide_result *res, unsigned mask);
 
-/* ---- header edits ---- */
+/* ---- header edits (decide_edits.c) ---- */
 
 enum hdr_edit_op {
 	HDR_ADD,		/* add "name: value" at the top (in list order) */
@@ -320,7 +321,7 @@ size_t decide_header_groups(struct message *msg, struct decide_result *res,
 void decide_edits_apply(struct arena *a, const char *data, size_t len, const struct hdr_edit *e,
     size_t n, const char **out_r, size_t *outlen_r, size_t *skip_r);
 
-/* ---- log pieces (§2.6) ---- */
+/* ---- log pieces (decide_log.c) ---- */
 
 /* decide_log_verdict - "CLEAN", "INFECTED (Eicar-Signature)", "BANNED
  * (.exe,x.exe)", "UNCHECKED", "UNCHECKED-ENCRYPTED", "BAD-HEADER-2",

@@ -24,11 +24,11 @@
 #define DECIDE_FOLD		78	/* fold added header fields past this column */
 #define DECIDE_WORD_MAX		900	/* a longer word is cut by a fold */
 
-/* ---- header edits ---- */
-
+/* the X-Spam-* fields a scored message loses (remove_existing_spam_headers) */
 static const char *const spam_headers[] = { "X-Spam-Flag", "X-Spam-Score", "X-Spam-Level", "X-Spam-Status",
 	"X-Spam-Report", "X-Spam-Checker-Version", "X-Spam-Tests" };
 
+/* the edits of one recipient, growing in the arena */
 struct edit_list {
 	struct hdr_edit *e;
 	size_t n, cap;
@@ -63,7 +63,7 @@ static int ccat_has(const unsigned *list, unsigned n, unsigned maj, int min)
 	return 0;
 }
 
-
+/* edit_push - append one edit to the list (arena, doubling) */
 static void edit_push(struct arena *a, struct edit_list *l, enum hdr_edit_op op, const char *name,
     const char *value)
 {
@@ -190,6 +190,7 @@ static void rcpt_edits(struct message *msg, struct decide_result *res, struct de
 		edit_push(a, l, HDR_PREPEND_SUBJECT, "Subject", tag);
 }
 
+/* edits_equal - the same edits in the same order (names in any case)? */
 static int edits_equal(const struct hdr_edit *x, size_t nx, const struct hdr_edit *y, size_t ny)
 {
 	size_t i;

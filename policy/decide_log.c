@@ -1,6 +1,6 @@
 /*
  * decide_log.c - the pieces of the per-message log line that come from
- * the decision, in amavisd's shape (§2.6): the verdict ("CLEAN",
+ * the decision, in amavisd's shape: the verdict ("CLEAN",
  * "INFECTED (name)", "BAD-HEADER-2"), whether a "Passed" and a
  * "Blocked" line are due, and the actions ("{RelayedInbound}",
  * "{DiscardedInbound,Quarantined}"). The line itself is the worker's.
@@ -75,6 +75,7 @@ int decide_log_blocked(const struct message *msg, const struct decide_result *re
 	return 0;
 }
 
+/* cmp_str - qsort order of strings */
 static int cmp_str(const void *x, const void *y)
 {
 	return strcmp(*(const char *const *)x, *(const char *const *)y);

@@ -24,6 +24,11 @@ static inline unsigned decide_msg_ccat(const struct decide_result *res)
 	return res->blocked ? res->blocking_ccat : res->ccat[0];
 }
 
+/* decide_status - the status line of a blocked recipient, as
+ * decide_recipients() sets it (decide.h), in the arena (decide_reply.c) */
+const char *decide_status(struct arena *a, const char *am_id, const struct decide_facts *f,
+    unsigned blocking_ccat, enum destiny d, int soft_bounce);
+
 /* decide_virus_list - the virus names joined by ", ", printable, at
  * most 300 bytes (amavisd's %V); "" when f is NULL (decide_reply.c) */
 const char *decide_virus_list(struct arena *a, const struct decide_facts *f);

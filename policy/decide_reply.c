@@ -52,7 +52,7 @@ const char *decide_virus_list(struct arena *a, const struct decide_facts *f)
 
 /* ---- status text ---- */
 
-/* status_base - amavisd's base code by blocking ccat (§2.2) */
+/* status_base - amavisd's base reply code by blocking ccat */
 static const char *status_base(unsigned ccat)
 {
 	switch (CCAT_MAJOR(ccat)) {

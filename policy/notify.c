@@ -136,6 +136,7 @@ static void put_lines(struct buf *b, const char *s, size_t len)
 	}
 }
 
+/* host_of - our host name in notices ("localhost" when unset) */
 static const char *host_of(const struct notify_opts *o)
 {
 	return o && o->myhostname && *o->myhostname ? o->myhostname : "localhost";
