@@ -242,8 +242,8 @@ size_t decide_header_groups(struct message *msg, struct decide_result *res,
 	return ng;
 }
 
-/* fold_field - "Name: value" CRLF, folded at white space past DECIDE_FOLD */
-static void fold_field(struct buf *b, const char *name, const char *value)
+/* decide_fold_field - "Name: value" CRLF, folded at white space past DECIDE_FOLD */
+void decide_fold_field(struct buf *b, const char *name, const char *value)
 {
 	size_t col = strlen(name) + 1;
 	const char *p = value ? value : "";
@@ -286,7 +286,7 @@ static int edits_added(struct buf *b, const struct hdr_edit *e, size_t n, const 
 	*subj_tag_r = NULL;
 	for (i = 0; i < n; i++) {
 		if (e[i].op == HDR_ADD)
-			fold_field(b, e[i].name, e[i].value);
+			decide_fold_field(b, e[i].name, e[i].value);
 		else
 			rewrite = 1;
 		if (e[i].op == HDR_PREPEND_SUBJECT && *subj_tag_r == NULL)
@@ -374,7 +374,7 @@ static void subject_add(struct arena *a, struct buf *b, const char *subj_tag)
 		tl--;
 	if (b->len > 0 && b->data[b->len - 1] != '\n')
 		buf_puts(b, "\r\n");	/* the last field had no line end (BDAT) */
-	fold_field(b, "Subject", arena_strndup(a, subj_tag, tl));
+	decide_fold_field(b, "Subject", arena_strndup(a, subj_tag, tl));
 }
 
 /* decide_edits_apply - see decide.h */

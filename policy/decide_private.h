@@ -33,6 +33,11 @@ const char *decide_status(struct arena *a, const char *am_id, const struct decid
  * most 300 bytes (amavisd's %V); "" when f is NULL (decide_reply.c) */
 const char *decide_virus_list(struct arena *a, const struct decide_facts *f);
 
+/* decide_fold_field - "Name: value" CRLF into b, folded at spaces past
+ * column 78, runs of spaces made one, a word over 900 bytes cut by a
+ * fold; an empty value gives "Name: " (decide_edits.c) */
+void decide_fold_field(struct buf *b, const char *name, const char *value);
+
 /* clean_text - arena_printable() under the name the banned-name and
  * bad-header checks at the end of decide.c use; it goes when they move
  * to scanners/ */

@@ -28,7 +28,6 @@
 #include "policy/decide_private.h"
 
 #define NOTIFY_HDR_MAX	(64 * 1024)	/* original header bytes returned */
-#define NOTIFY_FOLD	78		/* fold our header fields past this column */
 #define NOTIFY_FIELD_MAX 300		/* bytes kept of a header value we quote */
 #define NOTIFY_ADDR_MAX	320		/* bytes kept of an address */
 
@@ -57,36 +56,6 @@ static char *xtext_decode(struct arena *a, const char *s)
 	out = arena_printable(a, b.data ? b.data : "", NOTIFY_ADDR_MAX);
 	buf_free(&b);
 	return out;
-}
-
-/* fold_header - "Name: value" CRLF, folded at spaces past NOTIFY_FOLD */
-static void fold_header(struct buf *b, const char *name, const char *value)
-{
-	size_t col = strlen(name) + 1, first = 1;
-	const char *p = value;
-
-	buf_puts(b, name);
-	buf_putc(b, ':');
-	while (*p) {
-		const char *sp = p;
-		size_t wl;
-
-		while (*sp == ' ')
-			sp++;
-		if (*sp == 0)
-			break;
-		wl = strcspn(sp, " ");
-		if (!first && col + 1 + wl > NOTIFY_FOLD) {
-			buf_puts(b, "\r\n");
-			col = 0;
-		}
-		buf_putc(b, ' ');
-		buf_append(b, sp, wl);
-		col += 1 + wl;
-		first = 0;
-		p = sp + wl;
-	}
-	buf_puts(b, "\r\n");
 }
 
 /* orig_header - the original header section (without the empty line),
@@ -368,10 +337,10 @@ static void dsn_head(struct notice *nc, const struct decide_result *res, const s
 	struct buf *b = nc->b;
 	struct message *msg = nc->msg;
 
-	fold_header(b, "From", hdr_from(nc->a, o));
+	decide_fold_field(b, "From", hdr_from(nc->a, o));
 	buf_printf(b, "To: <%s>\r\n", arena_printable(nc->a, msg->sender, NOTIFY_ADDR_MAX));
 	buf_printf(b, "Date: %s\r\n", nc->date);
-	fold_header(b, "Subject", dsn_subject(msg, res, any_delivered));
+	decide_fold_field(b, "Subject", dsn_subject(msg, res, any_delivered));
 	buf_printf(b, "Message-ID: <DSN%s@%s>\r\n", msg->mail_id, nc->host);
 	buf_puts(b, "MIME-Version: 1.0\r\n");
 	buf_printf(b, "Content-Type: multipart/report; report-type=delivery-status;\r\n boundary=\"%s\"\r\n",
@@ -438,7 +407,7 @@ static void dsn_rcpt_fields(struct notice *nc, const struct rcpt *r)
 	buf_printf(b, "Final-Recipient: rfc822;%s\r\n", arena_printable(a, r->addr, NOTIFY_ADDR_MAX));
 	buf_puts(b, "Action: failed\r\n");
 	buf_printf(b, "Status: %s\r\n", status);
-	fold_header(b, "Diagnostic-Code", arena_printf(a, "smtp; %s", reply));
+	decide_fold_field(b, "Diagnostic-Code", arena_printf(a, "smtp; %s", reply));
 	buf_printf(b, "Last-Attempt-Date: %s\r\n", nc->date);
 	buf_printf(b, "Final-Log-ID: %s/%s\r\n", nc->msg->am_id, nc->msg->mail_id);
 }
@@ -534,9 +503,9 @@ static void admin_head(struct notice *nc, const struct decide_result *res, const
 	buf_puts(b, "MIME-Version: 1.0\r\n");
 	buf_printf(b, "Content-Type: multipart/mixed;\r\n boundary=\"%s\"\r\n", nc->boundary);
 	buf_puts(b, "Content-Transfer-Encoding: 8bit\r\n");
-	fold_header(b, "From", hdr_from(nc->a, o));
+	decide_fold_field(b, "From", hdr_from(nc->a, o));
 	buf_printf(b, "Date: %s\r\n", nc->date);
-	fold_header(b, "Subject", admin_subject(nc->msg, res));
+	decide_fold_field(b, "Subject", admin_subject(nc->msg, res));
 	buf_printf(b, "To: <%s>\r\n", arena_printable(nc->a, admin, NOTIFY_ADDR_MAX));
 	buf_printf(b, "Message-ID: <VA%s@%s>\r\n\r\n", nc->msg->mail_id, nc->host);
 	buf_puts(b, "This is a multi-part message in MIME format...\r\n");
