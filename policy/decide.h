@@ -3,11 +3,13 @@
  * decide, quarantine, forward, reply, log): each recipient's contents
  * categories and destiny (decide.c) and what follows from them: reply
  * texts (decide_reply.c), header edits (decide_edits.c), log tokens
- * (decide_log.c), DSNs and admin notices (notify.c), the file
- * quarantine (quarantine.c). The categories themselves (CC_*, CCAT)
- * are in lib/category.h, below every layer. Pure logic plus file writing; no network. Behaviour follows amavisd-new
- * 2.13 (its Amavis::Conf defaults and the destiny rules of amavisd's
- * do_virus/do_banned/do_spam, as its documentation describes them).
+ * (decide_log.c), DSNs and admin notices (notify.c), the quarantined
+ * copy (quarantine.c; the stores are in quarantine.h). The categories
+ * themselves (CC_*, CCAT) are in lib/category.h, below every layer.
+ * Pure logic plus file writing; no network. Behaviour follows
+ * amavisd-new 2.13 (its Amavis::Conf defaults and the destiny rules of
+ * amavisd's do_virus/do_banned/do_spam, as its documentation describes
+ * them).
  *
  * Contract - one message, in this order (process.c):
  *
