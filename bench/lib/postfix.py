@@ -18,7 +18,11 @@ with no filter: content_filter=passfeed:[127.0.0.1]:REINJECTPORT, where
 passfeed is Postfix's own smtp client with the same maxproc, straight to
 the re-injection smtpd; the same two queue passes, nothing in between.
 
-Deliberately left out: TLS, DNS, anything but loopback.
+content_filter and extra_main (the "multi" scenario) replace the feed's
+nexthop and add main.cf lines; sink_addr is where relayhost points.
+
+Deliberately left out: TLS, DNS, anything but loopback and the bench's
+own namespace bridge.
 """
 
 import os
@@ -45,7 +49,7 @@ relay_domains =
 local_recipient_maps =
 alias_maps =
 alias_database =
-relayhost = [127.0.0.1]:{sink_port}
+relayhost = [{sink_addr}]:{sink_port}
 maillog_file = {dir}/maillog
 maillog_file_prefixes = {dir}
 queue_run_delay = 30s
@@ -139,8 +143,10 @@ def passfeed_line(n):
 class PostfixInstance:
     """PostfixInstance - one private Postfix under dir"""
 
-    def __init__(self, dir, sink_port, inject_port, reinject_port, filter_port, log, passthru=False):
+    def __init__(self, dir, sink_port, inject_port, reinject_port, filter_port, log, passthru=False,
+                 content_filter=None, extra_main="", sink_addr="127.0.0.1"):
         self.dir, self.sink_port = dir, sink_port
+        self.content_filter, self.extra_main, self.sink_addr = content_filter, extra_main, sink_addr
         self.passthru = passthru
         self.inject_port, self.reinject_port = inject_port, reinject_port
         self.filter_port, self.log = filter_port, log
@@ -151,13 +157,13 @@ class PostfixInstance:
         os.makedirs(os.path.join(self.dir, "queue"), exist_ok=True)
         with open(os.path.join(self.dir, "main.cf"), "w") as f:
             f.write(MAIN_CF.format(dir=self.dir, tag=os.getpid(), sink_port=self.sink_port,
-                                   maxproc=maxproc))
+                                   maxproc=maxproc, sink_addr=self.sink_addr) + self.extra_main)
         with open(os.path.join(self.dir, "master.cf"), "w") as f:
             if self.passthru:
                 cf = "passfeed:[127.0.0.1]:%d" % self.reinject_port
                 feed = passfeed_line(maxproc)
             else:
-                cf = "amavisfeed:[127.0.0.1]:%d" % self.filter_port
+                cf = self.content_filter or "amavisfeed:[127.0.0.1]:%d" % self.filter_port
                 feed = amavisfeed_line(maxproc)
             f.write(MASTER_CF.format(inject_port=self.inject_port, content_filter=cf,
                                      reinject_port=self.reinject_port, feed_line=feed,

@@ -183,10 +183,12 @@ def free_port():
     raise RuntimeError("no free loopback port found")
 
 
-def port_listening(port):
-    """port_listening - a socket listens on 127.0.0.1:port or *:port"""
+def port_listening(port, pid=None):
+    """port_listening - a socket listens on port (any address); with pid,
+    in that process's network namespace (/proc/PID/net/tcp)"""
     want = ":%04X" % port
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+    base = "/proc/%d/net" % pid if pid else "/proc/net"
+    for path in (base + "/tcp", base + "/tcp6"):
         try:
             with open(path) as f:
                 next(f)

@@ -368,7 +368,7 @@ def corpus_section(cpoints):
     return L
 
 
-def summary(outdir, meta, points, scenarios, sizes, pngs, notes, corpus_points=None):
+def summary(outdir, meta, points, scenarios, sizes, pngs, notes, corpus_points=None, extra=None):
     """summary - write summary.md; return its text"""
     L = []
     L.append("# tollgate bench — %s, %s" % (meta["date"], meta["host"]))
@@ -413,6 +413,8 @@ def summary(outdir, meta, points, scenarios, sizes, pngs, notes, corpus_points=N
     L += postfix_cost_section(points, sizes)
     if corpus_points:
         L += corpus_section(corpus_points)
+    if extra:
+        L += extra
     L.append("## Knee (smallest concurrency within 5% of the best throughput)")
     L.append("")
     recommend = None
