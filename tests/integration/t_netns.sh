@@ -31,8 +31,10 @@
 #     replica, both hosts follow (their logs say so), the rate-limit and
 #     stats counters go on on the new master, every message arrives
 #     exactly once; the failover time the test sees is printed
-#   - TODO (branch `release`): a message quarantined on host A released
-#     from host B, delivered once; not in main when this test was written
+#   - quarantine_store = redis: EICAR straight to host A (after the
+#     failover: the index and the message on the new master); `tollgate
+#     quarantine list` in host B's namespace shows it with host A; host A
+#     stopped; `tollgate release` in host B's namespace delivers it once
 #
 # The figures (messages per host, retries, failover time) are printed as
 # diag lines. Skips only where network namespaces cannot be made
@@ -68,7 +70,7 @@ netns_cleanup() {
 }
 tg_at_exit netns_cleanup
 
-plan 16
+plan 21
 
 # a /24 of 10.211.0.0/16 that the machine uses nowhere
 NET=
@@ -174,8 +176,9 @@ HOST_PIDS=
 # $TG_TMP/tollgated-X.log (scanned for crashes). Sets HOST_PID.
 start_host() {
 	local x=$1 ns=$2 addr=$3 d=$TG_TMP/host$1
-	mkdir -p "$d/spool"
+	mkdir -p "$d/spool" "$d/quar"
 	chmod 0755 "$d" "$d/spool"
+	chown nobody "$d/quar"
 	cat >"$d/tollgated.conf" <<EOF
 # tollgated of host $x of t_netns.sh ($TG_TMP), in network namespace $ns
 listen = lmtp:$addr:$LP
@@ -197,6 +200,8 @@ forward_connection_cache_time = 5s
 state_redis_server = $SPEC
 rate_limit_maps = inline:{ { sender:$FROM = 1000000/1h tempfail } }
 rate_limit_failure_action = continue
+quarantine_dir = $d/quar
+quarantine_store = redis
 EOF
 	echo "=== start $(date '+%T') ===" >>"$TG_TMP/tollgated-$x.log"
 	ip netns exec "$ns" "$TOLLGATED" -f -c "$d/tollgated.conf" >>"$TG_TMP/tollgated-$x.log" 2>&1 &
@@ -361,8 +366,24 @@ is "$(postfix_queue_count)" 0 "nothing left in Postfix's queue"
 diag "failover: $N_FAIL messages, host A $(via failover A), host B $(via failover B); counter updates skipped in the window (log lines): $skipped; stats on the new master $(stats_count "$R_PORT")"
 
 # ---------------------------------------------------------------- quarantine on A, release from B
-# TODO (branch `release`, not in main when this was written): quarantine a
-# message on host A (redis: quarantine store), `tollgate release` it from
-# host B's configuration, and check that it arrives once.
+CONF_B=$TG_TMP/hostB/tollgated.conf
+$MKMSG eicar-b64 --out "$TG_TMP/eicar.eml" --to victim@example.com --message-id "quar-$$@example.net"
+r=$(printf '%s\n' "<" "= LHLO client.example.net" "= MAIL FROM:<sender@example.net>" "= RCPT TO:<victim@example.com>" \
+	"= DATA" "data $TG_TMP/eicar.eml" "<1" "= QUIT" | $SMTPCLIENT script "$IP_A" "$LP" | after_dot | grep -v '^221 ')
+like "$r" '^250 2\.7\.0 .*INFECTED' "EICAR straight to host A: discarded (and quarantined)"
+qlist() { ip netns exec "$NS_B" "$TOLLGATE" quarantine list -c "$CONF_B" 2>&1; }
+MID=$(qlist | awk '$6 == "<victim@example.com>" { print $1; exit }')
+like "$(qlist | grep "^${MID:-none} ")" "^$MID .* virus +<sender@example\.net> <victim@example\.com> redis hostA\.example\.com\$" \
+	"quarantine list on host B: host A's message, kept in Redis"
+like "$(rcli "$R_PORT" --scan --pattern "*{q:$MID}*" | wc -l)" '^[1-9]' "the quarantine index and message are on the new master"
+kill_tree "$PID_A" 30
+tg_untrack "$PID_A"
+HOST_PIDS=${HOST_PIDS/ $PID_A/}
+out=$(ip netns exec "$NS_B" "$TOLLGATE" release "$MID" -c "$CONF_B" 2>&1)
+rc=$?
+like "$rc $(printf '%s' "$out" | tr '\n' ' ')" '^0 .*<victim@example\.com>: 250 ' "host A stopped: tollgate release on host B delivers host A's message"
+wait_until '[ "$(count_sink_msgid "quar-$$@example.net")" -ge 1 ]' 10
+settle 2 10
+is "$(count_sink_msgid "quar-$$@example.net")" 1 "released once: one copy at the sink"
 
 done_testing
