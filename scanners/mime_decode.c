@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "lib/mem.h"
+#include "lib/text.h"
 #include "scanners/mime_private.h"
 
 /* base64 alphabet as value + 1, so that 0 (the default) means invalid */
@@ -146,18 +147,6 @@ size_t mime_b64_decode(const char *in, size_t n, char *out, size_t outmax,
 	return o;
 }
 
-/* hex_nib - value of an (upper- or lower-case) hex digit, or -1 */
-static int hex_nib(unsigned char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
 /* mime_qp_decode - RFC 2045 6.7 quoted-printable, line by line: trailing
  * white space goes, "=" at the end is a soft break, =XX a byte; a "="
  * followed by anything else is kept as it is and flagged. Line ends are
@@ -184,16 +173,15 @@ size_t mime_qp_decode(const char *in, size_t n, char *out, size_t outmax,
 		}
 		for (i = pos; i < cend; i++) {
 			unsigned char ch = (unsigned char)in[i];
-			int h, l;
+			int v;
 
 			if (o == outmax) {
 				*trunc_r = 1;
 				return o;
 			}
 			if (ch == '=') {
-				if (i + 2 < cend && (h = hex_nib((unsigned char)in[i + 1])) >= 0 &&
-				    (l = hex_nib((unsigned char)in[i + 2])) >= 0) {
-					out[o++] = (char)((h << 4) | l);
+				if (i + 2 < cend && (v = text_hex_pair(in + i + 1)) >= 0) {
+					out[o++] = (char)v;
 					i += 2;
 					continue;
 				}

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "lib/mem.h"
+#include "lib/text.h"
 #include "scanners/mime_private.h"
 
 /* byte classes of header text */
@@ -398,33 +399,10 @@ struct raw_param {
 	int used;
 };
 
-/* hexval - value of a hex digit, or -1 */
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = (char)mime_lc((unsigned char)ch);
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
 /* pct_decode - RFC 2231 %XX decoding into out; returns bytes written */
 static size_t pct_decode(const char *in, size_t n, char *out, int *bad_r)
 {
-	size_t i, o = 0;
-
-	for (i = 0; i < n; i++) {
-		if (in[i] == '%' && i + 2 < n && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
-			out[o++] = (char)((hexval(in[i + 1]) << 4) | hexval(in[i + 2]));
-			i += 2;
-		} else {
-			if (in[i] == '%')
-				*bad_r = 1;
-			out[o++] = in[i];
-		}
-	}
-	return o;
+	return text_unescape_hex(in, n, '%', out, bad_r);
 }
 
 /* assemble - join the sections of parameter base (RFC 2231 3., 4.) and
@@ -859,13 +837,13 @@ char *mime_charset_to_utf8(struct arena *a, const char *charset, size_t cslen,
 static size_t q_decode(const char *in, size_t n, char *out, int *bad_r)
 {
 	size_t i, o = 0;
+	int v;
 
 	for (i = 0; i < n; i++) {
 		if (in[i] == '_') {
 			out[o++] = ' ';
-		} else if (in[i] == '=' && i + 2 < n && hexval(in[i + 1]) >= 0 &&
-		    hexval(in[i + 2]) >= 0) {
-			out[o++] = (char)((hexval(in[i + 1]) << 4) | hexval(in[i + 2]));
+		} else if (in[i] == '=' && i + 2 < n && (v = text_hex_pair(in + i + 1)) >= 0) {
+			out[o++] = (char)v;
 			i += 2;
 		} else {
 			if (in[i] == '=')

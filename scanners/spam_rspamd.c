@@ -26,6 +26,7 @@
 
 #include "lib/buf.h"
 #include "lib/mem.h"
+#include "lib/text.h"
 #include "scanners/spam.h"
 
 #define RSPAMD_HDR_MAX 512		/* longest envelope header value sent */
@@ -63,18 +64,6 @@ static void json_ws(struct json *j)
 		j->p++;
 }
 
-/* json_hex - one hex digit's value or -1 */
-static int json_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * json_string - a string at j->p; with out, its first max bytes go
  * there (escapes decoded, non-ASCII and controls as '?'). Validates the
@@ -106,7 +95,7 @@ static int json_string(struct json *j, struct buf *out, size_t max)
 				if (j->end - j->p < 4)
 					return json_fail(j, "JSON: truncated \\u escape");
 				for (k = 0; k < 4; k++) {
-					int h = json_hex(j->p[k]);
+					int h = text_hex_value((unsigned char)j->p[k]);
 
 					if (h < 0)
 						return json_fail(j, "JSON: bad \\u escape");

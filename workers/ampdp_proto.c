@@ -18,6 +18,7 @@
 
 #include "lib/buf.h"
 #include "lib/mem.h"
+#include "lib/text.h"
 #include "workers/ampdp_proto.h"
 
 struct ampdp_parser {
@@ -82,33 +83,10 @@ static void parser_restart(struct ampdp_parser *p)
 	p->ready = 0;
 }
 
-/* hexval - value of a hex digit, -1 if it is none */
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 size_t ampdp_decode(const char *in, size_t len, char *out)
 {
-	size_t i, o = 0;
+	size_t o = text_unescape_hex(in, len, '%', out, NULL);
 
-	for (i = 0; i < len; i++) {
-		int hi, lo;
-
-		if (in[i] == '%' && i + 2 < len && (hi = hexval((unsigned char)in[i + 1])) >= 0 &&
-		    (lo = hexval((unsigned char)in[i + 2])) >= 0) {
-			out[o++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else {
-			out[o++] = in[i];
-		}
-	}
 	out[o] = 0;
 	return o;
 }

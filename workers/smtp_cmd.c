@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "lib/log.h"
+#include "lib/text.h"
 #include "workers/smtp_cmd.h"
 
 #define R_HELO_FIRST "503 5.5.1 Error: send HELO/EHLO first"
@@ -95,18 +96,6 @@ static int is_blank(int c)
 static int is_ctl(int c)
 {
 	return (unsigned char)c < 0x20 || c == 0x7f;
-}
-
-/* hexval - value of one hex digit, -1 if it is none */
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 /* quote_peer - peer text for a reply: at most max bytes, non-printables as \xNN */
@@ -221,7 +210,7 @@ int smtp_xtext_valid(const char *s, size_t len)
 		if (c == '+') {
 			if (i + 2 >= len)
 				return 0;
-			if (hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+			if (text_hex_pair(s + i + 1) < 0)
 				return 0;
 			i += 2;
 		} else if (c < 0x21 || c > 0x7e || c == '=') {
@@ -242,7 +231,7 @@ int smtp_xtext_decode(const char *in, size_t len, char *out, size_t outsz)
 		int c = (unsigned char)in[i];
 
 		if (c == '+') {
-			c = hexval(in[i + 1]) * 16 + hexval(in[i + 2]);
+			c = text_hex_pair(in + i + 1);
 			i += 2;
 			if (c == 0 || is_ctl(c))
 				return -1;
@@ -559,8 +548,8 @@ static int xf_decode(char *v)
 	while (*r) {
 		int c = (unsigned char)*r;
 
-		if (c == '+' && hexval(r[1]) >= 0 && hexval(r[2]) >= 0) {
-			c = hexval(r[1]) * 16 + hexval(r[2]);
+		if (c == '+' && text_hex_pair(r + 1) >= 0) {
+			c = text_hex_pair(r + 1);
 			r += 3;
 		} else {
 			r++;
