@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/fdio.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/spool.h"
@@ -65,22 +66,6 @@ static int spool_fail(struct spool *s, const char *what)
 	return -1;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* spool_to_file - move what is in memory to a new file in tmp_dir */
 static int spool_to_file(struct spool *s)
 {
@@ -94,7 +79,7 @@ static int spool_to_file(struct spool *s)
 		return spool_fail(s, "cannot create spool file in");
 	}
 	(void)fcntl(s->fd, F_SETFD, FD_CLOEXEC);
-	if (write_all(s->fd, s->mem.data, s->mem.len) < 0)
+	if (fd_write_all(s->fd, s->mem.data, s->mem.len) < 0)
 		return spool_fail(s, "cannot write");
 	buf_free(&s->mem);
 	return 0;
@@ -111,7 +96,7 @@ int spool_write(struct spool *s, const void *data, size_t len)
 	}
 	if (s->fd < 0 && spool_to_file(s) < 0)
 		return -1;
-	if (write_all(s->fd, data, len) < 0)
+	if (fd_write_all(s->fd, data, len) < 0)
 		return spool_fail(s, "cannot write");
 	return 0;
 }

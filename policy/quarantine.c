@@ -29,6 +29,7 @@
 
 #include "lib/buf.h"
 #include "lib/cfg.h"
+#include "lib/fdio.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "policy/decide.h"
@@ -107,23 +108,6 @@ const char *quarantine_prepend(struct message *msg, const struct decide_result *
 	return out;
 }
 
-/* write_all - write len bytes, retrying short writes and EINTR */
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* index_addr - an address for the index: <...>, "%XX" for anything
  * outside printable ASCII and for space, ',' and '%' */
 static void index_addr(struct buf *b, const char *s)
@@ -166,13 +150,13 @@ static int write_lf(int fd, const char *p, size_t len)
 		const char *cr = memchr(p, '\r', (size_t)(end - p));
 
 		if (cr == NULL)
-			return write_all(fd, p, (size_t)(end - p));
+			return fd_write_all(fd, p, (size_t)(end - p));
 		if (cr + 1 < end && cr[1] == '\n') {
-			if (write_all(fd, p, (size_t)(cr - p)) < 0)
+			if (fd_write_all(fd, p, (size_t)(cr - p)) < 0)
 				return -1;
 			p = cr + 1;	/* the LF is written with the next span */
 		} else {
-			if (write_all(fd, p, (size_t)(cr + 1 - p)) < 0)
+			if (fd_write_all(fd, p, (size_t)(cr + 1 - p)) < 0)
 				return -1;
 			p = cr + 1;
 		}
