@@ -528,15 +528,8 @@ int rspamd_check(const struct spam_opts *o, const char *data, size_t len,
 	size_t reply_len;
 	int rc;
 
-	memset(r, 0, sizeof(*r));
-	if (o->max_size && len > o->max_size) {
-		r->skip_reason = arena_printf(a, "message size %zu > spam_max_size %zu", len, o->max_size);
-		return 0;
-	}
-	if (o->rspamd_url == NULL || *o->rspamd_url == 0) {
-		r->error = "no rspamd_url";
-		return -1;
-	}
+	if ((rc = spam_precheck(o, len, o->rspamd_url, "rspamd_url", a, r)) <= 0)
+		return rc;
 	if (rspamd_address(o->rspamd_url, a, &addr, &host, &err) < 0) {
 		r->error = err;
 		return -1;

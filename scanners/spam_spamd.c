@@ -474,6 +474,26 @@ int spamd_reply_parse(const char *p, size_t len, struct arena *a, struct spam_re
 	return 0;
 }
 
+/*
+ * spam_precheck - what both clients check before connecting: r cleared,
+ * a message over o->max_size skipped (0, skip_reason), a daemon address
+ * not set an error (-1, "no <setting>"); 1 to go on.
+ */
+int spam_precheck(const struct spam_opts *o, size_t len, const char *addr, const char *setting,
+		  struct arena *a, struct spam_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (o->max_size && len > o->max_size) {
+		r->skip_reason = arena_printf(a, "message size %zu > spam_max_size %zu", len, o->max_size);
+		return 0;
+	}
+	if (addr == NULL || *addr == 0) {
+		r->error = arena_printf(a, "no %s", setting);
+		return -1;
+	}
+	return 1;
+}
+
 /* user_ok - safe to send as a header value: printable ASCII, bounded, no blanks at the ends */
 static int user_ok(const char *s)
 {
@@ -503,15 +523,8 @@ int spamd_check(const struct spam_opts *o, const char *data, size_t len,
 	size_t reply_len;
 	int rc;
 
-	memset(r, 0, sizeof(*r));
-	if (o->max_size && len > o->max_size) {
-		r->skip_reason = arena_printf(a, "message size %zu > spam_max_size %zu", len, o->max_size);
-		return 0;
-	}
-	if (o->spamd_address == NULL || *o->spamd_address == 0) {
-		r->error = "no spamd_address";
-		return -1;
-	}
+	if ((rc = spam_precheck(o, len, o->spamd_address, "spamd_address", a, r)) <= 0)
+		return rc;
 	if (max_reply < SPAMD_REPLY_FLOOR)
 		max_reply = SPAMD_REPLY_FLOOR;
 	if (rcpt_or_user && user_ok(rcpt_or_user))
