@@ -317,26 +317,30 @@ void net_addr_numeric(const struct sockaddr *sa, socklen_t len, char *addr, size
 	sockaddr_numeric(&ss, len, addr, addrsz, port, portsz);
 }
 
-void net_peer(int fd, char *addr, size_t addrsz, char *port, size_t portsz)
+/* sock_numeric - numeric form of the address get (getpeername or
+ * getsockname) returns for fd; "" when it fails */
+static void sock_numeric(int fd, int (*get)(int, struct sockaddr *, socklen_t *), char *addr,
+    size_t addrsz, char *port, size_t portsz)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
 	memset(&ss, 0, sizeof(ss));
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+	if (get(fd, (struct sockaddr *)&ss, &len) < 0)
 		ss.ss_family = AF_UNSPEC;
 	sockaddr_numeric(&ss, len, addr, addrsz, port, portsz);
 }
 
+/* net_peer - numeric address and port of the peer */
+void net_peer(int fd, char *addr, size_t addrsz, char *port, size_t portsz)
+{
+	sock_numeric(fd, getpeername, addr, addrsz, port, portsz);
+}
+
+/* net_local - numeric local address and port */
 void net_local(int fd, char *addr, size_t addrsz, char *port, size_t portsz)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	memset(&ss, 0, sizeof(ss));
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		ss.ss_family = AF_UNSPEC;
-	sockaddr_numeric(&ss, len, addr, addrsz, port, portsz);
+	sock_numeric(fd, getsockname, addr, addrsz, port, portsz);
 }
 
 /* conn_create - a buffered connection on fd; its local address is read
