@@ -552,15 +552,6 @@ void conn_puts(struct conn *c, const char *s)
 	conn_write(c, s, strlen(s));
 }
 
-void conn_printf(struct conn *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	buf_vprintf(&c->out, fmt, ap);
-	va_end(ap);
-}
-
 size_t conn_pending(const struct conn *c)
 {
 	return c->in_end - c->in_start + (c->ssl ? (size_t)SSL_pending(c->ssl) : 0);

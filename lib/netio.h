@@ -99,7 +99,6 @@ int conn_input_ready(struct conn *c);
 size_t conn_pending(const struct conn *c);
 void conn_write(struct conn *c, const void *data, size_t len);
 void conn_puts(struct conn *c, const char *s);
-void conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* conn_flush - write all buffered output; 0 or negative CONN_* */
 int conn_flush(struct conn *c);
 /* conn_discard_output - drop unsent output (after an error) */

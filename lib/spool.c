@@ -133,11 +133,6 @@ size_t spool_size(const struct spool *s)
 	return s->size;
 }
 
-const char *spool_path(const struct spool *s)
-{
-	return s->path;
-}
-
 const char *spool_error(const struct spool *s)
 {
 	return s->err[0] ? s->err : "no error";

@@ -24,8 +24,6 @@ int spool_finish(struct spool *s);
 /* spool_data - the content after spool_finish(), NULL on error */
 const char *spool_data(struct spool *s, size_t *len_r);
 size_t spool_size(const struct spool *s);
-/* spool_path - file path when spooled to disk, else NULL */
-const char *spool_path(const struct spool *s);
 /* spool_error - text of the first failure */
 const char *spool_error(const struct spool *s);
 

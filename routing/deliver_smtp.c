@@ -1390,14 +1390,6 @@ static void dlv_tempfail_all(struct dlv_tx *tx)
 	}
 }
 
-/* deliver - deliver_tls() without TLS */
-int deliver(struct deliver_cache *cache, const struct deliver_opts *o, const struct fwd_method *m,
-    struct message *msg, const size_t *idx, size_t n, const char *prepend, size_t prepend_len,
-    size_t skip)
-{
-	return deliver_tls(cache, o, m, NULL, msg, idx, n, prepend, prepend_len, skip);
-}
-
 /*
  * deliver_tls - one transaction for the listed recipients (see routing.h).
  *

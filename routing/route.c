@@ -271,12 +271,6 @@ void route_free(struct route_ctx **rcp)
 	*rcp = NULL;
 }
 
-/* route_tls_failure_bounce - see route.h */
-int route_tls_failure_bounce(const struct route_ctx *rc)
-{
-	return rc->bounce;
-}
-
 /*
  * route_sender_lookup - sender_dependent_forward_method_maps by the
  * envelope sender: the address as given, without its extension, then

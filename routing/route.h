@@ -129,7 +129,5 @@ int route_method_explain(struct route_ctx *rc, struct message *msg, size_t rcpt_
 int route_notify_method(struct route_ctx *rc, struct arena *a, const char *bank_method,
     const struct fwd_method **m_r, struct tls_policy *tls_r, const char **error_r);
 
-/* route_tls_failure_bounce - 1 when tls_failure_action says bounce */
-int route_tls_failure_bounce(const struct route_ctx *rc);
 
 #endif

@@ -4,7 +4,7 @@
  * the mapping of downstream replies to the replies we give upstream.
  *
  * Life cycle: a worker creates one deliver_cache at start and frees it
- * at exit; deliver() may leave a connection in it for the next message
+ * at exit; deliver_tls() may leave a connection in it for the next message
  * (forward_connection_cache_time). Methods are parsed once per config.
  * The cache also owns the client TLS contexts deliver_tls() builds (one
  * per distinct CA file and match name), freed with it.
@@ -96,7 +96,7 @@ void deliver_cache_expire(struct deliver_cache *dc, const struct deliver_opts *o
 void deliver_cache_free(struct deliver_cache **dcp);
 
 /*
- * deliver - one transaction to method m for the n recipients whose
+ * deliver_tls - one transaction to method m for the n recipients whose
  * indexes into msg->rcpts are idx[0..n-1]: prepend (CRLF-terminated
  * header lines, may be empty) goes before the spooled content, of
  * which the first skip bytes are left out (an edited header section
@@ -114,18 +114,13 @@ void deliver_cache_free(struct deliver_cache **dcp);
  * connection found dead before the end of data was sent is replaced
  * once before anything is tempfailed.
  * Returns the number of recipients accepted downstream (2xx).
- */
-int deliver(struct deliver_cache *dc, const struct deliver_opts *o, const struct fwd_method *m,
-    struct message *msg, const size_t *idx, size_t n, const char *prepend, size_t prepend_len,
-    size_t skip);
-
-/*
- * deliver_tls - deliver() with a TLS policy for the next hop (NULL:
- * TLS_NONE, as deliver()). STARTTLS is sent after EHLO/LHLO when the
- * level is may or above and the server offers it, and EHLO/LHLO is sent
- * again under TLS (capabilities from before TLS are forgotten). Cached
- * connections are kept per method and policy: a connection opened under
- * one policy is never reused for another. Returns as deliver().
+ *
+ * tls is the TLS policy for the next hop (NULL: TLS_NONE). STARTTLS is
+ * sent after EHLO/LHLO when the level is may or above and the server
+ * offers it, and EHLO/LHLO is sent again under TLS (capabilities from
+ * before TLS are forgotten). Cached connections are kept per method and
+ * policy: a connection opened under one policy is never reused for
+ * another.
  */
 int deliver_tls(struct deliver_cache *dc, const struct deliver_opts *o, const struct fwd_method *m,
     const struct tls_policy *tls, struct message *msg, const size_t *idx, size_t n,

@@ -147,7 +147,5 @@ int spam_reply_split(const char *p, size_t len, struct arena *a, struct spam_rep
  * o->max_size, -1 (error "no <setting>") when addr is unset, else 1 */
 int spam_precheck(const struct spam_opts *o, size_t len, const char *addr, const char *setting,
 		  struct arena *a, struct spam_result *r_r);
-/* spam_printable - arena copy of at most max bytes, non-printables as '?' */
-char *spam_printable(struct arena *a, const char *s, size_t len, size_t max);
 
 #endif

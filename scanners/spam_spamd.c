@@ -51,7 +51,8 @@ static int remaining(long long deadline)
 	return left > 0 ? (int)left : 0;
 }
 
-char *spam_printable(struct arena *a, const char *s, size_t len, size_t max)
+/* spam_printable - arena copy of at most max bytes, non-printables as '?' */
+static char *spam_printable(struct arena *a, const char *s, size_t len, size_t max)
 {
 	char *out;
 	size_t i;

@@ -586,7 +586,7 @@ START_TEST(test_cache_keyed_by_policy)
 	expect_ok(msg, 1);
 	/* a plaintext policy must not use it: a new connection */
 	msg = mkmsg(rcpts2, 2);
-	ck_assert_int_eq(deliver(dc, &opts_cache, &m, msg, idx_all, 2, "", 0, 0), 2);
+	ck_assert_int_eq(deliver_tls(dc, &opts_cache, &m, NULL, msg, idx_all, 2, "", 0, 0), 2);
 	expect_ok(msg, 0);
 	/* and the TLS policy gets its own connection back */
 	msg = mkmsg(rcpts2, 2);

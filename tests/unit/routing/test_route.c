@@ -302,16 +302,17 @@ START_TEST(test_tls_method_attrs_and_bounce)
 	ck_assert_str_eq(tls.ca_file, "/etc/own.pem");
 	ck_assert_str_eq(tls.match_name, "mx.example");
 	ck_assert_int_eq(tls.bounce, 1);
-	ck_assert_int_eq(route_tls_failure_bounce(rc), 1);
 	route_free(&rc);
 
 	c.tls_failure_action = "5xx";
 	make(&c);
-	ck_assert_int_eq(route_tls_failure_bounce(rc), 1);
+	ck_assert_str_eq(route(msg, 0, NULL, &tls), "smtp:[127.0.0.1]:10025");
+	ck_assert_int_eq(tls.bounce, 1);
 	route_free(&rc);
 	c.tls_failure_action = "4xx";
 	make(&c);
-	ck_assert_int_eq(route_tls_failure_bounce(rc), 0);
+	ck_assert_str_eq(route(msg, 0, NULL, &tls), "smtp:[127.0.0.1]:10025");
+	ck_assert_int_eq(tls.bounce, 0);
 }
 END_TEST
 
