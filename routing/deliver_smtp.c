@@ -30,23 +30,19 @@
  *   - when the TLS policy requires TLS (encrypt, verify, secure), no
  *     MAIL goes out before the handshake (and the certificate check)
  *     succeeded; otherwise every listed recipient gets the TLS failure
- *     reply and the connection is closed.
+ *     reply and the connection is closed (STARTTLS, the contexts and the
+ *     certificate check are in deliver_tls.c).
  *
- * Left out: CHUNKING/BDAT, AUTH, DANE and fingerprint TLS levels, TLS
- * session resumption, HELO fallback details beyond "EHLO refused →
- * HELO" for SMTP.
+ * Left out: CHUNKING/BDAT, AUTH, HELO fallback details beyond "EHLO
+ * refused → HELO" for SMTP (and what deliver_tls.c leaves out).
  * Limits: reply lines DLV_LINE_MAX, lines per reply DLV_REPLY_LINES,
  * XFORWARD lines DLV_XF_LINE_MAX, other commands DLV_CMD_MAX, commands
- * in flight DLV_PIPELINE_MAX, cached connections DLV_CACHE_MAX, client
- * TLS contexts DLV_TLS_CTX_MAX.
+ * in flight DLV_PIPELINE_MAX, cached connections DLV_CACHE_MAX.
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <limits.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,35 +55,20 @@
 #include "lib/mem.h"
 #include "lib/netio.h"
 #include "lib/spool.h"
-#include "routing/routing.h"
+#include "routing/deliver_private.h"
 
 #define DLV_LINE_MAX		2048	/* one reply line from the server */
 #define DLV_REPLY_LINES		100	/* lines in one multi-line reply */
-#define DLV_REPLY_TEXT		1000	/* joined text kept of one reply */
 #define DLV_XF_LINE_MAX		512	/* one XFORWARD command, with CRLF */
 #define DLV_CMD_MAX		2048	/* MAIL/RCPT with their parameters, with CRLF */
-#define DLV_PIPELINE_MAX	100	/* commands sent before their replies are read */
 #define DLV_CACHE_MAX		8	/* cached connections per worker */
 #define DLV_QUEUEID_MAX		64	/* "queued as" id kept for the log */
-#define DLV_REASON_MAX		256
 #define DLV_CHECK_EVERY		65536	/* content bytes between write-error checks */
 #define DLV_QUIT_TIMEOUT_MS	1000
-#define DLV_TLS_CTX_MAX		16	/* client TLS contexts (CA file, names) per worker */
 #define DLV_DEADLINE_SLACK_MS	100	/* a timeout this close to the deadline is the deadline's */
 #define DLV_MARGIN_MIN_MS	2000	/* deliver_margin_ms bounds */
 #define DLV_MARGIN_MAX_MS	30000
 #define DLV_FRESH_MS		1000	/* a cached connection used this recently is not polled */
-
-enum {
-	CAP_PIPELINING = 1 << 0,
-	CAP_SIZE = 1 << 1,
-	CAP_8BITMIME = 1 << 2,
-	CAP_SMTPUTF8 = 1 << 3,
-	CAP_DSN = 1 << 4,
-	CAP_XFORWARD = 1 << 5,
-	CAP_ENHSC = 1 << 6,
-	CAP_STARTTLS = 1 << 7,
-};
 
 /* XFORWARD attributes in the order Postfix sends them */
 enum { XF_NAME, XF_ADDR, XF_PORT, XF_PROTO, XF_HELO, XF_IDENT, XF_SOURCE, XF__COUNT };
@@ -95,83 +76,9 @@ static const char *const xf_names[XF__COUNT] = {
 	"NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE",
 };
 
-/* one open connection and what its server offered */
-struct dlv_conn {
-	struct dlv_conn *next;
-	char spec[300];
-	char *key;			/* cache key: method and TLS policy */
-	enum fwd_proto proto;
-	struct conn *conn;
-	unsigned caps;			/* CAP_* */
-	unsigned xf_attrs;		/* bit XF_*: attribute offered */
-	long long size_max;		/* SIZE limit announced, 0: none */
-	time_t last_used;
-	long long used_ms;		/* CLOCK_MONOTONIC ms of the last transaction */
-	unsigned long transactions;	/* completed on this connection */
-};
-
-/* one client TLS context: verification settings are per context */
-struct dlv_tls_ctx {
-	struct dlv_tls_ctx *next;
-	int verify;
-	char *ca_file, *match;
-	SSL_CTX *ctx;
-};
-
-struct deliver_cache {
-	struct dlv_conn *head;
-	size_t n;
-	struct dlv_tls_ctx *tls_head;
-	size_t tls_n;
-};
-
-/* one reply, possibly multi-line, joined as "250 2.0.0 text more-text" */
-struct dlv_reply {
-	int code;
-	char line[DLV_REPLY_TEXT + 1];
-};
-
-enum dlv_pending_kind { PEND_XFORWARD, PEND_MAIL, PEND_RCPT, PEND_DATA };
-
-struct dlv_pending {
-	enum dlv_pending_kind kind;
-	size_t i;			/* recipient (index into tx->idx) */
-};
-
-/* the state of one transaction attempt */
-struct dlv_tx {
-	const struct deliver_opts *o;
-	const struct fwd_method *m;
-	const struct tls_policy *tls;	/* never NULL */
-	struct deliver_cache *cache;
-	struct message *msg;
-	const size_t *idx;
-	size_t n;
-	struct dlv_conn *dc;
-	const char **rline;		/* per listed recipient: downstream reply */
-	unsigned char *accepted;	/* RCPT got a 2xx */
-	unsigned char *final;		/* got its end-of-data reply (LMTP: stands after failure) */
-	size_t naccepted;
-	int mail_done, mail_ok;
-	const char *mail_line;
-	int data_sent, data_code;
-	const char *data_line;
-	int abnormal;			/* transaction left open: RSET before reuse */
-	int broken;			/* connection unusable afterwards */
-	int dot_sent;			/* the final "." may have reached the server */
-	int tls_failed;			/* TLS required and not available: tls failure reply */
-	int tls_fallback;		/* "may": handshake failed, retry in plaintext */
-	int quit_ok;			/* failed in a sane plaintext session: QUIT */
-	int deadline_hit;		/* o->deadline cut the delivery short */
-	struct dlv_pending pend[DLV_PIPELINE_MAX + 1];
-	size_t npend;
-	char reason[DLV_REASON_MAX];
-};
-
-static int dlv_fail(struct dlv_tx *tx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* dlv_fail - record why the whole transaction failed; returns -1 */
-static int dlv_fail(struct dlv_tx *tx, const char *fmt, ...)
+int dlv_fail(struct dlv_tx *tx, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -349,7 +256,7 @@ static void dlv_parse_cap(struct dlv_conn *dc, const char *t, size_t len)
  * Returns 0, or -1 with tx->reason (I/O error, timeout, too long a
  * line, too many lines, malformed).
  */
-static int dlv_read_reply(struct dlv_tx *tx, struct dlv_conn *dc, struct dlv_reply *r,
+int dlv_read_reply(struct dlv_tx *tx, struct dlv_conn *dc, struct dlv_reply *r,
     struct dlv_conn *caps, const char *stage)
 {
 	const char *line;
@@ -414,7 +321,7 @@ static int dlv_read_reply(struct dlv_tx *tx, struct dlv_conn *dc, struct dlv_rep
 }
 
 /* dlv_send - queue one command line (without CRLF) and log it */
-static void dlv_send(struct dlv_conn *dc, const char *cmd)
+void dlv_send(struct dlv_conn *dc, const char *cmd)
 {
 	char pr[200];
 
@@ -476,161 +383,10 @@ static int dlv_conn_dead(struct dlv_conn *dc)
 	return poll(&pfd, 1, 0) != 0;
 }
 
-/* tls_level_parse - a level name into its enum */
-int tls_level_parse(const char *s, enum tls_level *r)
-{
-	static const char *const names[] = { "none", "may", "encrypt", "verify", "secure" };
-	size_t i;
-
-	for (i = 0; s != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcasecmp(s, names[i]) == 0) {
-			*r = (enum tls_level)i;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* tls_level_name - the name of a level */
-const char *tls_level_name(enum tls_level l)
-{
-	switch (l) {
-	case TLS_NONE: return "none";
-	case TLS_MAY: return "may";
-	case TLS_ENCRYPT: return "encrypt";
-	case TLS_VERIFY: return "verify";
-	case TLS_SECURE: return "secure";
-	}
-	return "?";
-}
-
-/* the first certificate problem of the handshake in progress (workers
- * are single-threaded; cleared before each handshake) */
-static char dlv_verify_err[200];
-
-/* dlv_verify_cb - remember why verification failed, for the reply */
-static int dlv_verify_cb(int ok, X509_STORE_CTX *x)
-{
-	if (!ok && dlv_verify_err[0] == 0) {
-		int e = X509_STORE_CTX_get_error(x);
-
-		snprintf(dlv_verify_err, sizeof(dlv_verify_err), "certificate verification failed: %s (depth %d)",
-		    X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(x));
-	}
-	return ok;
-}
-
-/* dlv_is_ip - 1 when s is an IPv4 or IPv6 address literal */
-static int dlv_is_ip(const char *s)
-{
-	unsigned char b[16];
-
-	return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
-}
-
-/*
- * dlv_tls_ctx_new - a client context. Without verification any
- * certificate is accepted (encrypt/may, as Postfix). With it the chain
- * must lead to ca_file (or the default store) and, when match is set,
- * the certificate must name one of match's ':'-separated names (or the
- * IP address, when match is one literal). NULL with *error_r.
- */
-static SSL_CTX *dlv_tls_ctx_new(int verify, const char *ca_file, const char *match, const char **error_r)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	X509_VERIFY_PARAM *vp;
-
-	if (ctx == NULL) {
-		*error_r = "cannot create a TLS context";
-		return NULL;
-	}
-	if (!verify) {
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-		return ctx;
-	}
-	if (ca_file != NULL && *ca_file) {
-		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
-			*error_r = "cannot load the TLS CA file";
-			goto fail;
-		}
-	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		*error_r = "cannot load the default TLS trust store";
-		goto fail;
-	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, dlv_verify_cb);
-	if (match != NULL && *match) {
-		vp = SSL_CTX_get0_param(ctx);
-		X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		if (dlv_is_ip(match)) {
-			if (X509_VERIFY_PARAM_set1_ip_asc(vp, match) != 1) {
-				*error_r = "bad TLS match address";
-				goto fail;
-			}
-		} else {
-			const char *p = match;
-
-			while (*p) {
-				size_t len = strcspn(p, ":");
-
-				if (len > 0 && X509_VERIFY_PARAM_add1_host(vp, p, len) != 1) {
-					*error_r = "bad TLS match name";
-					goto fail;
-				}
-				p += len;
-				if (*p == ':')
-					p++;
-			}
-		}
-	}
-	return ctx;
-fail:
-	SSL_CTX_free(ctx);
-	return NULL;
-}
-
-/* dlv_tls_ctx - the cached context for these settings, made on first
- * use; the oldest goes when there are DLV_TLS_CTX_MAX (connections
- * that use it keep their reference) */
-static SSL_CTX *dlv_tls_ctx(struct deliver_cache *cache, int verify, const char *ca_file, const char *match,
-    const char **error_r)
-{
-	struct dlv_tls_ctx *t, **pp;
-	SSL_CTX *ctx;
-
-	if (ca_file == NULL)
-		ca_file = "";
-	if (match == NULL || !verify)
-		match = "";
-	for (t = cache->tls_head; t != NULL; t = t->next)
-		if (t->verify == verify && strcmp(t->ca_file, ca_file) == 0 && strcmp(t->match, match) == 0)
-			return t->ctx;
-	if ((ctx = dlv_tls_ctx_new(verify, ca_file, match, error_r)) == NULL)
-		return NULL;
-	t = xcalloc(1, sizeof(*t));
-	t->verify = verify;
-	t->ca_file = xstrdup(ca_file);
-	t->match = xstrdup(match);
-	t->ctx = ctx;
-	t->next = cache->tls_head;
-	cache->tls_head = t;
-	if (++cache->tls_n > DLV_TLS_CTX_MAX) {
-		for (pp = &cache->tls_head; (*pp)->next != NULL; pp = &(*pp)->next)
-			;
-		t = *pp;
-		*pp = NULL;
-		cache->tls_n--;
-		SSL_CTX_free(t->ctx);
-		free(t->ca_file);
-		free(t->match);
-		free(t);
-	}
-	return ctx;
-}
-
 /* dlv_hello - EHLO (LHLO for LMTP) and the capabilities; an SMTP
  * server that refuses EHLO with a 5xx gets HELO and is used without
  * extensions. 0, or -1 with tx->reason. */
-static int dlv_hello(struct dlv_tx *tx, struct dlv_conn *dc)
+int dlv_hello(struct dlv_tx *tx, struct dlv_conn *dc)
 {
 	const struct deliver_opts *o = tx->o;
 	const char *verb = dc->proto == FWD_LMTP ? "LHLO" : "EHLO";
@@ -654,77 +410,6 @@ static int dlv_hello(struct dlv_tx *tx, struct dlv_conn *dc)
 	if (r.code / 100 != 2)
 		return dlv_fail(tx, "%s: %s", verb, r.line);
 	return 0;
-}
-
-/* dlv_tls_unavailable - the server does not do TLS (what and why make
- * the reason): a failure when the policy requires TLS (tx->tls_failed,
- * -1), else 0 to go on in plaintext */
-static int dlv_tls_unavailable(struct dlv_tx *tx, const char *what, const char *why)
-{
-	if (tx->tls->level < TLS_ENCRYPT)
-		return 0;
-	tx->tls_failed = 1;
-	tx->quit_ok = 1;
-	return dlv_fail(tx, "%s%s", what, why);
-}
-
-/*
- * dlv_starttls - STARTTLS on a connection past EHLO, by tx->tls.
- *
- * Returns 0 when the session may go on (under TLS, or in plaintext at
- * level may), -1 with tx->reason otherwise; tx->tls_failed says that
- * required TLS was not available, tx->tls_fallback that a "may"
- * handshake failed (the session is unusable; the caller reconnects
- * without TLS). Under TLS the client speaks EHLO again and forgets what
- * it learnt before (RFC 3207).
- */
-static int dlv_starttls(struct dlv_tx *tx, struct dlv_conn *dc)
-{
-	const struct tls_policy *tls = tx->tls;
-	int verify = tls->level >= TLS_VERIFY;
-	const char *match = tls->match_name, *sni, *err = "TLS setup failed";
-	struct dlv_reply r;
-	SSL_CTX *ctx;
-
-	if (tls->level == TLS_SECURE && (match == NULL || *match == 0)) {
-		if (tx->m->ep.is_unix) {
-			tx->tls_failed = 1;
-			return dlv_fail(tx, "%s", "level secure needs a name to match for a unix socket");
-		}
-		match = tx->m->ep.host;
-	}
-	if (!(dc->caps & CAP_STARTTLS))
-		return dlv_tls_unavailable(tx, "STARTTLS not offered by ", dc->spec);
-	dlv_send(dc, "STARTTLS");
-	if (dlv_read_reply(tx, dc, &r, NULL, "STARTTLS") < 0)
-		return -1;
-	if (r.code != 220) {
-		if (r.code == 421)
-			return dlv_fail(tx, "STARTTLS: %s", r.line);
-		return dlv_tls_unavailable(tx, "STARTTLS refused: ", r.line);
-	}
-	if ((ctx = dlv_tls_ctx(tx->cache, verify, tls->ca_file, match, &err)) == NULL)
-		return dlv_fail(tx, "%s", err);
-	/* SNI: the first name we match on, else the method's host name */
-	sni = NULL;
-	if (match != NULL && *match && !dlv_is_ip(match))
-		sni = arena_strndup(tx->msg->arena, match, strcspn(match, ":"));
-	else if (!tx->m->ep.is_unix && !dlv_is_ip(tx->m->ep.host))
-		sni = tx->m->ep.host;
-	dlv_verify_err[0] = 0;
-	if (conn_starttls(dc->conn, ctx, 0, sni) < 0) {
-		const char *why = dlv_verify_err[0] ? dlv_verify_err : conn_error(dc->conn);
-
-		if (tls->level < TLS_ENCRYPT) {
-			tx->tls_fallback = 1;
-			return dlv_fail(tx, "%s", why);
-		}
-		tx->tls_failed = 1;
-		return dlv_fail(tx, "%s", why);
-	}
-	log_debug(LOG_DBG_DELIVER, "%s: TLS established (%s, level %s)", dc->spec, conn_tls_cipher(dc->conn),
-	    tls_level_name(tls->level));
-	return dlv_hello(tx, dc);
 }
 
 /*
