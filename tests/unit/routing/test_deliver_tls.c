@@ -354,8 +354,14 @@ static struct message *mkmsg(const char *const *rcpts, size_t n)
 	return msg;
 }
 
-static const struct deliver_opts opts = { 5, 5, 5, 0, "tg.example" };
-static const struct deliver_opts opts_cache = { 5, 5, 5, 30, "tg.example" };
+static const struct deliver_opts opts = {
+	.connect_timeout = 5, .command_timeout = 5, .data_done_timeout = 5, .cache_time = 0,
+	.helo_name = "tg.example",
+};
+static const struct deliver_opts opts_cache = {
+	.connect_timeout = 5, .command_timeout = 5, .data_done_timeout = 5, .cache_time = 30,
+	.helo_name = "tg.example",
+};
 static const size_t idx_all[] = { 0, 1, 2, 3 };
 static const char *const rcpts2[] = { "a@example.com", "b@example.com" };
 
