@@ -473,6 +473,26 @@ static int conn_wait(struct conn *c, short events)
 	}
 }
 
+/*
+ * conn_tls_again - an SSL_read, SSL_write or handshake step returned r
+ * (not a success): when TLS wants the socket readable or writable, wait
+ * for that and return 1 (try again), or the failed wait's CONN_*
+ * (recorded for what); 0 for any other failure, with SSL_get_error's
+ * code in *err_r when err_r is not NULL.
+ */
+static int conn_tls_again(struct conn *c, int r, const char *what, int *err_r)
+{
+	int e = SSL_get_error(c->ssl, r), rc;
+
+	if (err_r != NULL)
+		*err_r = e;
+	if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+		return 0;
+	if ((rc = conn_wait(c, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT)) < 0)
+		return conn_fail(c, rc, what);
+	return 1;
+}
+
 /* conn_raw_write - write len bytes, TLS or not; 0 or CONN_* */
 static int conn_raw_write(struct conn *c, const char *p, size_t len)
 {
@@ -488,13 +508,10 @@ static int conn_raw_write(struct conn *c, const char *p, size_t len)
 			if (r > 0) {
 				n = r;
 			} else {
-				int e = SSL_get_error(c->ssl, r);
-
-				if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-					if ((rc = conn_wait(c, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT)) < 0)
-						return conn_fail(c, rc, "writing");
+				if ((rc = conn_tls_again(c, r, "writing", NULL)) > 0)
 					continue;
-				}
+				if (rc < 0)
+					return rc;
 				errno = EPIPE;
 				return conn_fail(c, CONN_ERROR, "writing (TLS)");
 			}
@@ -586,13 +603,12 @@ static ssize_t conn_fill(struct conn *c)
 			if (r > 0) {
 				n = r;
 			} else {
-				int e = SSL_get_error(c->ssl, r);
+				int e;
 
-				if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-					if ((rc = conn_wait(c, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT)) < 0)
-						return conn_fail(c, rc, "reading");
+				if ((rc = conn_tls_again(c, r, "reading", &e)) > 0)
 					continue;
-				}
+				if (rc < 0)
+					return rc;
 				if (e == SSL_ERROR_ZERO_RETURN)
 					return conn_fail(c, CONN_EOF, "reading");
 				errno = 0;
@@ -756,12 +772,10 @@ int conn_starttls(struct conn *c, struct ssl_ctx_st *ctx, int server, const char
 		r = server ? SSL_accept(c->ssl) : SSL_connect(c->ssl);
 		if (r == 1)
 			return 0;
-		r = SSL_get_error(c->ssl, r);
-		if (r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE) {
-			if ((rc = conn_wait(c, r == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT)) < 0)
-				return conn_fail(c, rc, "in TLS handshake");
+		if ((rc = conn_tls_again(c, r, "in TLS handshake", NULL)) > 0)
 			continue;
-		}
+		if (rc < 0)
+			return rc;
 		{
 			unsigned long e = ERR_get_error();
 			char eb[120];
