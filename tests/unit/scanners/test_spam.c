@@ -344,6 +344,34 @@ START_TEST(spamd_timeout)
 }
 END_TEST
 
+/* the pre-check both clients share: unset address, size cap, a stale result cleared */
+START_TEST(spam_precheck_both)
+{
+	struct spam_opts o = { .max_size = 10 };
+	struct spam_result r;
+
+	memset(&r, 0, sizeof(r));
+	r.scored = 1;
+	r.error = "stale";
+	ck_assert_int_eq(spamd_check(&o, "x", 1, NULL, A, &r), -1);
+	ck_assert_str_eq(r.error, "no spamd_address");
+	ck_assert_int_eq(r.scored, 0);
+	ck_assert_int_eq(rspamd_check(&o, "x", 1, NULL, A, &r), -1);
+	ck_assert_str_eq(r.error, "no rspamd_url");
+	o.spamd_address = "";
+	o.rspamd_url = "";
+	ck_assert_int_eq(spamd_check(&o, "x", 1, NULL, A, &r), -1);
+	ck_assert_str_eq(r.error, "no spamd_address");
+	/* over the cap it is a skip before the address is even looked at */
+	r.error = "stale";
+	ck_assert_int_eq(rspamd_check(&o, msg, strlen(msg), NULL, A, &r), 0);
+	ck_assert_ptr_null(r.error);
+	ck_assert_ptr_nonnull(strstr(r.skip_reason, "> spam_max_size 10"));
+	ck_assert_int_eq(spamd_check(&o, msg, strlen(msg), NULL, A, &r), 0);
+	ck_assert_ptr_nonnull(strstr(r.skip_reason, "> spam_max_size 10"));
+}
+END_TEST
+
 START_TEST(spamd_oversized_and_refused)
 {
 	struct spam_opts o = { .spamd_address = "127.0.0.1:1", .timeout_ms = 2000, .max_size = 10 };
@@ -773,6 +801,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, rspamd_spam);
 	tcase_add_test(tc, rspamd_ham_bytewise);
 	tcase_add_test(tc, rspamd_errors);
+	tcase_add_test(tc, spam_precheck_both);
 	tcase_add_loop_test(tc, rspamd_json, 0, (int)(sizeof(rspamd_cases) / sizeof(rspamd_cases[0])));
 	tcase_add_test(tc, rspamd_http_edges);
 	suite_add_tcase(s, tc);
