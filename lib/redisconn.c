@@ -217,11 +217,6 @@ void redisconn_free(struct redisconn **rcp)
 	free(rc);
 }
 
-const char *redisconn_server(const struct redisconn *rc)
-{
-	return rc->server;
-}
-
 redisContext *redisconn_context(struct redisconn *rc)
 {
 	if (rc->c != NULL && rc->pid != getpid())

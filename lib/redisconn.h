@@ -62,8 +62,6 @@ int redisconn_parse(const char *server, struct redisconn_spec *spec, const char 
 int redisconn_create(struct redisconn **rc_r, const struct redisconn_opts *o, const char **error_r);
 /* redisconn_free - close and free, wiping the password; sets *rcp to NULL */
 void redisconn_free(struct redisconn **rcp);
-/* redisconn_server - the server as configured, for messages */
-const char *redisconn_server(const struct redisconn *rc);
 /* redisconn_context - the live connection this process made, or NULL
  * (none, broken, or inherited from a parent: then dropped here) */
 redisContext *redisconn_context(struct redisconn *rc);

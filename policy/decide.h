@@ -331,9 +331,8 @@ void decide_edits_apply(struct arena *a, const char *data, size_t len, const str
  * ccat when any, else the main one (amavisd's [:ccat|major]). In the arena. */
 const char *decide_log_verdict(struct message *msg, const struct decide_result *res);
 
-/* decide_log_passed - 1 when some recipient was passed (a "Passed" line
- * is due), decide_log_blocked - 1 when some was not ("Blocked" line) */
-int decide_log_passed(const struct message *msg, const struct decide_result *res);
+/* decide_log_blocked - 1 when some recipient was not passed (a "Blocked"
+ * line is due; else "Passed") */
 int decide_log_blocked(const struct message *msg, const struct decide_result *res);
 
 /* decide_log_actions - "{RelayedInbound}", "{DiscardedInbound,Quarantined}",

@@ -53,17 +53,6 @@ static int rcpt_passed(const struct message *msg, const struct decide_result *re
 	return !res->r[i].blocked && msg->rcpts[i].code / 100 == 2;
 }
 
-/* decide_log_passed - a "Passed" line is due */
-int decide_log_passed(const struct message *msg, const struct decide_result *res)
-{
-	size_t i;
-
-	for (i = 0; i < msg->nrcpts && i < res->n; i++)
-		if (rcpt_passed(msg, res, i))
-			return 1;
-	return 0;
-}
-
 /* decide_log_blocked - a "Blocked" line is due */
 int decide_log_blocked(const struct message *msg, const struct decide_result *res)
 {

@@ -49,12 +49,6 @@ static const char *const finding_names[MIME_F_COUNT] = {
 	[MIME_F_DECODED_LIMIT] = "decoded-limit",
 };
 
-/* mime_finding_name - stable short name of a finding kind */
-const char *mime_finding_name(enum mime_finding f)
-{
-	return (unsigned)f < MIME_F_COUNT ? finding_names[f] : "unknown";
-}
-
 /* mime_finding - set f on the part and the message; keep the first detail */
 void mime_finding(struct mime_msg *msg, struct mime_part *p, enum mime_finding f,
     const char *fmt, ...)

@@ -198,8 +198,6 @@ const char *mime_param_get(const struct mime_param *list, const char *name);
  * decoded, NUL-terminated text. */
 const char *mime_decode_words(struct arena *a, const char *in, size_t len, uint32_t *findings_r);
 
-/* mime_finding_name - short stable name of a finding ("8bit-header") */
-const char *mime_finding_name(enum mime_finding f);
 
 /* mime_part_is_leaf - a part without children, whose body scanners decode */
 static inline int mime_part_is_leaf(const struct mime_part *p)

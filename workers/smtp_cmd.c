@@ -193,12 +193,6 @@ int smtp_cmd_check_state(enum smtp_verb verb, unsigned state, const char **error
 	return -1;
 }
 
-/* smtp_xf_name - attribute name for an index */
-const char *smtp_xf_name(enum smtp_xf_attr a)
-{
-	return (unsigned)a < SMTP_XF_COUNT ? xf_names[a] : "?";
-}
-
 /* smtp_xtext_valid - RFC 3461 xtext: printable ASCII but '+' and '=', "+XX" escapes */
 int smtp_xtext_valid(const char *s, size_t len)
 {

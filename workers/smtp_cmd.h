@@ -137,7 +137,5 @@ int smtp_xtext_decode(const char *in, size_t len, char *out, size_t outsz);
 /* smtp_xtext_valid - 1 when s (len bytes) is well-formed xtext */
 int smtp_xtext_valid(const char *s, size_t len);
 
-/* smtp_xf_name - "NAME", "ADDR", ... for an attribute index */
-const char *smtp_xf_name(enum smtp_xf_attr a);
 
 #endif

@@ -263,11 +263,6 @@ int maps_lookup_addr(struct maps *m, const char *addr, const char *delim, struct
 	return TABLE_NOTFOUND;
 }
 
-const char *maps_title(const struct maps *m)
-{
-	return m->title;
-}
-
 /* maps_free - close the tables (shared ones stay open for other users) */
 void maps_free(struct maps **mp)
 {

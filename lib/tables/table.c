@@ -362,16 +362,6 @@ void table_generation_restore(unsigned gen)
 	table_gen = gen;
 }
 
-const char *table_spec(const struct table *t)
-{
-	return t->spec;
-}
-
-int table_is_surrogate(const struct table *t)
-{
-	return t->surrogate_reason != NULL;
-}
-
 /* table_fold - lower-case copy in the arena */
 char *table_fold(struct arena *a, const char *s)
 {

@@ -179,10 +179,6 @@ int table_lookup(struct table *t, const char *key, struct arena *a, const char *
     const char **error_r);
 /* table_close - drop one reference; the last one frees it. Sets *tp NULL. */
 void table_close(struct table **tp);
-/* table_spec - "type:name" as opened */
-const char *table_spec(const struct table *t);
-/* table_is_surrogate - 1 for the stand-in of a table that did not open */
-int table_is_surrogate(const struct table *t);
 /* table_generation_next - later opens no longer share tables opened so
  * far, so every file table is read again (reload: build new beside old).
  * Returns the generation before, for table_generation_restore(). */
@@ -224,8 +220,6 @@ size_t maps_addr_keys(const char *addr, const char *delim, struct arena *a, cons
  * that matched is returned in *key_r when key_r is not NULL. */
 int maps_lookup_addr(struct maps *m, const char *addr, const char *delim, struct arena *a,
     const char **value_r, const char **key_r, const char **error_r);
-/* maps_title - the title given at create */
-const char *maps_title(const struct maps *m);
 /* maps_free - close every table and free the list; sets *mp NULL */
 void maps_free(struct maps **mp);
 

@@ -82,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	for (f = 0; f < MIME_F_COUNT; f++)
 		if (msg->detail[f])
-			sink += strlen(msg->detail[f]) + strlen(mime_finding_name((enum mime_finding)f));
+			sink += strlen(msg->detail[f]);
 	(void)sink;
 	arena_reset(a);
 	free(copy);

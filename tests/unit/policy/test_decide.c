@@ -745,7 +745,6 @@ START_TEST(test_log_actions)
 	outcome(msg, 0, "250 2.0.0 from MTA(x): 250 Ok");
 	decide_after_delivery(msg, &res);
 	ck_assert_str_eq(decide_log_actions(msg, &res), "{RelayedInbound}");
-	ck_assert_int_eq(decide_log_passed(msg, &res), 1);
 	ck_assert_int_eq(decide_log_blocked(msg, &res), 0);
 
 	virus_facts(&f);
@@ -753,7 +752,6 @@ START_TEST(test_log_actions)
 	decide_recipients(msg, &f, NULL, &res);
 	res.quarantine_id = "virus-AbCdEfGhIjKl";
 	ck_assert_str_eq(decide_log_actions(msg, &res), "{DiscardedInbound,Quarantined}");
-	ck_assert_int_eq(decide_log_passed(msg, &res), 0);
 	ck_assert_int_eq(decide_log_blocked(msg, &res), 1);
 
 	decide_policy_defaults(&pr);
