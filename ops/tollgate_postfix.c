@@ -30,28 +30,23 @@
  * against max_servers first; exit 1 when there is one. With --nodes it
  * compares the content_filter's nexthop list with the nodes, in order.
  *
- * postconf runs with fork/execvp and a fixed argument vector: no shell.
+ * postconf runs through lib/postconf.c: no shell, bounded in time and output.
  * Limits: overrides whose value has blanks ({ ... }) are not compared.
  */
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "lib/buf.h"
 #include "lib/cfg.h"
 #include "lib/netio.h"
+#include "lib/postconf.h"
 #include "ops/tollgate.h"
 
-#define PF_MAX_OUTPUT (256 * 1024)	/* bytes of postconf output read */
 #define PF_DATA_DONE_MIN 1200		/* the guide's lmtp_data_done_timeout */
-#define PF_MAX_FIELDS 128		/* tokens of one master.cf entry */
 #define PF_MILTER_MARGIN 60		/* seconds of milter_content_timeout over child_timeout */
 #define PF_MAX_NODES 32			/* --nodes entries */
 
@@ -99,88 +94,17 @@ struct pf_plan {
 	long long milter_timeout;	/* milter_content_timeout wanted, seconds */
 };
 
-/* run_postconf - postconf [-c dir] args...; stdout into out; exit status or -1 */
-static int run_postconf(const char *dir, const char *const *args, struct buf *out)
-{
-	const char *argv[16];
-	int pfd[2], status, i = 0, k;
-	char chunk[4096];
-	ssize_t n;
-	pid_t pid;
-
-	argv[i++] = "postconf";
-	if (dir && *dir) {
-		argv[i++] = "-c";
-		argv[i++] = dir;
-	}
-	for (k = 0; args[k] && i < 15; k++)
-		argv[i++] = args[k];
-	argv[i] = NULL;
-	if (pipe(pfd) < 0)
-		return -1;
-	if ((pid = fork()) < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-
-		dup2(pfd[1], STDOUT_FILENO);
-		if (devnull >= 0)
-			dup2(devnull, STDERR_FILENO);
-		close(pfd[0]);
-		close(pfd[1]);
-		execvp("postconf", (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	while ((n = read(pfd[0], chunk, sizeof(chunk))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (out->len < PF_MAX_OUTPUT)
-			buf_append(out, chunk, (size_t)n);
-	}
-	close(pfd[0]);
-	buf_putc(out, 0);
-	out->len--;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* postconf_h - "postconf -h NAME" into v (trailing blanks cut); 0 or -1 */
 static int postconf_h(const char *dir, const char *name, char *v, size_t vsz)
 {
-	const char *args[] = { "-h", name, NULL };
 	struct buf out = BUF_INIT;
-	int rc = run_postconf(dir, args, &out);
+	const char *err = NULL;
+	int rc = postconf_value(dir, name, &out, &err);
 
-	while (out.len && (out.data[out.len - 1] == '\n' || out.data[out.len - 1] == ' '))
-		out.data[--out.len] = 0;
 	if (rc == 0)
-		strlcpy(v, out.data ? out.data : "", vsz);
+		strlcpy(v, out.data, vsz);
 	buf_free(&out);
-	return rc == 0 ? 0 : -1;
-}
-
-/* postconf_entry - "postconf -M NAME/TYPE" split into tokens (in *out);
- * number of tokens, 0 when there is no such service, -1 when postconf
- * failed */
-static int postconf_entry(const char *dir, const char *svc, struct buf *out, char **tok, int max)
-{
-	const char *args[] = { "-M", svc, NULL };
-	char *save = NULL, *t;
-	int n = 0;
-
-	if (run_postconf(dir, args, out) != 0)
-		return -1;
-	for (t = strtok_r(out->data, " \t\n", &save); t && n < max; t = strtok_r(NULL, " \t\n", &save))
-		tok[n++] = t;
-	return n;
+	return rc;
 }
 
 /* override_of - value of "-o name=value" among the entry's tokens */
@@ -429,9 +353,19 @@ static void problem(const char *fmt, ...)
 	putchar('\n');
 }
 
+/* plan_verdict - the last line of --check; its exit status */
+static int plan_verdict(void)
+{
+	if (nproblems)
+		printf("%d mismatch%s between tollgate and Postfix\n", nproblems, nproblems == 1 ? "" : "es");
+	else
+		printf("Postfix and tollgate agree\n");
+	return nproblems ? 1 : 0;
+}
+
 /* plan_check_milter - --check --mode milter: smtpd_milters names the
  * listener, a failure tempfails, Postfix waits long enough */
-static int plan_check_milter(const struct pf_plan *p, const char *dir)
+static void plan_check_milter(const struct pf_plan *p, const char *dir)
 {
 	char v[1024] = "";
 	long long t = -1;
@@ -452,11 +386,6 @@ static int plan_check_milter(const struct pf_plan *p, const char *dir)
 	    t <= p->child_timeout)
 		problem("milter_content_timeout is %s: it must be above child_timeout (%llds); %llds is suggested",
 		    v, p->child_timeout, p->milter_timeout);
-	if (nproblems)
-		printf("%d mismatch%s between tollgate and Postfix\n", nproblems, nproblems == 1 ? "" : "es");
-	else
-		printf("Postfix and tollgate agree\n");
-	return nproblems ? 1 : 0;
 }
 
 /* same_filter - whether two transport:nexthop values name the same
@@ -481,123 +410,159 @@ static int same_filter(const char *a, const char *b)
 	}
 }
 
-/* plan_check - compare with the running Postfix configuration */
-static int plan_check(const struct pf_plan *p, const char *dir, const char *mode)
+/* plan_setting - NAME as the service has it: its -o override, else
+ * main.cf's (postconf -h, into v); NULL when it cannot be told */
+static const char *plan_setting(const char *dir, char **tok, int n, const char *name, char *v, size_t vsz)
 {
-	struct buf out = BUF_INIT, out2 = BUF_INIT;
-	char *tok[PF_MAX_FIELDS], svc[400], v[PF_MAX_NODES * 80 + 100], key[80];
-	const char *o;
-	int n, maxproc;
-	size_t i;
+	const char *o = override_of(tok, n, name);
 
-	nproblems = 0;
-	if (strcmp(mode, "milter") == 0)
-		return plan_check_milter(p, dir);
+	if (o == NULL && postconf_h(dir, name, v, vsz) == 0)
+		o = v;
+	return o;
+}
+
+/* plan_check_feed - the feed transport: maxproc against max_servers, its
+ * client protocol, the data-done timeout, XFORWARD; -1 (printed) when
+ * postconf cannot be run */
+static int plan_check_feed(const struct pf_plan *p, const char *dir)
+{
+	struct buf out = BUF_INIT;
+	char *tok[POSTCONF_MAX_FIELDS], svc[400], v[1024], key[80];
+	const char *o, *err = NULL;
+	long long t = -1;
+	int n, maxproc;
+
 	snprintf(svc, sizeof(svc), "%s/unix", p->service);
-	n = postconf_entry(dir, svc, &out, tok, PF_MAX_FIELDS);
-	if (n < 0) {
+	if ((n = postconf_service(dir, svc, &out, tok, POSTCONF_MAX_FIELDS, &err)) < 0) {
 		fprintf(stderr, "tollgate postfix-config: postconf%s%s -M %s failed\n", *dir ? " -c " : "", dir, svc);
 		buf_free(&out);
-		return 2;
+		return -1;
 	}
 	if (n < 8) {
 		problem("master.cf has no %s service (the feed transport)", svc);
-	} else {
-		maxproc = strcmp(tok[6], "-") == 0 ? (postconf_h(dir, "default_process_limit", v, sizeof(v)) == 0 ?
-		    atoi(v) : -1) : atoi(tok[6]);
-		if (p->maxproc > 0 && maxproc != p->maxproc)
-			problem("%s maxproc is %s (%d) but max_servers is %d: set them equal, or max_servers = postfix",
-			    svc, tok[6], maxproc, p->maxproc);
-		else
-			printf("ok: %s maxproc %d%s\n", svc, maxproc, p->maxproc > 0 ? " = max_servers" :
-			    " (max_servers = postfix follows it)");
-		if (strcmp(tok[7], p->proto) != 0)
-			problem("%s runs %s but tollgate's listener speaks %s", svc, tok[7], p->proto);
-		snprintf(key, sizeof(key), "%s_data_done_timeout", p->proto);
-		if ((o = override_of(tok, n, key)) == NULL && postconf_h(dir, key, v, sizeof(v)) == 0)
-			o = v;
-		{
-			long long t = -1;
-
-			if (o == NULL || cfg_parse_time(o, &t) < 0 || t <= p->child_timeout)
-				problem("%s %s is %s: it must be above child_timeout (%llds); %lld is suggested", svc, key,
-				    o ? o : "unknown", p->child_timeout, p->data_done);
-		}
-		snprintf(key, sizeof(key), "%s_send_xforward_command", p->proto);
-		if ((o = override_of(tok, n, key)) == NULL && postconf_h(dir, key, v, sizeof(v)) == 0)
-			o = v;
-		if (o == NULL || strcmp(o, "yes") != 0)
-			problem("%s %s is %s, not yes: tollgate cannot log the client and queue id", svc, key,
-			    o ? o : "unknown");
+		buf_free(&out);
+		return 0;
 	}
-	if (p->reinject) {
-		char *tok2[PF_MAX_FIELDS];
-		int n2;
+	maxproc = postconf_maxproc(dir, tok[6]);
+	if (p->maxproc > 0 && maxproc != p->maxproc)
+		problem("%s maxproc is %s (%d) but max_servers is %d: set them equal, or max_servers = postfix",
+		    svc, tok[6], maxproc, p->maxproc);
+	else
+		printf("ok: %s maxproc %d%s\n", svc, maxproc, p->maxproc > 0 ? " = max_servers" :
+		    " (max_servers = postfix follows it)");
+	if (strcmp(tok[7], p->proto) != 0)
+		problem("%s runs %s but tollgate's listener speaks %s", svc, tok[7], p->proto);
+	snprintf(key, sizeof(key), "%s_data_done_timeout", p->proto);
+	o = plan_setting(dir, tok, n, key, v, sizeof(v));
+	if (o == NULL || cfg_parse_time(o, &t) < 0 || t <= p->child_timeout)
+		problem("%s %s is %s: it must be above child_timeout (%llds); %lld is suggested", svc, key,
+		    o ? o : "unknown", p->child_timeout, p->data_done);
+	snprintf(key, sizeof(key), "%s_send_xforward_command", p->proto);
+	o = plan_setting(dir, tok, n, key, v, sizeof(v));
+	if (o == NULL || strcmp(o, "yes") != 0)
+		problem("%s %s is %s, not yes: tollgate cannot log the client and queue id", svc, key,
+		    o ? o : "unknown");
+	buf_free(&out);
+	return 0;
+}
 
-		snprintf(svc, sizeof(svc), "%s/inet", p->reinject_addr);
-		n2 = postconf_entry(dir, svc, &out2, tok2, PF_MAX_FIELDS);
-		if (n2 < 8) {
-			problem("master.cf has no re-injection smtpd %s (forward_method)", svc);
-		} else {
-			if (strcmp(tok2[7], "smtpd") != 0)
-				problem("%s runs %s, not smtpd", svc, tok2[7]);
-			for (i = 0; i < sizeof(reinject_overrides) / sizeof(reinject_overrides[0]); i++) {
-				const char *want = override_value(p, i);
+/* plan_check_reinject - the re-injection smtpd and each of its overrides */
+static void plan_check_reinject(const struct pf_plan *p, const char *dir)
+{
+	struct buf out = BUF_INIT;
+	char *tok[POSTCONF_MAX_FIELDS], svc[400];
+	const char *o, *err = NULL;
+	size_t i;
+	int n;
 
-				o = override_of(tok2, n2, reinject_overrides[i][0]);
-				if (o == NULL)
-					problem("%s lacks -o %s=%s%s", svc, reinject_overrides[i][0], want,
-					    i == 0 ? " (mail would loop through the filter)" : "");
-				else if (strcmp(o, want) != 0)
-					problem("%s has -o %s=%s, expected %s", svc, reinject_overrides[i][0], o, want);
-			}
-		}
+	snprintf(svc, sizeof(svc), "%s/inet", p->reinject_addr);
+	n = postconf_service(dir, svc, &out, tok, POSTCONF_MAX_FIELDS, &err);
+	if (n < 8) {
+		problem("master.cf has no re-injection smtpd %s (forward_method)", svc);
+		buf_free(&out);
+		return;
 	}
-	if (strcmp(mode, "global") == 0) {
-		char want[sizeof(p->nexthop) + 100];
+	if (strcmp(tok[7], "smtpd") != 0)
+		problem("%s runs %s, not smtpd", svc, tok[7]);
+	for (i = 0; i < sizeof(reinject_overrides) / sizeof(reinject_overrides[0]); i++) {
+		const char *want = override_value(p, i);
 
-		snprintf(want, sizeof(want), "%s:%s", p->service, p->nexthop);
-		if (postconf_h(dir, "content_filter", v, sizeof(v)) < 0)
-			problem("postconf -h content_filter failed");
-		else if (!same_filter(v, want))
-			problem("main.cf content_filter is \"%s\", expected \"%s\"%s", v, want,
-			    p->nnodes ? " (the nodes, in order)" : "");
-		else if (p->nnodes)
-			printf("ok: content_filter names the %d nodes in order\n", p->nnodes);
-	} else {
-		const char *args[] = { "-P", NULL };
-		char want[sizeof(p->nexthop) + 100];
-		struct buf ps = BUF_INIT;
-		const char *l;
-		int found = 0;
-
-		snprintf(want, sizeof(want), "%s:%s", p->service, p->nexthop);
-		if (run_postconf(dir, args, &ps) == 0 && ps.data != NULL)
-			for (l = ps.data; l && *l && !found; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-				const char *eq = strstr(l, "/content_filter = "), *nl = strchr(l, '\n');
-				size_t vl;
-
-				if (eq == NULL || (nl && eq > nl))
-					continue;
-				eq += strlen("/content_filter = ");
-				vl = nl ? (size_t)(nl - eq) : strlen(eq);
-				if (vl < sizeof(v)) {
-					memcpy(v, eq, vl);
-					v[vl] = 0;
-					found = same_filter(v, want);
-				}
-			}
-		if (!found)
-			problem("no master.cf service has -o content_filter=%s:%s", p->service, p->nexthop);
-		buf_free(&ps);
+		o = override_of(tok, n, reinject_overrides[i][0]);
+		if (o == NULL)
+			problem("%s lacks -o %s=%s%s", svc, reinject_overrides[i][0], want,
+			    i == 0 ? " (mail would loop through the filter)" : "");
+		else if (strcmp(o, want) != 0)
+			problem("%s has -o %s=%s, expected %s", svc, reinject_overrides[i][0], o, want);
 	}
 	buf_free(&out);
-	buf_free(&out2);
-	if (nproblems)
-		printf("%d mismatch%s between tollgate and Postfix\n", nproblems, nproblems == 1 ? "" : "es");
-	else
-		printf("Postfix and tollgate agree\n");
-	return nproblems ? 1 : 0;
+}
+
+/* plan_service_filter - --mode service: whether some master.cf service
+ * has -o content_filter=WANT (postconf -P lists the overrides) */
+static int plan_service_filter(const char *dir, const char *want)
+{
+	static const char tag[] = "/content_filter = ";
+	const char *args[] = { "-P", NULL };
+	struct buf ps = BUF_INIT;
+	const char *l, *err = NULL;
+	char v[PF_MAX_NODES * 80 + 100];
+	int found = 0;
+
+	if (postconf_run(dir, args, &ps, &err) == 0)
+		for (l = ps.data; l && *l && !found; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+			const char *eq = strstr(l, tag), *nl = strchr(l, '\n');
+			size_t vl;
+
+			if (eq == NULL || (nl && eq > nl))
+				continue;
+			eq += strlen(tag);
+			vl = nl ? (size_t)(nl - eq) : strlen(eq);
+			if (vl < sizeof(v)) {
+				memcpy(v, eq, vl);
+				v[vl] = 0;
+				found = same_filter(v, want);
+			}
+		}
+	buf_free(&ps);
+	return found;
+}
+
+/* plan_check_filter - the content_filter: main.cf's (--mode global) or
+ * a service's -o (--mode service) names the feed and its nexthops */
+static void plan_check_filter(const struct pf_plan *p, const char *dir, const char *mode)
+{
+	char want[sizeof(p->nexthop) + 100], v[PF_MAX_NODES * 80 + 100];
+
+	snprintf(want, sizeof(want), "%s:%s", p->service, p->nexthop);
+	if (strcmp(mode, "global") != 0) {
+		if (!plan_service_filter(dir, want))
+			problem("no master.cf service has -o content_filter=%s:%s", p->service, p->nexthop);
+		return;
+	}
+	if (postconf_h(dir, "content_filter", v, sizeof(v)) < 0)
+		problem("postconf -h content_filter failed");
+	else if (!same_filter(v, want))
+		problem("main.cf content_filter is \"%s\", expected \"%s\"%s", v, want,
+		    p->nnodes ? " (the nodes, in order)" : "");
+	else if (p->nnodes)
+		printf("ok: content_filter names the %d nodes in order\n", p->nnodes);
+}
+
+/* plan_check - compare with the running Postfix configuration; the exit
+ * status: 0 they agree, 1 a mismatch, 2 postconf cannot be run */
+static int plan_check(const struct pf_plan *p, const char *dir, const char *mode)
+{
+	nproblems = 0;
+	if (strcmp(mode, "milter") == 0) {
+		plan_check_milter(p, dir);
+		return plan_verdict();
+	}
+	if (plan_check_feed(p, dir) < 0)
+		return 2;
+	if (p->reinject)
+		plan_check_reinject(p, dir);
+	plan_check_filter(p, dir, mode);
+	return plan_verdict();
 }
 
 int cmd_postfix_config(int argc, char **argv)
@@ -652,10 +617,11 @@ int cmd_postfix_config(int argc, char **argv)
 	} else {
 		if (p.maxproc < 0 && p.proto != NULL) {
 			struct buf out = BUF_INIT;
-			char *tok[PF_MAX_FIELDS], svc[80];
+			char *tok[POSTCONF_MAX_FIELDS], svc[80];
+			const char *err = NULL;
 
 			snprintf(svc, sizeof(svc), "%s/unix", p.service);
-			if (postconf_entry(pfdir, svc, &out, tok, PF_MAX_FIELDS) >= 8)
+			if (postconf_service(pfdir, svc, &out, tok, POSTCONF_MAX_FIELDS, &err) >= 8)
 				pf_maxproc = atoi(tok[6]);
 			buf_free(&out);
 		}
