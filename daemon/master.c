@@ -71,8 +71,6 @@ struct master {
 	int sigpipe[2];			/* self-pipe for signals */
 	int fails;			/* consecutive early deaths */
 	time_t next_spawn;		/* throttle: no forks before this */
-	char myhostname[256];
-	char mydomain[256];
 	struct policy *policy;		/* content policy of the current configuration */
 	struct banks *banks;		/* its policy banks */
 	struct clamav_engine *clam;	/* NULL: virus scanning off */
@@ -123,24 +121,6 @@ static void master_signals(struct master *m)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
-}
-
-/* host_names - myhostname and mydomain, from the config or the system */
-static void host_names(struct master *m)
-{
-	const char *h = cfg_str(m->cfg, P_MYHOSTNAME), *d = cfg_str(m->cfg, P_MYDOMAIN), *dot;
-
-	if (*h)
-		strlcpy(m->myhostname, h, sizeof(m->myhostname));
-	else if (gethostname(m->myhostname, sizeof(m->myhostname)) < 0)
-		strlcpy(m->myhostname, "localhost", sizeof(m->myhostname));
-	m->myhostname[sizeof(m->myhostname) - 1] = 0;
-	if (*d)
-		strlcpy(m->mydomain, d, sizeof(m->mydomain));
-	else if ((dot = strchr(m->myhostname, '.')) != NULL && dot[1])
-		strlcpy(m->mydomain, dot + 1, sizeof(m->mydomain));
-	else
-		strlcpy(m->mydomain, "localdomain", sizeof(m->mydomain));
 }
 
 /* tls_server_context - STARTTLS for listeners, when a cert and key are set */
@@ -260,20 +240,6 @@ static void close_unused_listeners(struct listener *old, int nold, struct listen
 	}
 }
 
-/* clamav_options - engine settings from the configuration */
-static void clamav_options(const struct cfg *cfg, struct clamav_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->db_path = cfg_str(cfg, P_CLAMAV_DATABASE);
-	o->max_filesize = (unsigned long long)cfg_int(cfg, P_CLAMAV_MAX_FILESIZE);
-	o->max_scansize = (unsigned long long)cfg_int(cfg, P_CLAMAV_MAX_SCANSIZE);
-	o->max_recursion = (unsigned)cfg_int(cfg, P_CLAMAV_MAX_RECURSION);
-	o->max_files = (unsigned)cfg_int(cfg, P_CLAMAV_MAX_FILES);
-	o->max_scantime_ms = (unsigned)cfg_int(cfg, P_CLAMAV_MAX_SCANTIME) * 1000;
-	o->tmp_dir = cfg_str(cfg, P_CLAMAV_TMP_DIR);
-	o->alert_encrypted = (int)cfg_int(cfg, P_CLAMAV_ALERT_ENCRYPTED);
-}
-
 /*
  * clamav_load - compile a new engine from cfg's database (in the master,
  * before forking). 0 with *e_r (NULL when scanning is off), or -1 with a
@@ -288,7 +254,7 @@ static int clamav_load(const struct cfg *cfg, struct clamav_engine **e_r, uint64
 
 	*e_r = NULL;
 	*sig_r = 0;
-	clamav_options(cfg, &o);
+	clamav_opts_from_cfg(cfg, &o);
 	if (*o.db_path == 0)
 		return 0;
 	(void)clamav_db_signature(o.db_path, sig_r, &e);
@@ -406,8 +372,8 @@ static int spawn_worker(struct master *m)
 		env.master_fd = m->alive[0];
 		env.generation = m->generation;
 		env.tls_server = m->tls;
-		env.myhostname = m->myhostname;
-		env.mydomain = m->mydomain;
+		env.myhostname = cfg_str(m->cfg, P_MYHOSTNAME);	/* never empty: lib/cfg.c */
+		env.mydomain = cfg_str(m->cfg, P_MYDOMAIN);
 		env.clamav = m->clam;
 		env.policy = m->policy;
 		env.banks = m->banks;
@@ -609,7 +575,6 @@ static void reload(struct master *m)
 	m->clam_bad_sig = bad_sig;	/* the poll must not retry a database that just failed */
 	log_debug_mask = 0;
 	(void)log_debug_enable(cfg_str(m->cfg, P_DEBUG_MODULES));
-	host_names(m);
 	m->target = target;
 	roll_workers(m, "configuration reloaded");
 }
@@ -749,7 +714,6 @@ int master_run(const struct master_opts *o, struct cfg *cfg)
 	m.opts = o;
 	m.cfg = cfg;
 	(void)log_debug_enable(cfg_str(cfg, P_DEBUG_MODULES));
-	host_names(&m);
 	if ((m.target = resolve_max_servers(cfg, &err)) < 0 ||
 	    policy_build(cfg, &m.policy, &err) < 0 ||
 	    banks_build(cfg, m.policy, &m.banks, &err) < 0 ||

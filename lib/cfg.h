@@ -46,7 +46,10 @@ int cfg_load(struct cfg **cfg_r, const char *path, const char **error_r);
 int cfg_load_string(struct cfg **cfg_r, const char *text, const char *name, const char **error_r);
 void cfg_free(struct cfg **cfgp);
 
-/* cfg_str - the expanded value (never NULL) */
+/* cfg_str - the expanded value (never NULL). myhostname and mydomain
+ * are never empty either: left empty, they get Postfix's computed
+ * defaults at load (the system host name; myhostname less its first
+ * label, or "localdomain"), so every process reads its host names here */
 const char *cfg_str(const struct cfg *cfg, enum param_id id);
 /* cfg_int - INT, TIME (seconds), SIZE (bytes), BOOL (0/1) values */
 long long cfg_int(const struct cfg *cfg, enum param_id id);

@@ -117,24 +117,6 @@ static int explain_parse(int argc, char **argv, struct explain_args *a)
 	return 0;
 }
 
-/* explain_host_names - myhostname and mydomain as the master finds them */
-static void explain_host_names(const struct cfg *cfg, char *host, size_t hsz, char *dom, size_t dsz)
-{
-	const char *h = cfg_str(cfg, P_MYHOSTNAME), *d = cfg_str(cfg, P_MYDOMAIN), *dot;
-
-	if (*h)
-		strlcpy(host, h, hsz);
-	else if (gethostname(host, hsz) < 0)
-		strlcpy(host, "localhost", hsz);
-	host[hsz - 1] = 0;
-	if (*d)
-		strlcpy(dom, d, dsz);
-	else if ((dot = strchr(host, '.')) != NULL && dot[1])
-		strlcpy(dom, dot + 1, dsz);
-	else
-		strlcpy(dom, "localdomain", dsz);
-}
-
 /* explain_clamav - the engine from clamav_database with the settings the
  * master compiles it with; *e_r NULL when scanning is off */
 static int explain_clamav(const struct cfg *cfg, struct clamav_engine **e_r, const char **error_r)
@@ -142,15 +124,7 @@ static int explain_clamav(const struct cfg *cfg, struct clamav_engine **e_r, con
 	struct clamav_opts o;
 
 	*e_r = NULL;
-	memset(&o, 0, sizeof(o));
-	o.db_path = cfg_str(cfg, P_CLAMAV_DATABASE);
-	o.max_filesize = (unsigned long long)cfg_int(cfg, P_CLAMAV_MAX_FILESIZE);
-	o.max_scansize = (unsigned long long)cfg_int(cfg, P_CLAMAV_MAX_SCANSIZE);
-	o.max_recursion = (unsigned)cfg_int(cfg, P_CLAMAV_MAX_RECURSION);
-	o.max_files = (unsigned)cfg_int(cfg, P_CLAMAV_MAX_FILES);
-	o.max_scantime_ms = (unsigned)cfg_int(cfg, P_CLAMAV_MAX_SCANTIME) * 1000;
-	o.tmp_dir = cfg_str(cfg, P_CLAMAV_TMP_DIR);
-	o.alert_encrypted = (int)cfg_int(cfg, P_CLAMAV_ALERT_ENCRYPTED);
+	clamav_opts_from_cfg(cfg, &o);
 	if (*o.db_path == 0)
 		return 0;
 	return clamav_engine_load(&o, e_r, error_r);
@@ -442,7 +416,6 @@ int cmd_explain(int argc, char **argv)
 	struct milter_verdict mv;
 	struct message *msg;
 	struct arena *a;
-	char host[256], dom[256];
 	const char *err = NULL, *proto;
 	int rc, milter;
 	size_t i;
@@ -452,7 +425,6 @@ int cmd_explain(int argc, char **argv)
 	log_open("tollgate-explain", 1, NULL);
 	if (tollgate_load_config(args.conf, &cfg) < 0)
 		return 2;
-	explain_host_names(cfg, host, sizeof(host), dom, sizeof(dom));
 	a = arena_create(0);
 	msg = arena_alloc(a, sizeof(*msg));
 	memset(msg, 0, sizeof(*msg));
@@ -491,8 +463,8 @@ int cmd_explain(int argc, char **argv)
 
 	memset(&env, 0, sizeof(env));
 	env.cfg = cfg;
-	env.myhostname = host;
-	env.mydomain = dom;
+	env.myhostname = cfg_str(cfg, P_MYHOSTNAME);	/* as the master: never empty */
+	env.mydomain = cfg_str(cfg, P_MYDOMAIN);
 	env.clamav = clam;
 	env.policy = pol;
 	env.banks = banks;

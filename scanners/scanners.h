@@ -127,6 +127,13 @@ struct clamav_opts {
 	int enable_cache;
 };
 
+struct cfg;
+
+/* clamav_opts_from_cfg - o from the clamav_* settings of cfg (strings
+ * point into cfg); an empty db_path means scanning is off
+ * (clamav_cfg.c) */
+void clamav_opts_from_cfg(const struct cfg *cfg, struct clamav_opts *o);
+
 struct clamav_engine;
 
 /* what a loaded engine is, for logs and the control tool */
