@@ -25,6 +25,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
@@ -84,55 +85,53 @@ int cfg_lookup_id(const char *name)
 	return -1;
 }
 
-/* cfg_parse_time - "480", "480s", "8m", "2h", "1d", "1w" */
-int cfg_parse_time(const char *s, long long *out)
+/*
+ * cfg_parse_unit - "N" or "N<unit>[tail]": a non-negative decimal
+ * number, then one letter of units (units[i] multiplies by mul[i]; the
+ * letters are matched as given, so list both cases where both go), then
+ * nothing or, after a unit, tail in any case; 0 with *out, or -1 (also
+ * when the product would overflow)
+ */
+static int cfg_parse_unit(const char *s, const char *units, const long long *mul, const char *tail,
+    long long *out)
 {
+	const char *u;
 	char *end;
-	long long v, mul = 1;
+	long long v, m = 1;
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (end == s || errno || v < 0)
 		return -1;
-	switch (*end) {
-	case 0: case 's': break;
-	case 'm': mul = 60; break;
-	case 'h': mul = 3600; break;
-	case 'd': mul = 86400; break;
-	case 'w': mul = 7 * 86400; break;
-	default: return -1;
+	if (*end) {
+		if ((u = strchr(units, *end)) == NULL)
+			return -1;
+		m = mul[u - units];
+		end++;
+		if (*end && (*tail == 0 || strcasecmp(end, tail) != 0))
+			return -1;
 	}
-	if (*end && end[1])
+	if (v > LLONG_MAX / m)
 		return -1;
-	if (v > LLONG_MAX / mul)
-		return -1;
-	*out = v * mul;
+	*out = v * m;
 	return 0;
 }
 
-/* cfg_parse_size - "1024", "512k", "10m", "1g" (binary multiples) */
+/* cfg_parse_time - "480", "480s", "8m", "2h", "1d", "1w" */
+int cfg_parse_time(const char *s, long long *out)
+{
+	static const long long mul[] = { 1, 60, 3600, 86400, 7 * 86400 };
+
+	return cfg_parse_unit(s, "smhdw", mul, "", out);
+}
+
+/* cfg_parse_size - "1024", "512k", "10m", "1g" (binary multiples; "10MB" too) */
 int cfg_parse_size(const char *s, long long *out)
 {
-	char *end;
-	long long v, mul = 1;
+	static const long long mul[] = { 1024, 1024, 1024 * 1024, 1024 * 1024, 1024LL * 1024 * 1024,
+		1024LL * 1024 * 1024 };
 
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (end == s || errno || v < 0)
-		return -1;
-	switch (tolower((unsigned char)*end)) {
-	case 0: break;
-	case 'k': mul = 1024; break;
-	case 'm': mul = 1024 * 1024; break;
-	case 'g': mul = 1024LL * 1024 * 1024; break;
-	default: return -1;
-	}
-	if (*end && end[1] && !(tolower((unsigned char)end[1]) == 'b' && !end[2]))
-		return -1;
-	if (v > LLONG_MAX / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
+	return cfg_parse_unit(s, "kKmMgG", mul, "b", out);
 }
 
 int cfg_parse_bool(const char *s, long long *out)

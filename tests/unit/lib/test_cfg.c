@@ -156,6 +156,22 @@ START_TEST(test_time_and_size_units)
 	ck_assert_int_eq(cfg_parse_size("512k", &v), 0); ck_assert_int_eq(v, 524288);
 	ck_assert_int_eq(cfg_parse_size("1GB", &v), 0); ck_assert_int_eq(v, 1073741824LL);
 	ck_assert_int_eq(cfg_parse_size("99999999999999999999", &v), -1);
+	/* units: time letters in lower case only and nothing after them; a
+	 * size letter in either case, then at most one b; no overflow */
+	ck_assert_int_eq(cfg_parse_time("8M", &v), -1);
+	ck_assert_int_eq(cfg_parse_time("2hh", &v), -1);
+	ck_assert_int_eq(cfg_parse_time("0s", &v), 0); ck_assert_int_eq(v, 0);
+	ck_assert_int_eq(cfg_parse_time("8m", &v), 0); ck_assert_int_eq(v, 480);
+	ck_assert_int_eq(cfg_parse_time("1d", &v), 0); ck_assert_int_eq(v, 86400);
+	ck_assert_int_eq(cfg_parse_time("9223372036854775807w", &v), -1);
+	ck_assert_int_eq(cfg_parse_size("1Kb", &v), 0); ck_assert_int_eq(v, 1024);
+	ck_assert_int_eq(cfg_parse_size("2M", &v), 0); ck_assert_int_eq(v, 2097152);
+	ck_assert_int_eq(cfg_parse_size("77", &v), 0); ck_assert_int_eq(v, 77);
+	ck_assert_int_eq(cfg_parse_size("10b", &v), -1);
+	ck_assert_int_eq(cfg_parse_size("1kbb", &v), -1);
+	ck_assert_int_eq(cfg_parse_size("1kx", &v), -1);
+	ck_assert_int_eq(cfg_parse_size("-1k", &v), -1);
+	ck_assert_int_eq(cfg_parse_size("9223372036854775807g", &v), -1);
 	ck_assert_int_eq(cfg_parse_bool("yes", &v), 0); ck_assert_int_eq(v, 1);
 	ck_assert_int_eq(cfg_parse_bool("off", &v), 0); ck_assert_int_eq(v, 0);
 	ck_assert_int_eq(cfg_parse_bool("maybe", &v), -1);
