@@ -37,7 +37,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "daemon/control.h"	/* [ops] */
+#include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "lib/log.h"
 #include "lib/mem.h"
@@ -78,9 +78,9 @@ struct master {
 	uint64_t clam_sig;		/* its fingerprint at load time */
 	uint64_t clam_bad_sig;		/* fingerprint of a database that failed to load */
 	time_t clam_checked;		/* last fingerprint check */
-	struct control *ctl;		/* [ops] control socket, metrics (daemon/control.c) */
+	struct control *ctl;		/* control socket, metrics (daemon/control.c) */
 	struct workdirs *wd;		/* the workers' private directories */
-	time_t t0;			/* [ops] when the master started */
+	time_t t0;			/* when the master started */
 };
 
 static volatile sig_atomic_t got_hup, got_term, got_chld;
@@ -361,7 +361,7 @@ static int spawn_worker(struct master *m)
 		close(m->sigpipe[0]);
 		close(m->sigpipe[1]);
 		close(m->alive[1]);
-		control_close_child(m->ctl);	/* [ops] workers must not hold the control sockets */
+		control_close_child(m->ctl);	/* workers must not hold the control sockets */
 		sig_wfd = -1;
 		m->sb->slot[slot].pid = getpid();
 		env.cfg = m->cfg;
@@ -491,6 +491,92 @@ static void reload_refused(struct master *m, const char *err)
 	control_reload_reply(m->ctl, err, 0);
 }
 
+/* the pieces a reload builds beside the running ones */
+struct master_next {
+	struct cfg *cfg;
+	struct policy *policy;
+	struct banks *banks;
+	struct ssl_ctx_st *tls;
+	struct listener *listeners;
+	int nlisteners;
+	int target;
+};
+
+/* reload_build - everything of nx->cfg but the ClamAV engine, checked
+ * as at start, the listeners bound (reusing the running sockets of the
+ * same spec); -1 with *error_r at the first that fails */
+static int reload_build(struct master *m, struct master_next *nx, const char **error_r)
+{
+	if ((nx->target = resolve_max_servers(nx->cfg, error_r)) < 0 ||
+	    policy_build(nx->cfg, &nx->policy, error_r) < 0 ||
+	    banks_build(nx->cfg, nx->policy, &nx->banks, error_r) < 0 ||
+	    tls_server_context(nx->cfg, &nx->tls, error_r) < 0 ||
+	    workdirs_check(nx->cfg, 1, error_r) < 0)
+		return -1;
+	return bind_listeners(nx->cfg, m->listeners, m->nlisteners, &nx->listeners, &nx->nlisteners, error_r);
+}
+
+/* reload_discard - a refused reload: free what it built, close the
+ * sockets it opened, and go back to the running table generation tgen */
+static void reload_discard(struct master *m, struct master_next *nx, unsigned tgen)
+{
+	close_unused_listeners(nx->listeners, nx->nlisteners, m->listeners, m->nlisteners);
+	free(nx->listeners);
+	if (nx->tls)
+		SSL_CTX_free(nx->tls);
+	banks_free(&nx->banks);
+	policy_free(&nx->policy);
+	cfg_free(&nx->cfg);
+	table_generation_restore(tgen);
+}
+
+/*
+ * reload_engine - signatures are reloaded with the configuration. A
+ * database that does not load keeps the old engine, loudly (service
+ * never stops), and *bad_sig_r is its fingerprint, which the poll must
+ * not retry; -1 when there is no old engine to keep while the new
+ * configuration wants one.
+ */
+static int reload_engine(struct master *m, const struct cfg *ncfg, struct clamav_engine **e_r, uint64_t *sig_r,
+    uint64_t *bad_sig_r)
+{
+	const char *err = NULL;
+
+	*bad_sig_r = 0;
+	if (clamav_load(ncfg, e_r, sig_r, 0, &err) == 0)
+		return 0;
+	*bad_sig_r = *sig_r;
+	log_error("ClamAV database reload FAILED, the previous signatures stay in service: %s", err);
+	if (m->clam == NULL && *cfg_str(ncfg, P_CLAMAV_DATABASE)) {
+		log_error("reload failed: no virus scanner to keep; old configuration stays");
+		return -1;
+	}
+	*e_r = m->clam;
+	*sig_r = m->clam_sig;
+	m->clam = NULL;
+	return 0;
+}
+
+/* reload_swap - the new pieces become the running ones; the old are
+ * freed (policy_free closes the tables of the old generation) */
+static void reload_swap(struct master *m, struct master_next *nx)
+{
+	close_unused_listeners(m->listeners, m->nlisteners, nx->listeners, nx->nlisteners);
+	free(m->listeners);
+	m->listeners = nx->listeners;
+	m->nlisteners = nx->nlisteners;
+	if (m->tls)
+		SSL_CTX_free(m->tls);
+	m->tls = nx->tls;
+	banks_free(&m->banks);
+	policy_free(&m->policy);
+	cfg_free(&m->cfg);
+	m->cfg = nx->cfg;
+	m->policy = nx->policy;
+	m->banks = nx->banks;
+	m->target = nx->target;
+}
+
 /*
  * reload - SIGHUP: new config beside the old, swap only on success.
  * Every lookup table is opened anew in a new table generation (a file
@@ -502,84 +588,40 @@ static void reload_refused(struct master *m, const char *err)
  */
 static void reload(struct master *m)
 {
-	struct cfg *ncfg = NULL;
-	struct listener *nls = NULL;
-	struct ssl_ctx_st *ntls = NULL;
-	struct policy *npol = NULL;
-	struct banks *nbanks = NULL;
+	struct master_next nx;
 	struct clamav_engine *neng = NULL;
 	uint64_t nsig = 0, bad_sig = 0;
 	const char *err = NULL;
 	unsigned tgen;
-	int nn = 0, target;
 
 	log_info("reloading configuration %s", m->opts->config_path ? m->opts->config_path : "(defaults)");
-	if (cfg_load(&ncfg, m->opts->config_path, &err) < 0) {
+	memset(&nx, 0, sizeof(nx));
+	if (cfg_load(&nx.cfg, m->opts->config_path, &err) < 0) {
 		reload_refused(m, err);
 		return;
 	}
 	tgen = table_generation_next();
-	if ((target = resolve_max_servers(ncfg, &err)) < 0 ||
-	    policy_build(ncfg, &npol, &err) < 0 ||
-	    banks_build(ncfg, npol, &nbanks, &err) < 0 ||
-	    tls_server_context(ncfg, &ntls, &err) < 0 ||
-	    workdirs_check(ncfg, 1, &err) < 0 ||
-	    bind_listeners(ncfg, m->listeners, m->nlisteners, &nls, &nn, &err) < 0) {
+	if (reload_build(m, &nx, &err) < 0) {
 		reload_refused(m, err);
-		if (ntls)
-			SSL_CTX_free(ntls);
-		banks_free(&nbanks);
-		policy_free(&npol);
-		cfg_free(&ncfg);
-		table_generation_restore(tgen);
+		reload_discard(m, &nx, tgen);
 		return;
 	}
 	/* configuration and tables are good: answer "tollgate reload" now,
 	 * as compiling the signatures may take longer than it waits */
 	control_reload_reply(m->ctl, NULL, m->generation + 1);
-	/* signatures are reloaded with the configuration; a database that
-	 * does not load keeps the old engine, loudly (service never stops) */
-	if (clamav_load(ncfg, &neng, &nsig, 0, &err) < 0) {
-		bad_sig = nsig;
-		log_error("ClamAV database reload FAILED, the previous signatures stay in service: %s", err);
-		if (m->clam == NULL && *cfg_str(ncfg, P_CLAMAV_DATABASE)) {
-			log_error("reload failed: no virus scanner to keep; old configuration stays");
-			close_unused_listeners(nls, nn, m->listeners, m->nlisteners);
-			free(nls);
-			if (ntls)
-				SSL_CTX_free(ntls);
-			banks_free(&nbanks);
-			policy_free(&npol);
-			cfg_free(&ncfg);
-			table_generation_restore(tgen);
-			return;
-		}
-		neng = m->clam;
-		nsig = m->clam_sig;
-		m->clam = NULL;
+	if (reload_engine(m, nx.cfg, &neng, &nsig, &bad_sig) < 0) {
+		reload_discard(m, &nx, tgen);
+		return;
 	}
-	close_unused_listeners(m->listeners, m->nlisteners, nls, nn);
-	free(m->listeners);
-	m->listeners = nls;
-	m->nlisteners = nn;
-	if (m->tls)
-		SSL_CTX_free(m->tls);
-	m->tls = ntls;
-	banks_free(&m->banks);
-	policy_free(&m->policy);	/* closes the tables of the old generation */
-	cfg_free(&m->cfg);
-	m->cfg = ncfg;
-	m->policy = npol;
-	m->banks = nbanks;
+	reload_swap(m, &nx);
 	clamav_swap(m, neng, nsig);
-	m->clam_bad_sig = bad_sig;	/* the poll must not retry a database that just failed */
+	m->clam_bad_sig = bad_sig;
 	log_debug_mask = 0;
 	(void)log_debug_enable(cfg_str(m->cfg, P_DEBUG_MODULES));
-	m->target = target;
 	roll_workers(m, "configuration reloaded");
 }
 
-/* [ops] master_control - serve the control socket and metrics endpoint;
+/* master_control - serve the control socket and metrics endpoint;
  * a "reload" or "stop" request sets the flag the signal would set */
 static void master_control(struct master *m, const struct pollfd *pfd, int n)
 {
@@ -611,7 +653,7 @@ static void master_control(struct master *m, const struct pollfd *pfd, int n)
 	}
 }
 
-/* [ops] master_notify - tell the service manager (systemd) our state */
+/* master_notify - tell the service manager (systemd) our state */
 static void master_notify(struct master *m, const char *state)
 {
 	struct timespec ts;
@@ -704,110 +746,149 @@ static void drain(struct master *m)
 	}
 }
 
+/* master_build - what the workers will inherit, from the configuration
+ * given at start: policy, banks, TLS, the ClamAV engine, the listening
+ * sockets, the workers' directories; -1 when tollgated cannot start
+ * (logged). The engine is compiled before the sockets are bound, so
+ * that Postfix finds nothing listening rather than a backlog that
+ * nobody accepts while the signatures load. */
+static int master_build(struct master *m)
+{
+	struct clamav_engine *e = NULL;
+	const char *err = NULL;
+	uint64_t sig = 0;
+
+	if ((m->target = resolve_max_servers(m->cfg, &err)) < 0 ||
+	    policy_build(m->cfg, &m->policy, &err) < 0 ||
+	    banks_build(m->cfg, m->policy, &m->banks, &err) < 0 ||
+	    tls_server_context(m->cfg, &m->tls, &err) < 0) {
+		log_error("%s", cfg_error(m->cfg, err));
+		return -1;
+	}
+	if (clamav_load(m->cfg, &e, &sig, 1, &err) < 0) {
+		log_error("cannot start: %s", err);
+		return -1;
+	}
+	clamav_swap(m, e, sig);
+	m->clam_checked = time(NULL);
+	if (e == NULL)
+		log_warning("clamav_database is empty: virus scanning is OFF");
+	if (bind_listeners(m->cfg, NULL, 0, &m->listeners, &m->nlisteners, &err) < 0) {
+		log_error("%s", cfg_error(m->cfg, err));
+		return -1;
+	}
+	if (workdirs_open(m->cfg, 0, &m->wd, &err) < 0) {
+		log_error("cannot start: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* master_detach - become the daemon: detach (unless foreground), the
+ * pid file, the control socket and metrics endpoint, the pipes, the
+ * signals and the scoreboard, before any worker starts; -1 (logged)
+ * when tollgated cannot start */
+static int master_detach(struct master *m)
+{
+	const char *err = NULL, *pid_file = cfg_str(m->cfg, P_PID_FILE);
+	int i;
+
+	if (!m->opts->foreground)
+		daemonize();
+	if (write_pid_file(pid_file) < 0)
+		return -1;
+	m->t0 = time(NULL);
+	if (control_open(m->cfg, &m->ctl, &err) < 0) {
+		log_error("cannot start: %s", err);
+		if (*pid_file)
+			(void)unlink(pid_file);
+		return -1;
+	}
+	if (pipe2(m->alive, O_CLOEXEC) < 0)
+		log_fatal("pipe: %m");
+	master_signals(m);
+	m->sb = scoreboard_create(MASTER_SLOTS);
+	setproctitle("-tollgated: master");
+	for (i = 0; i < m->nlisteners; i++)
+		log_info("listening on %s", m->listeners[i].spec);
+	log_info("tollgated %s started: %d workers, forwarding to %s", PACKAGE_VERSION, m->target,
+	    cfg_str(m->cfg, P_FORWARD_METHOD));
+	return 0;
+}
+
+/* master_loop - one turn a signal, a control request or a tick: serve
+ * the control socket, reap, reload, kill the stuck, check the ClamAV
+ * database, start workers up to max_servers; until SIGTERM or "stop" */
+static void master_loop(struct master *m)
+{
+	while (!got_term) {
+		struct pollfd pfd[1 + CONTROL_MAX_FDS] = { { m->sigpipe[0], POLLIN, 0 } };
+		int npfd = 1 + control_pollfds(m->ctl, pfd + 1);
+		char junk[64];
+		time_t now;
+
+		(void)poll(pfd, (nfds_t)npfd, MASTER_TICK_MS);
+		while (read(m->sigpipe[0], junk, sizeof(junk)) > 0)
+			;
+		master_control(m, pfd + 1, npfd - 1);
+		if (got_term)
+			break;
+		if (got_chld) {
+			got_chld = 0;
+			reap(m);
+		}
+		if (got_hup) {
+			got_hup = 0;
+			master_notify(m, "RELOADING=1");
+			reload(m);
+			master_notify(m, "READY=1");
+		}
+		kill_stuck(m);
+		clamav_check(m);
+		now = time(NULL);
+		while (count_current(m) < m->target && now >= m->next_spawn)
+			if (spawn_worker(m) < 0)
+				break;
+	}
+}
+
+/* master_stop - drain the workers, remove what the master made (the
+ * workers' directories, the control socket, the pid file, unix
+ * listeners' sockets) and free the rest */
+static void master_stop(struct master *m)
+{
+	const char *pid_file = cfg_str(m->cfg, P_PID_FILE), *u;
+	int i;
+
+	drain(m);
+	workdirs_close(&m->wd);
+	control_close(&m->ctl);
+	if (*pid_file)
+		(void)unlink(pid_file);
+	for (i = 0; i < m->nlisteners; i++)
+		if ((u = strstr(m->listeners[i].spec, ":unix:")) != NULL)
+			(void)unlink(u + 6);
+	log_info("tollgated stopped");
+	clamav_engine_free(&m->clam);
+	banks_free(&m->banks);
+	policy_free(&m->policy);
+	cfg_free(&m->cfg);
+	free(m->listeners);
+}
+
 int master_run(const struct master_opts *o, struct cfg *cfg)
 {
 	static struct master m;
-	const char *err = NULL;
-	int i;
 
 	memset(&m, 0, sizeof(m));
 	m.opts = o;
 	m.cfg = cfg;
 	(void)log_debug_enable(cfg_str(cfg, P_DEBUG_MODULES));
-	if ((m.target = resolve_max_servers(cfg, &err)) < 0 ||
-	    policy_build(cfg, &m.policy, &err) < 0 ||
-	    banks_build(cfg, m.policy, &m.banks, &err) < 0 ||
-	    tls_server_context(cfg, &m.tls, &err) < 0) {
-		log_error("%s", cfg_error(cfg, err));
+	if (master_build(&m) < 0 || master_detach(&m) < 0)
 		return 1;
-	}
-	{
-		struct clamav_engine *e = NULL;
-		uint64_t sig = 0;
-
-		if (clamav_load(cfg, &e, &sig, 1, &err) < 0) {
-			log_error("cannot start: %s", err);
-			return 1;
-		}
-		clamav_swap(&m, e, sig);
-		m.clam_checked = time(NULL);
-		if (e == NULL)
-			log_warning("clamav_database is empty: virus scanning is OFF");
-	}
-	if (bind_listeners(cfg, NULL, 0, &m.listeners, &m.nlisteners, &err) < 0) {
-		log_error("%s", cfg_error(cfg, err));
-		return 1;
-	}
-	if (workdirs_open(cfg, 0, &m.wd, &err) < 0) {
-		log_error("cannot start: %s", err);
-		return 1;
-	}
-	if (!o->foreground)
-		daemonize();
-	if (write_pid_file(cfg_str(cfg, P_PID_FILE)) < 0)
-		return 1;
-	m.t0 = time(NULL);	/* [ops] control socket and metrics, before any worker */
-	if (control_open(cfg, &m.ctl, &err) < 0) {
-		log_error("cannot start: %s", err);
-		if (*cfg_str(cfg, P_PID_FILE))
-			(void)unlink(cfg_str(cfg, P_PID_FILE));
-		return 1;
-	}
-	if (pipe2(m.alive, O_CLOEXEC) < 0)
-		log_fatal("pipe: %m");
-	master_signals(&m);
-	m.sb = scoreboard_create(MASTER_SLOTS);
-	setproctitle("-tollgated: master");
-	for (i = 0; i < m.nlisteners; i++)
-		log_info("listening on %s", m.listeners[i].spec);
-	log_info("tollgated %s started: %d workers, forwarding to %s", PACKAGE_VERSION, m.target,
-	    cfg_str(cfg, P_FORWARD_METHOD));
-	master_notify(&m, "READY=1");	/* [ops] */
-
-	while (!got_term) {
-		struct pollfd pfd[1 + CONTROL_MAX_FDS] = { { m.sigpipe[0], POLLIN, 0 } };	/* [ops] + control */
-		int npfd = 1 + control_pollfds(m.ctl, pfd + 1);	/* [ops] */
-		char junk[64];
-		time_t now;
-
-		(void)poll(pfd, (nfds_t)npfd, MASTER_TICK_MS);	/* [ops] */
-		while (read(m.sigpipe[0], junk, sizeof(junk)) > 0)
-			;
-		master_control(&m, pfd + 1, npfd - 1);	/* [ops] */
-		if (got_term)
-			break;
-		if (got_chld) {
-			got_chld = 0;
-			reap(&m);
-		}
-		if (got_hup) {
-			got_hup = 0;
-			master_notify(&m, "RELOADING=1");	/* [ops] */
-			reload(&m);
-			master_notify(&m, "READY=1");	/* [ops] */
-		}
-		kill_stuck(&m);
-		clamav_check(&m);
-		now = time(NULL);
-		while (count_current(&m) < m.target && now >= m.next_spawn)
-			if (spawn_worker(&m) < 0)
-				break;
-	}
-
-	master_notify(&m, "STOPPING=1");	/* [ops] */
-	drain(&m);
-	workdirs_close(&m.wd);
-	control_close(&m.ctl);	/* [ops] removes the socket file */
-	if (*cfg_str(m.cfg, P_PID_FILE))
-		(void)unlink(cfg_str(m.cfg, P_PID_FILE));
-	for (i = 0; i < m.nlisteners; i++)
-		if (strstr(m.listeners[i].spec, ":unix:") != NULL)
-			(void)unlink(strstr(m.listeners[i].spec, ":unix:") + 6);
-	log_info("tollgated stopped");
-	clamav_engine_free(&m.clam);
-	banks_free(&m.banks);
-	policy_free(&m.policy);
-	cfg_free(&m.cfg);
-	free(m.listeners);
+	master_notify(&m, "READY=1");
+	master_loop(&m);
+	master_notify(&m, "STOPPING=1");
+	master_stop(&m);
 	return 0;
 }
