@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,15 +50,25 @@ static const struct {
 
 static char policy_err[600];
 
+/* policy_fail - the reason in policy_err; returns -1 */
+static int policy_fail(const char **error_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int policy_fail(const char **error_r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(policy_err, sizeof(policy_err), fmt, ap);
+	va_end(ap);
+	*error_r = policy_err;
+	return -1;
+}
+
 /* policy_destiny - one final_*_destiny setting */
 static int policy_destiny(const struct cfg *cfg, enum param_id id, enum destiny *d_r, const char **error_r)
 {
-	if (decide_destiny_parse(cfg_str(cfg, id), d_r) < 0) {
-		snprintf(policy_err, sizeof(policy_err), "%s: \"%.60s\" is not pass, discard, bounce, reject or tempfail",
+	if (decide_destiny_parse(cfg_str(cfg, id), d_r) < 0)
+		return policy_fail(error_r, "%s: \"%.60s\" is not pass, discard, bounce, reject or tempfail",
 		    param_table[id].name, cfg_str(cfg, id));
-		*error_r = policy_err;
-		return -1;
-	}
 	return 0;
 }
 
@@ -136,11 +147,8 @@ static int policy_level(const struct cfg *cfg, enum param_id id, double *d_r, co
 	}
 	errno = 0;
 	*d_r = strtod(v, &end);
-	if (end == v || *end || errno) {
-		snprintf(policy_err, sizeof(policy_err), "%s: \"%.40s\" is not a number", param_table[id].name, v);
-		*error_r = policy_err;
-		return -1;
-	}
+	if (end == v || *end || errno)
+		return policy_fail(error_r, "%s: \"%.40s\" is not a number", param_table[id].name, v);
 	return 0;
 }
 
@@ -165,11 +173,8 @@ static int policy_quarantine_mask(const struct cfg *cfg, unsigned *mask_r, const
 		for (k = 0; k < sizeof(cats) / sizeof(cats[0]); k++)
 			if (strcasecmp(l[i], cats[k].name) == 0)
 				break;
-		if (k == sizeof(cats) / sizeof(cats[0])) {
-			snprintf(policy_err, sizeof(policy_err), "quarantine_categories: unknown category \"%.40s\"", l[i]);
-			*error_r = policy_err;
-			return -1;
-		}
+		if (k == sizeof(cats) / sizeof(cats[0]))
+			return policy_fail(error_r, "quarantine_categories: unknown category \"%.40s\"", l[i]);
 		*mask_r |= DECIDE_LOVER(cats[k].major);
 		if (cats[k].major == CC_SPAM)
 			*mask_r |= DECIDE_LOVER(CC_SPAMMY);
@@ -188,11 +193,8 @@ static int policy_table_opts(const struct cfg *cfg, struct table_opts *o, const 
 	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		const char *err = NULL;
 
-		if (table_opts_set(o, param_table[ids[i]].name, cfg_str(cfg, ids[i]), &err) < 0) {
-			snprintf(policy_err, sizeof(policy_err), "%s: %s", param_table[ids[i]].name, err);
-			*error_r = policy_err;
-			return -1;
-		}
+		if (table_opts_set(o, param_table[ids[i]].name, cfg_str(cfg, ids[i]), &err) < 0)
+			return policy_fail(error_r, "%s: %s", param_table[ids[i]].name, err);
 	}
 	return 0;
 }
@@ -218,11 +220,9 @@ static int policy_timeouts(const struct cfg *cfg, const char **error_r)
 
 		if (!cfg_is_set(cfg, ids[i]) || t * 1000 < budget)
 			continue;
-		snprintf(policy_err, sizeof(policy_err), "%s = %llds cannot fit in child_timeout = %llds: a "
+		return policy_fail(error_r, "%s = %llds cannot fit in child_timeout = %llds: a "
 		    "message's deliveries must end %.1fs before it (the reply margin), so set it below %.1fs",
 		    param_table[ids[i]].name, t, child, deliver_margin_ms(child) / 1000.0, budget / 1000.0);
-		*error_r = policy_err;
-		return -1;
 	}
 	return 0;
 }
@@ -274,141 +274,190 @@ void policy_warnings(const struct cfg *cfg)
 		    "over such a limit is tempfailed (451), never accepted without its quarantined copy");
 }
 
-int policy_build(const struct cfg *cfg, struct policy **p_r, const char **error_r)
+/* policy_destinies - the final_*_destiny settings */
+static int policy_destinies(const struct cfg *cfg, struct policy *p, const char **error_r)
 {
-	struct policy *p = xcalloc(1, sizeof(*p));
-	struct table_opts topts;
-	int i;
+	static const struct {
+		enum param_id id;
+		int ccat;
+	} d[] = {
+		{ P_FINAL_VIRUS_DESTINY, CC_VIRUS }, { P_FINAL_BANNED_DESTINY, CC_BANNED },
+		{ P_FINAL_UNCHECKED_DESTINY, CC_UNCHECKED }, { P_FINAL_SPAM_DESTINY, CC_SPAM },
+		{ P_FINAL_BAD_HEADER_DESTINY, CC_BADH },
+	};
+	size_t i;
 
-	decide_policy_defaults(&p->defaults);
-	if (policy_timeouts(cfg, error_r) < 0)
-		goto fail;
-	if (policy_destiny(cfg, P_FINAL_VIRUS_DESTINY, &p->defaults.destiny[CC_VIRUS], error_r) < 0 ||
-	    policy_destiny(cfg, P_FINAL_BANNED_DESTINY, &p->defaults.destiny[CC_BANNED], error_r) < 0 ||
-	    policy_destiny(cfg, P_FINAL_UNCHECKED_DESTINY, &p->defaults.destiny[CC_UNCHECKED], error_r) < 0 ||
-	    policy_destiny(cfg, P_FINAL_SPAM_DESTINY, &p->defaults.destiny[CC_SPAM], error_r) < 0 ||
-	    policy_destiny(cfg, P_FINAL_BAD_HEADER_DESTINY, &p->defaults.destiny[CC_BADH], error_r) < 0 ||
-	    policy_banned(cfg_str(cfg, P_BANNED_FILENAME_RE), &p->banned, error_r) < 0 ||
-	    policy_quarantine_mask(cfg, &p->quarantine_mask, error_r) < 0 ||
-	    policy_table_opts(cfg, &topts, error_r) < 0 ||
-	    policy_level(cfg, P_SPAM_TAG_LEVEL, &p->defaults.tag_level, error_r) < 0 ||
+	for (i = 0; i < sizeof(d) / sizeof(d[0]); i++)
+		if (policy_destiny(cfg, d[i].id, &p->defaults.destiny[d[i].ccat], error_r) < 0)
+			return -1;
+	return 0;
+}
+
+/* policy_levels - the spam levels of the defaults (empty: unset) */
+static int policy_levels(const struct cfg *cfg, struct policy *p, const char **error_r)
+{
+	if (policy_level(cfg, P_SPAM_TAG_LEVEL, &p->defaults.tag_level, error_r) < 0 ||
 	    policy_level(cfg, P_SPAM_TAG2_LEVEL, &p->defaults.tag2_level, error_r) < 0 ||
 	    policy_level(cfg, P_SPAM_KILL_LEVEL, &p->defaults.kill_level, error_r) < 0 ||
 	    policy_level(cfg, P_SPAM_DSN_CUTOFF_LEVEL, &p->defaults.dsn_cutoff_level, error_r) < 0)
-		goto fail;
-	p->defaults.spam_subject_tag = cfg_str(cfg, P_SPAM_SUBJECT_TAG);
-	{
-		const char *sc = cfg_str(cfg, P_SPAM_SCANNER);
+		return -1;
+	return 0;
+}
 
-		if (strcmp(sc, "none") == 0 || *sc == 0)
-			p->spam_scanner = 0;
-		else if (strcmp(sc, "spamd") == 0)
-			p->spam_scanner = 1;
-		else if (strcmp(sc, "rspamd") == 0)
-			p->spam_scanner = 2;
-		else {
-			snprintf(policy_err, sizeof(policy_err), "spam_scanner: \"%.40s\" is not none, spamd or rspamd", sc);
-			*error_r = policy_err;
-			goto fail;
-		}
-	}
-	{
-		char *const *acl;
-		int nacl, k;
-		struct cidr c;
+/* policy_spam_scanner - spam_scanner: none (or empty), spamd, rspamd */
+static int policy_spam_scanner(const struct cfg *cfg, int *scanner_r, const char **error_r)
+{
+	const char *sc = cfg_str(cfg, P_SPAM_SCANNER);
 
-		acl = cfg_list(cfg, P_INET_ACL, &nacl);
-		for (k = 0; k < nacl; k++)
-			if (cidr_parse(acl[k], &c) < 0) {
-				snprintf(policy_err, sizeof(policy_err), "inet_acl: \"%.60s\" is not an address or network", acl[k]);
-				*error_r = policy_err;
-				goto fail;
-			}
-	}
-	p->defaults.soft_bounce = (int)cfg_int(cfg, P_SOFT_BOUNCE);
-	p->quarantine_dir = cfg_str(cfg, P_QUARANTINE_DIR);
-	if (quarantine_check(cfg, error_r) < 0)
-		goto fail;
-	p->virus_admin = cfg_str(cfg, P_VIRUS_ADMIN);
-	p->delim = cfg_str(cfg, P_RECIPIENT_DELIMITER);
-	{
-		struct route_conf rc;
+	if (strcmp(sc, "none") == 0 || *sc == 0)
+		*scanner_r = 0;
+	else if (strcmp(sc, "spamd") == 0)
+		*scanner_r = 1;
+	else if (strcmp(sc, "rspamd") == 0)
+		*scanner_r = 2;
+	else
+		return policy_fail(error_r, "spam_scanner: \"%.40s\" is not none, spamd or rspamd", sc);
+	return 0;
+}
 
-		memset(&rc, 0, sizeof(rc));
-		rc.forward_method = cfg_str(cfg, P_FORWARD_METHOD);
-		rc.notify_method = cfg_str(cfg, P_NOTIFY_METHOD);
-		rc.forward_method_maps = cfg_str(cfg, P_FORWARD_METHOD_MAPS);
-		rc.sender_dependent_forward_method_maps = cfg_str(cfg, P_SENDER_DEPENDENT_FORWARD_METHOD_MAPS);
-		rc.empty_address_sender_key = cfg_str(cfg, P_EMPTY_ADDRESS_SENDER_KEY);
-		rc.forward_tls_policy_maps = cfg_str(cfg, P_FORWARD_TLS_POLICY_MAPS);
-		rc.forward_tls_security_level = cfg_str(cfg, P_FORWARD_TLS_SECURITY_LEVEL);
-		rc.forward_tls_CAfile = cfg_str(cfg, P_FORWARD_TLS_CAFILE);
-		rc.tls_failure_action = cfg_str(cfg, P_TLS_FAILURE_ACTION);
-		rc.recipient_delimiter = p->delim;
-		rc.table_opts = &topts;
-		rc.table_flags = 0;
-		if (route_create(&rc, &p->route, error_r) < 0)
-			goto fail;
-	}
-	if (*cfg_str(cfg, P_STATE_REDIS_SERVER)) {
-		struct state_opts so;
-		const char *err = NULL;
+/* policy_inet_acl - every inet_acl entry is an address or a network
+ * (the workers match it; a bad entry is a start-up error here) */
+static int policy_inet_acl(const struct cfg *cfg, const char **error_r)
+{
+	char *const *acl;
+	struct cidr c;
+	int n, i;
 
-		state_opts_init(&so);
-		so.server = cfg_str(cfg, P_STATE_REDIS_SERVER);
-		so.key_prefix = cfg_str(cfg, P_STATE_KEY_PREFIX);
-		so.timeout_ms = (int)cfg_int(cfg, P_STATE_REDIS_TIMEOUT) * 1000;
-		so.penpals_ttl = (unsigned)cfg_int(cfg, P_PENPALS_TTL);
-		so.delivered_ttl = (unsigned)cfg_int(cfg, P_DELIVERED_TTL);
-		so.quarantine_ttl = (unsigned)cfg_int(cfg, P_QUARANTINE_TTL);
-		so.node = cfg_str(cfg, P_MYHOSTNAME);	/* its name in `tollgate stats --redis` */
-		if (state_create(&p->state, &so, &err) < 0) {
-			snprintf(policy_err, sizeof(policy_err), "state_redis_server: %s", err);
-			*error_r = policy_err;
-			goto fail;
-		}
-	}
-	{
-		const char *err = NULL, *fa = cfg_str(cfg, P_RATE_LIMIT_FAILURE_ACTION);
-		double bonus = 0;
+	acl = cfg_list(cfg, P_INET_ACL, &n);
+	for (i = 0; i < n; i++)
+		if (cidr_parse(acl[i], &c) < 0)
+			return policy_fail(error_r, "inet_acl: \"%.60s\" is not an address or network", acl[i]);
+	return 0;
+}
 
-		if (maps_create(&p->rate_limits, "rate_limit_maps", cfg_str(cfg, P_RATE_LIMIT_MAPS), &topts, 0, &err) < 0) {
-			snprintf(policy_err, sizeof(policy_err), "rate_limit_maps: %s", err);
-			*error_r = policy_err;
-			goto fail;
-		}
-		if (strcmp(fa, "tempfail") == 0)
-			p->rate_fail_tempfail = 1;
-		else if (strcmp(fa, "continue") != 0) {
-			snprintf(policy_err, sizeof(policy_err), "rate_limit_failure_action: \"%.40s\" is not continue or tempfail", fa);
-			*error_r = policy_err;
-			goto fail;
-		}
-		if (*cfg_str(cfg, P_PENPALS_BONUS_SCORE) && policy_level(cfg, P_PENPALS_BONUS_SCORE, &bonus, error_r) < 0)
-			goto fail;
-		p->penpals_bonus = bonus;
-		if ((*cfg_str(cfg, P_RATE_LIMIT_MAPS) || bonus != 0) && p->state == NULL) {
-			*error_r = "rate_limit_maps and penpals_bonus_score need state_redis_server";
-			goto fail;
-		}
+/* policy_route - the forward and notify methods, their maps and the TLS
+ * policy (routing/route.h) */
+static int policy_route(const struct cfg *cfg, struct policy *p, const struct table_opts *topts,
+    const char **error_r)
+{
+	struct route_conf rc;
+
+	memset(&rc, 0, sizeof(rc));
+	rc.forward_method = cfg_str(cfg, P_FORWARD_METHOD);
+	rc.notify_method = cfg_str(cfg, P_NOTIFY_METHOD);
+	rc.forward_method_maps = cfg_str(cfg, P_FORWARD_METHOD_MAPS);
+	rc.sender_dependent_forward_method_maps = cfg_str(cfg, P_SENDER_DEPENDENT_FORWARD_METHOD_MAPS);
+	rc.empty_address_sender_key = cfg_str(cfg, P_EMPTY_ADDRESS_SENDER_KEY);
+	rc.forward_tls_policy_maps = cfg_str(cfg, P_FORWARD_TLS_POLICY_MAPS);
+	rc.forward_tls_security_level = cfg_str(cfg, P_FORWARD_TLS_SECURITY_LEVEL);
+	rc.forward_tls_CAfile = cfg_str(cfg, P_FORWARD_TLS_CAFILE);
+	rc.tls_failure_action = cfg_str(cfg, P_TLS_FAILURE_ACTION);
+	rc.recipient_delimiter = p->delim;
+	rc.table_opts = topts;
+	rc.table_flags = 0;
+	return route_create(&rc, &p->route, error_r);
+}
+
+/* policy_state - the shared state in Redis, when state_redis_server is set */
+static int policy_state(const struct cfg *cfg, struct policy *p, const char **error_r)
+{
+	struct state_opts so;
+	const char *err = NULL;
+
+	if (*cfg_str(cfg, P_STATE_REDIS_SERVER) == 0)
+		return 0;
+	state_opts_init(&so);
+	so.server = cfg_str(cfg, P_STATE_REDIS_SERVER);
+	so.key_prefix = cfg_str(cfg, P_STATE_KEY_PREFIX);
+	so.timeout_ms = (int)cfg_int(cfg, P_STATE_REDIS_TIMEOUT) * 1000;
+	so.penpals_ttl = (unsigned)cfg_int(cfg, P_PENPALS_TTL);
+	so.delivered_ttl = (unsigned)cfg_int(cfg, P_DELIVERED_TTL);
+	so.quarantine_ttl = (unsigned)cfg_int(cfg, P_QUARANTINE_TTL);
+	so.node = cfg_str(cfg, P_MYHOSTNAME);	/* its name in `tollgate stats --redis` */
+	if (state_create(&p->state, &so, &err) < 0)
+		return policy_fail(error_r, "state_redis_server: %s", err);
+	return 0;
+}
+
+/* policy_rates - rate_limit_maps, what a failed lookup does, the pen
+ * pals bonus; both need the shared state */
+static int policy_rates(const struct cfg *cfg, struct policy *p, const struct table_opts *topts,
+    const char **error_r)
+{
+	const char *err = NULL, *fa = cfg_str(cfg, P_RATE_LIMIT_FAILURE_ACTION);
+	double bonus = 0;
+
+	if (maps_create(&p->rate_limits, "rate_limit_maps", cfg_str(cfg, P_RATE_LIMIT_MAPS), topts, 0, &err) < 0)
+		return policy_fail(error_r, "rate_limit_maps: %s", err);
+	if (strcmp(fa, "tempfail") == 0)
+		p->rate_fail_tempfail = 1;
+	else if (strcmp(fa, "continue") != 0)
+		return policy_fail(error_r, "rate_limit_failure_action: \"%.40s\" is not continue or tempfail", fa);
+	if (*cfg_str(cfg, P_PENPALS_BONUS_SCORE) && policy_level(cfg, P_PENPALS_BONUS_SCORE, &bonus, error_r) < 0)
+		return -1;
+	p->penpals_bonus = bonus;
+	if ((*cfg_str(cfg, P_RATE_LIMIT_MAPS) || bonus != 0) && p->state == NULL) {
+		*error_r = "rate_limit_maps and penpals_bonus_score need state_redis_server";
+		return -1;
 	}
+	return 0;
+}
+
+/* policy_maps - the per-recipient maps of policy_map_params */
+static int policy_maps(const struct cfg *cfg, struct policy *p, const struct table_opts *topts,
+    const char **error_r)
+{
+	int i;
+
 	for (i = 0; i < PM__COUNT; i++) {
 		const char *err = NULL;
 
 		if (maps_create(&p->maps[i], policy_map_params[i].title, cfg_str(cfg, policy_map_params[i].param),
-		    &topts, 0, &err) < 0) {
-			snprintf(policy_err, sizeof(policy_err), "%s: %s", policy_map_params[i].title, err);
-			*error_r = policy_err;
-			goto fail;
-		}
+		    topts, 0, &err) < 0)
+			return policy_fail(error_r, "%s: %s", policy_map_params[i].title, err);
+	}
+	return 0;
+}
+
+/*
+ * policy_build - each step checks its settings and opens its tables, in
+ * the order that decides which error a file with several is reported
+ * with: timeouts, destinies, banned names, quarantine categories, Redis
+ * table settings, levels, spam scanner, inet_acl, the quarantine store,
+ * routes, state, rate limits, the per-recipient maps.
+ */
+int policy_build(const struct cfg *cfg, struct policy **p_r, const char **error_r)
+{
+	struct policy *p = xcalloc(1, sizeof(*p));
+	struct table_opts topts;
+
+	decide_policy_defaults(&p->defaults);
+	p->defaults.spam_subject_tag = cfg_str(cfg, P_SPAM_SUBJECT_TAG);
+	p->defaults.soft_bounce = (int)cfg_int(cfg, P_SOFT_BOUNCE);
+	p->quarantine_dir = cfg_str(cfg, P_QUARANTINE_DIR);
+	p->virus_admin = cfg_str(cfg, P_VIRUS_ADMIN);
+	p->delim = cfg_str(cfg, P_RECIPIENT_DELIMITER);
+	if (policy_timeouts(cfg, error_r) < 0 ||
+	    policy_destinies(cfg, p, error_r) < 0 ||
+	    policy_banned(cfg_str(cfg, P_BANNED_FILENAME_RE), &p->banned, error_r) < 0 ||
+	    policy_quarantine_mask(cfg, &p->quarantine_mask, error_r) < 0 ||
+	    policy_table_opts(cfg, &topts, error_r) < 0 ||
+	    policy_levels(cfg, p, error_r) < 0 ||
+	    policy_spam_scanner(cfg, &p->spam_scanner, error_r) < 0 ||
+	    policy_inet_acl(cfg, error_r) < 0 ||
+	    quarantine_check(cfg, error_r) < 0 ||
+	    policy_route(cfg, p, &topts, error_r) < 0 ||
+	    policy_state(cfg, p, error_r) < 0 ||
+	    policy_rates(cfg, p, &topts, error_r) < 0 ||
+	    policy_maps(cfg, p, &topts, error_r) < 0) {
+		policy_free(&p);
+		return -1;
 	}
 	*p_r = p;
 	return 0;
-fail:
-	policy_free(&p);
-	return -1;
 }
 
+/* policy_free - the policy and the tables it opened; sets *pp to NULL */
 void policy_free(struct policy **pp)
 {
 	struct policy *p = *pp;
@@ -433,6 +482,7 @@ static int policy_yes(const char *v)
 	    strcasecmp(v, "off") == 0 || strcasecmp(v, "DUNNO") == 0);
 }
 
+/* policy_for_rcpt - the defaults with recipient i's map answers (see policy.h) */
 int policy_for_rcpt(const struct policy *p, struct message *msg, size_t i,
     struct decide_policy **pol_r, const char **error_r)
 {
