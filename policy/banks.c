@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ struct banks {
 
 static char banks_err[600];
 
+/* banks_defined - whether a bank of that name is defined */
 static int banks_defined(const struct banks *b, const char *name)
 {
 	int i;
@@ -92,6 +94,7 @@ static int banks_merge(const struct cfg *base, const char *path, struct cfg **cf
 	return 0;
 }
 
+/* banks_build - mynetworks, the selector tables, every defined bank built once */
 int banks_build(const struct cfg *cfg, const struct policy *base_policy, struct banks **b_r,
     const char **error_r)
 {
@@ -146,6 +149,7 @@ fail:
 	return -1;
 }
 
+/* banks_free - the banks, their built paths and tables; sets *bp to NULL */
 void banks_free(struct banks **bp)
 {
 	struct banks *b = *bp;
@@ -170,113 +174,170 @@ void banks_free(struct banks **bp)
 	*bp = NULL;
 }
 
+/* a bank path being chosen for one message */
+struct bank_walk {
+	struct banks *b;
+	struct message *msg;
+	struct buf path;		/* "A,B" */
+	struct buf why;			/* "; "-separated reasons */
+	int depth;			/* banks in path */
+};
+
 /* banks_add - append name to the path when that bank is defined */
-static void banks_add(struct banks *b, struct buf *path, int *depth, const char *name)
+static void banks_add(struct bank_walk *w, const char *name)
 {
-	if (*depth >= BANKS_MAX_DEPTH || !banks_defined(b, name))
+	if (w->depth >= BANKS_MAX_DEPTH || !banks_defined(w->b, name))
 		return;
-	if (path->len)
-		buf_putc(path, ',');
-	buf_puts(path, name);
-	(*depth)++;
+	if (w->path.len)
+		buf_putc(&w->path, ',');
+	buf_puts(&w->path, name);
+	w->depth++;
 }
 
-int banks_choose(struct banks *b, struct message *msg, struct bank_choice *c_r, const char **error_r)
+/* banks_why - one more reason for tollgate explain */
+static void banks_why(struct bank_walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void banks_why(struct bank_walk *w, const char *fmt, ...)
 {
-	const char *client = msg->xf.addr ? msg->xf.addr : msg->client_addr;
-	struct buf path = BUF_INIT, why = BUF_INIT;
-	const char *v = NULL, *err = NULL, *key = NULL;
-	int depth = 0, rc, i;
+	va_list ap;
 
-	memset(c_r, 0, sizeof(*c_r));
-	/* 1. the listener */
-	if (msg->listener) {
-		const char *port = strrchr(msg->listener, ':');
+	if (w->why.len)
+		buf_puts(&w->why, "; ");
+	va_start(ap, fmt);
+	buf_vprintf(&w->why, fmt, ap);
+	va_end(ap);
+}
 
-		key = msg->listener;
-		rc = maps_lookup(b->interface_policy, key, msg->arena, &v, &err);
-		if (rc == TABLE_NOTFOUND && msg->daemon_name && *msg->daemon_name)
-			rc = maps_lookup(b->interface_policy, key = arena_printf(msg->arena, "milter:%s", msg->daemon_name),
-			    msg->arena, &v, &err);
-		if (rc == TABLE_NOTFOUND && port && port[1])
-			rc = maps_lookup(b->interface_policy, key = port + 1, msg->arena, &v, &err);
-		if (rc == TABLE_FAIL)
-			goto failed;
-		if (rc == TABLE_FOUND && strcasecmp(v, "DUNNO") != 0) {
-			if (!banks_defined(b, v))
-				log_warning("interface_policy names policy bank %.60s, which is not defined", v);
-			banks_add(b, &path, &depth, v);
-			buf_printf(&why, "%s%s: interface_policy %s = %s%s", why.len ? "; " : "", v, key, v,
-			    banks_defined(b, v) ? "" : " (not defined: skipped)");
+/* banks_named - a table named bank v (looked up as key) for this
+ * message: add it, say why, warn when no such bank is defined */
+static void banks_named(struct bank_walk *w, const char *table, const char *key, const char *v)
+{
+	int defined = banks_defined(w->b, v);
+
+	if (!defined)
+		log_warning("%s names policy bank %.60s, which is not defined", table, v);
+	banks_add(w, v);
+	banks_why(w, "%s: %s %s = %s%s", v, table, key, v, defined ? "" : " (not defined: skipped)");
+}
+
+/* banks_by_listener - 1. interface_policy: the listener's spec, then
+ * "milter:" and the MTA's daemon name, then the port; -1 on a failed
+ * lookup */
+static int banks_by_listener(struct bank_walk *w, const char **error_r)
+{
+	struct message *msg = w->msg;
+	const char *port = strrchr(msg->listener, ':'), *key = msg->listener, *v = NULL;
+	struct maps *m = w->b->interface_policy;
+	int rc;
+
+	rc = maps_lookup(m, key, msg->arena, &v, error_r);
+	if (rc == TABLE_NOTFOUND && msg->daemon_name && *msg->daemon_name)
+		rc = maps_lookup(m, key = arena_printf(msg->arena, "milter:%s", msg->daemon_name), msg->arena, &v,
+		    error_r);
+	if (rc == TABLE_NOTFOUND && port && port[1])
+		rc = maps_lookup(m, key = port + 1, msg->arena, &v, error_r);
+	if (rc == TABLE_FAIL)
+		return -1;
+	if (rc == TABLE_FOUND && strcasecmp(v, "DUNNO") != 0)
+		banks_named(w, "interface_policy", key, v);
+	return 0;
+}
+
+/* banks_by_client - 2. MYNETS when the client is in mynetworks, 3.
+ * client_ipaddr_policy; -1 on a failed lookup */
+static int banks_by_client(struct bank_walk *w, const char *client, struct bank_choice *c, const char **error_r)
+{
+	const char *v = NULL;
+	int rc, i;
+
+	for (i = 0; i < w->b->nnets; i++)
+		if (cidr_match(&w->b->nets[i], client)) {
+			c->mynets = 1;
+			banks_add(w, "MYNETS");
+			banks_why(w, "MYNETS: client %s in mynetworks%s", client,
+			    banks_defined(w->b, "MYNETS") ? "" : " (no such bank defined)");
+			break;
 		}
-	}
-	/* 2. MYNETS */
-	if (client && *client) {
-		for (i = 0; i < b->nnets; i++)
-			if (cidr_match(&b->nets[i], client)) {
-				c_r->mynets = 1;
-				banks_add(b, &path, &depth, "MYNETS");
-				buf_printf(&why, "%sMYNETS: client %s in mynetworks%s", why.len ? "; " : "", client,
-				    banks_defined(b, "MYNETS") ? "" : " (no such bank defined)");
-				break;
-			}
-		/* 3. client_ipaddr_policy */
-		rc = maps_lookup(b->client_policy, strncasecmp(client, "IPv6:", 5) == 0 ? client + 5 : client,
-		    msg->arena, &v, &err);
-		if (rc == TABLE_FAIL)
-			goto failed;
-		if (rc == TABLE_FOUND && strcasecmp(v, "DUNNO") != 0) {
-			if (!banks_defined(b, v))
-				log_warning("client_ipaddr_policy names policy bank %.60s, which is not defined", v);
-			banks_add(b, &path, &depth, v);
-			buf_printf(&why, "%s%s: client_ipaddr_policy %s = %s%s", why.len ? "; " : "", v, client, v,
-			    banks_defined(b, v) ? "" : " (not defined: skipped)");
-		}
-	}
-	/* 3b. banks the client asked for: AM.PDP policy_bank=A,B (undefined
-	 * names are skipped, as amavisd does); a milter SASL login selects
-	 * sasl_policy_bank */
+	rc = maps_lookup(w->b->client_policy, strncasecmp(client, "IPv6:", 5) == 0 ? client + 5 : client,
+	    w->msg->arena, &v, error_r);
+	if (rc == TABLE_FAIL)
+		return -1;
+	if (rc == TABLE_FOUND && strcasecmp(v, "DUNNO") != 0)
+		banks_named(w, "client_ipaddr_policy", client, v);
+	return 0;
+}
+
+/* banks_by_request - 3b. the banks the client asked for: AM.PDP
+ * policy_bank=A,B (undefined names are skipped, as amavisd does); a
+ * milter SASL login selects sasl_policy_bank and makes the mail
+ * originating */
+static void banks_by_request(struct bank_walk *w, struct bank_choice *c)
+{
+	const struct message *msg = w->msg;
+	const char *sasl_bank = cfg_str(w->b->base, P_SASL_POLICY_BANK);
+
 	if (msg->requested_banks) {
 		char tmp[256], *tok, *save = NULL;
 
 		strlcpy(tmp, msg->requested_banks, sizeof(tmp));
 		for (tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-			banks_add(b, &path, &depth, tok);
-			buf_printf(&why, "%s%s: requested by the client (policy_bank=)", why.len ? "; " : "", tok);
+			banks_add(w, tok);
+			banks_why(w, "%s: requested by the client (policy_bank=)", tok);
 		}
 	}
-	if (msg->sasl_login && *msg->sasl_login && *cfg_str(b->base, P_SASL_POLICY_BANK)) {
-		banks_add(b, &path, &depth, cfg_str(b->base, P_SASL_POLICY_BANK));
-		c_r->originating = 1;
-		buf_printf(&why, "%s%s: sasl_policy_bank (SASL login %.100s)", why.len ? "; " : "",
-		    cfg_str(b->base, P_SASL_POLICY_BANK), msg->sasl_login);
+	if (msg->sasl_login && *msg->sasl_login && *sasl_bank) {
+		banks_add(w, sasl_bank);
+		c->originating = 1;
+		banks_why(w, "%s: sasl_policy_bank (SASL login %.100s)", sasl_bank, msg->sasl_login);
 	}
-	/* a bank declares its mail originating (amavisd's originating => 1) */
-	if (path.len) {
-		const struct cfg *cfg;
-		const struct policy *pol;
-
-		if (banks_get(b, path.data, &cfg, &pol, &err) < 0)
-			goto failed;
-		c_r->originating |= (int)cfg_int(cfg, P_ORIGINATING);
-	}
-	/* 4. ORIGINATING */
-	if (c_r->originating && banks_defined(b, "ORIGINATING"))
-		buf_printf(&why, "%sORIGINATING: the mail is originating", why.len ? "; " : "");
-	if (c_r->originating)
-		banks_add(b, &path, &depth, "ORIGINATING");
-	c_r->path = arena_strdup(msg->arena, path.len ? path.data : "");
-	c_r->why = arena_strdup(msg->arena, why.len ? why.data : "");
-	buf_free(&path);
-	buf_free(&why);
-	return 0;
-failed:
-	buf_free(&path);
-	buf_free(&why);
-	*error_r = err ? err : "lookup failed";
-	return -1;
 }
 
+/* banks_by_originating - a bank chosen so far may declare the mail
+ * originating (amavisd's originating => 1); 4. ORIGINATING then; -1
+ * when the path so far cannot be built */
+static int banks_by_originating(struct bank_walk *w, struct bank_choice *c, const char **error_r)
+{
+	const struct cfg *cfg;
+	const struct policy *pol;
+
+	if (w->path.len) {
+		if (banks_get(w->b, w->path.data, &cfg, &pol, error_r) < 0)
+			return -1;
+		c->originating |= (int)cfg_int(cfg, P_ORIGINATING);
+	}
+	if (c->originating && banks_defined(w->b, "ORIGINATING"))
+		banks_why(w, "ORIGINATING: the mail is originating");
+	if (c->originating)
+		banks_add(w, "ORIGINATING");
+	return 0;
+}
+
+/* banks_choose - the steps of banks.h in their order */
+int banks_choose(struct banks *b, struct message *msg, struct bank_choice *c_r, const char **error_r)
+{
+	const char *client = msg->xf.addr ? msg->xf.addr : msg->client_addr, *err = NULL;
+	struct bank_walk w = { b, msg, BUF_INIT, BUF_INIT, 0 };
+	int rc = 0;
+
+	memset(c_r, 0, sizeof(*c_r));
+	if ((msg->listener && banks_by_listener(&w, &err) < 0) ||
+	    (client && *client && banks_by_client(&w, client, c_r, &err) < 0))
+		rc = -1;
+	if (rc == 0) {
+		banks_by_request(&w, c_r);
+		rc = banks_by_originating(&w, c_r, &err);
+	}
+	if (rc == 0) {
+		c_r->path = arena_strdup(msg->arena, w.path.len ? w.path.data : "");
+		c_r->why = arena_strdup(msg->arena, w.why.len ? w.why.data : "");
+	} else {
+		*error_r = err ? err : "lookup failed";
+	}
+	buf_free(&w.path);
+	buf_free(&w.why);
+	return rc;
+}
+
+/* banks_get - a path's configuration and policy, built on first use */
 int banks_get(struct banks *b, const char *path, const struct cfg **cfg_r, const struct policy **pol_r,
     const char **error_r)
 {
@@ -310,6 +371,7 @@ int banks_get(struct banks *b, const char *path, const struct cfg **cfg_r, const
 	return 0;
 }
 
+/* banks_is_local - addr against local_domains_maps (see banks.h) */
 int banks_is_local(struct banks *b, const struct cfg *cfg, struct message *msg, const char *addr)
 {
 	const char *v = NULL, *err = NULL;
