@@ -154,101 +154,143 @@ static int map_one(struct maps *m, const char *key, int addr, const char *delim,
 	return rc;
 }
 
-/* cmd_map - "tollgate map": postmap -q for our tables */
-static int cmd_map(int argc, char **argv)
-{
-	struct table_opts opts;
-	struct maps *m = NULL;
-	struct arena *a;
-	struct buf list = BUF_INIT;
-	const char *query = NULL, *delim = "+", *err;
-	int c, addr = 0, status, i;
+/* the command line of tollgate map */
+struct map_args {
+	struct table_opts opts;		/* -o NAME=VALUE: Redis settings */
+	const char *query;		/* -q KEY, "-" for stdin */
+	const char *delim;		/* -d DELIM */
+	int addr;			/* -a */
+	char **tables;			/* TYPE:NAME... */
+	int ntables;
+};
 
-	table_opts_init(&opts);
+/* map_parse - the options into a; 0 to go on, or -1 with the exit
+ * status in *exit_r (0 after -h, 2 on a usage error) */
+static int map_parse(int argc, char **argv, struct map_args *a, int *exit_r)
+{
+	const char *err = NULL;
+	char *eq;
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	table_opts_init(&a->opts);
+	a->delim = "+";
+	*exit_r = 2;
 	optind = 1;
 	while ((c = getopt(argc, argv, "+q:ad:o:h")) != -1) {
 		switch (c) {
 		case 'q':
-			query = optarg;
+			a->query = optarg;
 			break;
 		case 'a':
-			addr = 1;
+			a->addr = 1;
 			break;
 		case 'd':
-			delim = optarg;
+			a->delim = optarg;
 			break;
-		case 'o': {
-			char *eq = strchr(optarg, '=');
-
-			if (eq == NULL) {
+		case 'o':
+			if ((eq = strchr(optarg, '=')) == NULL) {
 				fprintf(stderr, "tollgate map: -o %s: expected NAME=VALUE\n", optarg);
-				return 2;
+				return -1;
 			}
 			*eq = 0;
-			if (table_opts_set(&opts, optarg, eq + 1, &err) < 0) {
+			if (table_opts_set(&a->opts, optarg, eq + 1, &err) < 0) {
 				fprintf(stderr, "tollgate map: -o %s\n", err);
-				return 2;
+				return -1;
 			}
 			break;
-		}
 		case 'h':
 			usage(stdout);
-			return 0;
+			*exit_r = 0;
+			return -1;
 		default:
 			usage(stderr);
-			return 2;
+			return -1;
 		}
 	}
-	if (query == NULL || optind >= argc) {
+	if (a->query == NULL || optind >= argc) {
 		fprintf(stderr, "tollgate map: need -q KEY and at least one TYPE:NAME\n");
 		usage(stderr);
-		return 2;
+		return -1;
 	}
-	/* One argument is one table even when it holds spaces (inline:{ a=b }). */
-	for (i = optind; i < argc; i++) {
-		if (i > optind)
-			buf_puts(&list, "\n");
-		if (strchr(argv[i], '{') == NULL && strpbrk(argv[i], " \t,") != NULL) {
-			fprintf(stderr, "tollgate map: \"%s\": give one TYPE:NAME per argument\n", argv[i]);
-			buf_free(&list);
-			return 2;
-		}
-		buf_puts(&list, argv[i]);
-	}
-	if (maps_create(&m, "tollgate map", list.data, &opts, 0, &err) < 0) {
-		fprintf(stderr, "tollgate map: %s\n", err);
-		buf_free(&list);
-		return 2;
-	}
-	buf_free(&list);
-	a = arena_create(0);
-	if (strcmp(query, "-") != 0) {
-		c = map_one(m, query, addr, delim, 0, a);
-		status = c == TABLE_FOUND ? 0 : c == TABLE_NOTFOUND ? 1 : 2;
-	} else {
-		char *line = NULL;
-		size_t cap = 0;
-		ssize_t n;
-		int found = 0, failed = 0;
+	a->tables = argv + optind;
+	a->ntables = argc - optind;
+	return 0;
+}
 
-		while ((n = getline(&line, &cap, stdin)) >= 0) {
-			while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-				line[--n] = 0;
-			if (n == 0)
-				continue;
-			if (n > MAP_MAX_KEY) {
-				fprintf(stderr, "tollgate map: key longer than %d bytes skipped\n", MAP_MAX_KEY);
-				failed = 1;
-				continue;
-			}
-			c = map_one(m, line, addr, delim, 1, a);
-			found |= c == TABLE_FOUND;
-			failed |= c == TABLE_FAIL;
+/* map_open - the TYPE:NAME arguments as one maps list (one argument is
+ * one table even when it holds spaces, as inline:{ a=b }); 0, or -1
+ * with the reason printed */
+static int map_open(const struct map_args *a, struct maps **m_r)
+{
+	struct buf list = BUF_INIT;
+	const char *err = NULL;
+	int i, rc;
+
+	for (i = 0; i < a->ntables; i++) {
+		if (strchr(a->tables[i], '{') == NULL && strpbrk(a->tables[i], " \t,") != NULL) {
+			fprintf(stderr, "tollgate map: \"%s\": give one TYPE:NAME per argument\n", a->tables[i]);
+			buf_free(&list);
+			return -1;
 		}
-		free(line);
-		status = failed ? 2 : found ? 0 : 1;
+		if (i > 0)
+			buf_puts(&list, "\n");
+		buf_puts(&list, a->tables[i]);
 	}
-	arena_free(&a);
+	if ((rc = maps_create(m_r, "tollgate map", list.data, &a->opts, 0, &err)) < 0)
+		fprintf(stderr, "tollgate map: %s\n", err);
+	buf_free(&list);
+	return rc < 0 ? -1 : 0;
+}
+
+/* map_stdin - -q -: one key a line, "key<TAB>value" for each found; the
+ * exit status (0 one found, 1 none, 2 a lookup failed or a key was too
+ * long) */
+static int map_stdin(struct maps *m, const struct map_args *a, struct arena *ar)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int found = 0, failed = 0, rc;
+
+	while ((n = getline(&line, &cap, stdin)) >= 0) {
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = 0;
+		if (n == 0)
+			continue;
+		if (n > MAP_MAX_KEY) {
+			fprintf(stderr, "tollgate map: key longer than %d bytes skipped\n", MAP_MAX_KEY);
+			failed = 1;
+			continue;
+		}
+		rc = map_one(m, line, a->addr, a->delim, 1, ar);
+		found |= rc == TABLE_FOUND;
+		failed |= rc == TABLE_FAIL;
+	}
+	free(line);
+	return failed ? 2 : found ? 0 : 1;
+}
+
+/* cmd_map - "tollgate map": postmap -q for our tables */
+static int cmd_map(int argc, char **argv)
+{
+	struct map_args args;
+	struct maps *m = NULL;
+	struct arena *ar;
+	int status, rc;
+
+	if (map_parse(argc, argv, &args, &status) < 0)
+		return status;
+	if (map_open(&args, &m) < 0)
+		return 2;
+	ar = arena_create(0);
+	if (strcmp(args.query, "-") != 0) {
+		rc = map_one(m, args.query, args.addr, args.delim, 0, ar);
+		status = rc == TABLE_FOUND ? 0 : rc == TABLE_NOTFOUND ? 1 : 2;
+	} else {
+		status = map_stdin(m, &args, ar);
+	}
+	arena_free(&ar);
 	maps_free(&m);
 	if (fflush(stdout) != 0) {
 		perror("tollgate map: stdout");
@@ -257,6 +299,7 @@ static int cmd_map(int argc, char **argv)
 	return status;
 }
 
+/* main - dispatch argv[1] to its subcommand */
 int main(int argc, char **argv)
 {
 	size_t i;

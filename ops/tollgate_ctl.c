@@ -38,6 +38,7 @@
 #define SBINDIR "/usr/local/sbin"
 #endif
 
+/* tollgate_default_config - the installed configuration file, if any */
 const char *tollgate_default_config(void)
 {
 	static const char path[] = SYSCONFDIR "/tollgate/tollgate.conf";
@@ -45,6 +46,7 @@ const char *tollgate_default_config(void)
 	return access(path, R_OK) == 0 ? path : NULL;
 }
 
+/* tollgate_load_config - path, else the default file, else the defaults */
 int tollgate_load_config(const char *path, struct cfg **cfg_r)
 {
 	const char *err = NULL;
@@ -211,6 +213,7 @@ static void print_status(char *reply)
 	}
 }
 
+/* cmd_status - "tollgate status": the workers, like amavisd-nanny */
 int cmd_status(int argc, char **argv)
 {
 	const char *sock;
@@ -250,6 +253,7 @@ int cmd_status(int argc, char **argv)
 	}
 }
 
+/* cmd_stats - "tollgate stats": the counters of this node */
 int cmd_stats(int argc, char **argv)
 {
 	struct buf out = BUF_INIT;
@@ -319,16 +323,19 @@ static int simple_request(int argc, char **argv, const char *req)
 	return rc;
 }
 
+/* cmd_reload - "tollgate reload": as SIGHUP, waiting for the answer */
 int cmd_reload(int argc, char **argv)
 {
 	return simple_request(argc, argv, "reload");
 }
 
+/* cmd_stop - "tollgate stop": as SIGTERM */
 int cmd_stop(int argc, char **argv)
 {
 	return simple_request(argc, argv, "stop");
 }
 
+/* cmd_version - "tollgate version": the running daemon's */
 int cmd_version(int argc, char **argv)
 {
 	return simple_request(argc, argv, "version");
@@ -393,6 +400,7 @@ static int run_tollgated(const char *usage, const char *flag, int argc, char **a
 	return 2;
 }
 
+/* cmd_check_config - "tollgate check-config": tollgated -t */
 int cmd_check_config(int argc, char **argv)
 {
 	return run_tollgated("tollgate check-config [-c FILE]", "-t", argc, argv, 1);

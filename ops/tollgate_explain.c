@@ -402,6 +402,40 @@ static void explain_text(const struct message *msg, const struct proc_explain *e
 		printf("%s %s\n", k ? "             " : "notes:       ", ex->notes[k]);
 }
 
+/* explain_message - the message as a worker would have it after the
+ * last byte of DATA: listener, envelope, ids, the file in the spool;
+ * NULL with the reason printed */
+static struct message *explain_message(const struct cfg *cfg, const struct explain_args *args)
+{
+	struct arena *a = arena_create(0);
+	struct message *msg = arena_alloc(a, sizeof(*msg));
+	size_t i;
+
+	memset(msg, 0, sizeof(*msg));
+	msg->arena = a;
+	msg->listener = explain_listener(cfg, args->listener, a, &msg->local_addr, &msg->local_port);
+	if (msg->listener == NULL) {
+		fprintf(stderr, "tollgate explain: --listener %s: not in listen (%s)\n", args->listener,
+		    cfg_str(cfg, P_LISTEN));
+		return NULL;
+	}
+	msg->lmtp = strncmp(msg->listener, "lmtp:", 5) == 0;
+	msg->client_addr = EXPLAIN_CLIENT;
+	msg->xf.addr = args->client;
+	msg->sasl_login = args->sasl;
+	msg->sender = args->from;
+	msg->size_declared = -1;
+	for (i = 0; i < args->nto; i++)
+		(void)message_add_rcpt(msg, args->to[i]);
+	clock_gettime(CLOCK_MONOTONIC, &msg->t_start);
+	message_new_ids(msg);
+	(void)snprintf(msg->am_id, sizeof(msg->am_id), "%05d-01", (int)getpid());
+	msg->spool = spool_create(a, cfg_str(cfg, P_TMP_DIR), (size_t)cfg_int(cfg, P_SPOOL_MEMORY_LIMIT));
+	if (explain_read(args->file, msg->spool) < 0)
+		return NULL;
+	return msg;
+}
+
 /* cmd_explain - "tollgate explain" (see the top of the file) */
 int cmd_explain(int argc, char **argv)
 {
@@ -416,41 +450,16 @@ int cmd_explain(int argc, char **argv)
 	struct milter_verdict mv;
 	struct message *msg;
 	struct arena *a;
-	const char *err = NULL, *proto;
+	const char *err = NULL;
 	int rc, milter;
-	size_t i;
 
 	if ((rc = explain_parse(argc, argv, &args)) != 0)
 		return rc;
 	log_open("tollgate-explain", 1, NULL);
-	if (tollgate_load_config(args.conf, &cfg) < 0)
+	if (tollgate_load_config(args.conf, &cfg) < 0 || (msg = explain_message(cfg, &args)) == NULL)
 		return 2;
-	a = arena_create(0);
-	msg = arena_alloc(a, sizeof(*msg));
-	memset(msg, 0, sizeof(*msg));
-	msg->arena = a;
-	msg->listener = explain_listener(cfg, args.listener, a, &msg->local_addr, &msg->local_port);
-	if (msg->listener == NULL) {
-		fprintf(stderr, "tollgate explain: --listener %s: not in listen (%s)\n", args.listener,
-		    cfg_str(cfg, P_LISTEN));
-		return 2;
-	}
-	proto = msg->listener;
-	milter = strncmp(proto, "milter:", 7) == 0 || strncmp(proto, "ampdp:", 6) == 0;
-	msg->lmtp = strncmp(proto, "lmtp:", 5) == 0;
-	msg->client_addr = EXPLAIN_CLIENT;
-	msg->xf.addr = args.client;
-	msg->sasl_login = args.sasl;
-	msg->sender = args.from;
-	msg->size_declared = -1;
-	for (i = 0; i < args.nto; i++)
-		(void)message_add_rcpt(msg, args.to[i]);
-	clock_gettime(CLOCK_MONOTONIC, &msg->t_start);
-	message_new_ids(msg);
-	(void)snprintf(msg->am_id, sizeof(msg->am_id), "%05d-01", (int)getpid());
-	msg->spool = spool_create(a, cfg_str(cfg, P_TMP_DIR), (size_t)cfg_int(cfg, P_SPOOL_MEMORY_LIMIT));
-	if (explain_read(args.file, msg->spool) < 0)
-		return 2;
+	a = msg->arena;
+	milter = strncmp(msg->listener, "milter:", 7) == 0 || strncmp(msg->listener, "ampdp:", 6) == 0;
 	/* what the master builds before it forks the workers */
 	if (policy_build(cfg, &pol, &err) < 0 || banks_build(cfg, pol, &banks, &err) < 0) {
 		fprintf(stderr, "tollgate explain: %s\n", cfg_error(cfg, err));

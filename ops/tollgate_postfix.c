@@ -170,19 +170,14 @@ static int plan_nodes(struct pf_plan *p, const char *nodes)
 	return 0;
 }
 
-/* plan_make - the wanted Postfix settings from tollgate's config */
-static int plan_make(const struct cfg *cfg, const char *pfdir, int milter_mode, const char *nodes,
-    struct pf_plan *p)
+/* plan_milter - the milter listener, as Postfix's smtpd_milters names
+ * it ("" when listen has none); -1 (printed) when it does not parse */
+static int plan_milter(struct pf_plan *p, char *const *ls, int n)
 {
-	char *const *ls;
-	const char *ms = cfg_str(cfg, P_MAX_SERVERS), *fwd = cfg_str(cfg, P_FORWARD_METHOD), *e = NULL;
 	struct endpoint ep;
-	int n, i;
+	const char *e = NULL;
+	int i;
 
-	memset(p, 0, sizeof(*p));
-	strlcpy(p->service, "amavisfeed", sizeof(p->service));
-	ls = cfg_list(cfg, P_LISTEN, &n);
-	/* the milter listener, as Postfix's smtpd_milters names it */
 	for (i = 0; i < n; i++) {
 		if (strncmp(ls[i], "milter:", 7) != 0)
 			continue;
@@ -198,30 +193,44 @@ static int plan_make(const struct cfg *cfg, const char *pfdir, int milter_mode, 
 			snprintf(p->milter, sizeof(p->milter), "inet:%s:%s", ep.host, ep.port);
 		break;
 	}
-	if (milter_mode && p->milter[0] == 0) {
-		fprintf(stderr, "tollgate postfix-config: --mode milter: no milter: listener in \"listen\" "
-		    "(e.g. milter:127.0.0.1:10030)\n");
-		return -1;
-	}
+	return 0;
+}
+
+/* plan_feed - the feed transport's client (lmtp or smtp) and nexthop
+ * from the first lmtp: or smtp: listener; none is fine for --mode
+ * milter only; -1 (printed) on an error */
+static int plan_feed(struct pf_plan *p, char *const *ls, int n, int milter_mode)
+{
+	struct endpoint ep;
+	const char *e = NULL;
+	int i;
+
 	for (i = 0; i < n; i++)
 		if (strncmp(ls[i], "lmtp:", 5) == 0 || strncmp(ls[i], "smtp:", 5) == 0)
 			break;
-	if (i == n && !milter_mode) {
+	if (i == n) {
+		if (milter_mode)
+			return 0;
 		fprintf(stderr, "tollgate postfix-config: no lmtp: or smtp: listener in \"listen\"\n");
 		return -1;
 	}
-	if (i < n) {
-		p->proto = strncmp(ls[i], "lmtp:", 5) == 0 ? "lmtp" : "smtp";
-		if (endpoint_parse(ls[i] + 5, &ep, &e) < 0) {
-			fprintf(stderr, "tollgate postfix-config: listen %s: %s\n", ls[i], e);
-			return -1;
-		}
-		if (ep.is_unix)
-			snprintf(p->nexthop, sizeof(p->nexthop), "unix:%s", ep.path);
-		else
-			snprintf(p->nexthop, sizeof(p->nexthop), "[%s]:%s", ep.host, ep.port);
+	p->proto = strncmp(ls[i], "lmtp:", 5) == 0 ? "lmtp" : "smtp";
+	if (endpoint_parse(ls[i] + 5, &ep, &e) < 0) {
+		fprintf(stderr, "tollgate postfix-config: listen %s: %s\n", ls[i], e);
+		return -1;
 	}
+	if (ep.is_unix)
+		snprintf(p->nexthop, sizeof(p->nexthop), "unix:%s", ep.path);
+	else
+		snprintf(p->nexthop, sizeof(p->nexthop), "[%s]:%s", ep.host, ep.port);
+	return 0;
+}
 
+/* plan_max_servers - maxproc from max_servers: a number, or -1 for
+ * "postfix" (Postfix's own stays), whose ":SERVICE" names the feed;
+ * -1 (printed) when it is neither */
+static int plan_max_servers(struct pf_plan *p, const char *ms)
+{
 	p->maxproc = -1;
 	if (strncmp(ms, "postfix", 7) == 0 && (ms[7] == 0 || ms[7] == ':')) {
 		if (ms[7] == ':' && ms[8]) {
@@ -229,30 +238,32 @@ static int plan_make(const struct cfg *cfg, const char *pfdir, int milter_mode, 
 
 			snprintf(p->service, sizeof(p->service), "%.*s", (int)(k < 60 ? k : 60), ms + 8);
 		}
-	} else {
-		p->maxproc = atoi(ms);
-		if (p->maxproc < 1) {
-			fprintf(stderr, "tollgate postfix-config: max_servers \"%s\" is not a number\n", ms);
-			return -1;
-		}
+		return 0;
 	}
-	(void)pfdir;
-	p->child_timeout = cfg_int(cfg, P_CHILD_TIMEOUT);
-	p->data_done = p->child_timeout * 2 > PF_DATA_DONE_MIN ? p->child_timeout * 2 : PF_DATA_DONE_MIN;
-	/* Postfix must wait for the end-of-message answer longer than a
-	 * worker may take (it answers within child_timeout) */
-	p->milter_timeout = p->child_timeout + PF_MILTER_MARGIN;
+	p->maxproc = atoi(ms);
+	if (p->maxproc < 1) {
+		fprintf(stderr, "tollgate postfix-config: max_servers \"%s\" is not a number\n", ms);
+		return -1;
+	}
+	return 0;
+}
 
-	/* the re-injection smtpd: forward_method smtp:HOST:PORT only */
+/* plan_reinject - the re-injection smtpd, for forward_method
+ * smtp:HOST:PORT only; otherwise why there is none */
+static void plan_reinject(struct pf_plan *p, const char *fwd)
+{
+	struct endpoint ep;
+	const char *e = NULL;
+
 	if (strncmp(fwd, "smtp:", 5) != 0) {
 		snprintf(p->why_no_reinject, sizeof(p->why_no_reinject),
 		    "forward_method %.200s is not smtp:HOST:PORT: add its receiving service yourself", fwd);
-		return nodes && !milter_mode ? plan_nodes(p, nodes) : 0;
+		return;
 	}
 	if (endpoint_parse(fwd + 5, &ep, &e) < 0 || ep.is_unix) {
 		snprintf(p->why_no_reinject, sizeof(p->why_no_reinject),
 		    "forward_method %.200s: %s", fwd, e ? e : "a unix socket: add its service yourself");
-		return nodes && !milter_mode ? plan_nodes(p, nodes) : 0;
+		return;
 	}
 	p->reinject = 1;
 	if (strchr(ep.host, ':')) {
@@ -262,6 +273,33 @@ static int plan_make(const struct cfg *cfg, const char *pfdir, int milter_mode, 
 		snprintf(p->reinject_addr, sizeof(p->reinject_addr), "%s:%s", ep.host, ep.port);
 		strlcpy(p->nets, "127.0.0.0/8", sizeof(p->nets));
 	}
+}
+
+/* plan_make - the wanted Postfix settings from tollgate's config; 0, or
+ * -1 with the reason printed */
+static int plan_make(const struct cfg *cfg, int milter_mode, const char *nodes, struct pf_plan *p)
+{
+	char *const *ls;
+	int n;
+
+	memset(p, 0, sizeof(*p));
+	strlcpy(p->service, "amavisfeed", sizeof(p->service));
+	ls = cfg_list(cfg, P_LISTEN, &n);
+	if (plan_milter(p, ls, n) < 0)
+		return -1;
+	if (milter_mode && p->milter[0] == 0) {
+		fprintf(stderr, "tollgate postfix-config: --mode milter: no milter: listener in \"listen\" "
+		    "(e.g. milter:127.0.0.1:10030)\n");
+		return -1;
+	}
+	if (plan_feed(p, ls, n, milter_mode) < 0 || plan_max_servers(p, cfg_str(cfg, P_MAX_SERVERS)) < 0)
+		return -1;
+	p->child_timeout = cfg_int(cfg, P_CHILD_TIMEOUT);
+	p->data_done = p->child_timeout * 2 > PF_DATA_DONE_MIN ? p->child_timeout * 2 : PF_DATA_DONE_MIN;
+	/* Postfix must wait for the end-of-message answer longer than a
+	 * worker may take (it answers within child_timeout) */
+	p->milter_timeout = p->child_timeout + PF_MILTER_MARGIN;
+	plan_reinject(p, cfg_str(cfg, P_FORWARD_METHOD));
 	return nodes && !milter_mode ? plan_nodes(p, nodes) : 0;
 }
 
@@ -565,6 +603,7 @@ static int plan_check(const struct pf_plan *p, const char *dir, const char *mode
 	return plan_verdict();
 }
 
+/* cmd_postfix_config - "tollgate postfix-config" (see the top of the file) */
 int cmd_postfix_config(int argc, char **argv)
 {
 	const char *conf = NULL, *mode = "global", *pfdir = NULL, *nodes = NULL;
@@ -608,7 +647,7 @@ int cmd_postfix_config(int argc, char **argv)
 		cfg_free(&cfg);
 		return 2;
 	}
-	if (plan_make(cfg, pfdir, strcmp(mode, "milter") == 0, nodes, &p) < 0) {
+	if (plan_make(cfg, strcmp(mode, "milter") == 0, nodes, &p) < 0) {
 		cfg_free(&cfg);
 		return 2;
 	}
