@@ -18,6 +18,7 @@
 
 extern char **environ;
 
+/* usage - the command line help */
 static void usage(FILE *fp)
 {
 	fprintf(fp,
@@ -41,6 +42,28 @@ static void usage(FILE *fp)
 	    "Every setting is described in tollgate.conf(5) and by tollgated -d.\n");
 }
 
+/* check_config - -t: build what the master builds from cfg (taken
+ * over) without starting anything; the exit status, 1 with "file:line:
+ * reason" (the line of the setting the reason names) on stderr */
+static int check_config(struct cfg *cfg)
+{
+	struct policy *pol = NULL;
+	struct banks *banks = NULL;
+	const char *err = NULL;
+	int rc = 0;
+
+	if (resolve_max_servers(cfg, &err) < 0 || policy_build(cfg, &pol, &err) < 0 ||
+	    banks_build(cfg, pol, &banks, &err) < 0 || workdirs_check(cfg, 0, &err) < 0) {
+		fprintf(stderr, "tollgated: %s\n", cfg_error(cfg, err));
+		rc = 1;
+	}
+	banks_free(&banks);
+	policy_free(&pol);
+	cfg_free(&cfg);
+	return rc;
+}
+
+/* main - options, then print (-n/-a/-d/-r), check (-t) or run the master */
 int main(int argc, char **argv)
 {
 	struct master_opts o;
@@ -76,23 +99,8 @@ int main(int argc, char **argv)
 		cfg_free(&cfg);
 		return 0;
 	}
-	if (check) {
-		struct policy *pol = NULL;
-		int n = resolve_max_servers(cfg, &err);
-
-		struct banks *banks = NULL;
-
-		if (n >= 0 && (policy_build(cfg, &pol, &err) < 0 || banks_build(cfg, pol, &banks, &err) < 0 ||
-			       workdirs_check(cfg, 0, &err) < 0))
-			n = -1;
-		/* "file:line: reason", the line of the setting the reason names */
-		if (n < 0)
-			fprintf(stderr, "tollgated: %s\n", cfg_error(cfg, err));
-		banks_free(&banks);
-		policy_free(&pol);
-		cfg_free(&cfg);
-		return n < 0 ? 1 : 0;
-	}
+	if (check)
+		return check_config(cfg);
 	if (!o.foreground)
 		log_open(cfg_str(cfg, P_SYSLOG_IDENT), 0, cfg_str(cfg, P_SYSLOG_FACILITY));
 	else

@@ -103,6 +103,7 @@ static void on_signal(int sig)
 	errno = e;
 }
 
+/* master_signals - the handlers, and the self-pipe they write to */
 static void master_signals(struct master *m)
 {
 	struct sigaction sa;
@@ -402,6 +403,7 @@ static int count_current(struct master *m)
 	return n;
 }
 
+/* count_all - workers alive, of any generation */
 static int count_all(struct master *m)
 {
 	int i, n = 0;
@@ -474,6 +476,8 @@ static void kill_stuck(struct master *m)
 	}
 }
 
+/* signal_generation - sig to every worker, or (only_old) to those of
+ * older generations */
 static void signal_generation(struct master *m, int sig, int only_old)
 {
 	int i;
@@ -876,6 +880,7 @@ static void master_stop(struct master *m)
 	free(m->listeners);
 }
 
+/* master_run - the daemon, from start to stop (see daemon.h) */
 int master_run(const struct master_opts *o, struct cfg *cfg)
 {
 	static struct master m;

@@ -45,6 +45,8 @@ static int postfix_data_done(const char *config_dir, const char *command, char *
 	return secs;
 }
 
+/* postfix_maxproc - maxproc and data-done timeout of a master.cf
+ * service (see daemon.h) */
 int postfix_maxproc(const char *service, const char *config_dir, int *data_done_r,
     const char **error_r)
 {
@@ -86,6 +88,7 @@ int postfix_maxproc(const char *service, const char *config_dir, int *data_done_
 	return maxproc;
 }
 
+/* resolve_max_servers - max_servers as a count (see daemon.h) */
 int resolve_max_servers(const struct cfg *cfg, const char **error_r)
 {
 	static char err[256];

@@ -75,6 +75,7 @@ static const char *cfg_at(char *buf, size_t size, const char *fname, int line)
 	return buf;
 }
 
+/* cfg_lookup_id - a name's index in param_table */
 int cfg_lookup_id(const char *name)
 {
 	int i;
@@ -134,6 +135,7 @@ int cfg_parse_size(const char *s, long long *out)
 	return cfg_parse_unit(s, "kKmMgG", mul, "b", out);
 }
 
+/* cfg_parse_bool - yes/true/1/on or no/false/0/off */
 int cfg_parse_bool(const char *s, long long *out)
 {
 	if (!strcasecmp(s, "yes") || !strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "on"))
@@ -145,6 +147,7 @@ int cfg_parse_bool(const char *s, long long *out)
 	return 0;
 }
 
+/* cfg_find_var - the raw definition of a name (len bytes), or NULL */
 static struct cfg_var *cfg_find_var(struct cfg *cfg, const char *name, size_t len)
 {
 	int i;
@@ -231,6 +234,7 @@ static int cfg_expand(struct cfg *cfg, const char *s, struct buf *out, int depth
 	return 0;
 }
 
+/* trim - s without its leading and trailing white space (in place) */
 static char *trim(char *s)
 {
 	char *e;
@@ -331,6 +335,7 @@ static int cfg_read_text(struct cfg *cfg, const char *text, const char *fname, c
 	return rc;
 }
 
+/* cfg_split_list - a list value split at blanks and commas */
 static void cfg_split_list(struct cfg *cfg, int id)
 {
 	char *copy = xstrdup(cfg->value[id]), *tok, *save = NULL;
@@ -490,6 +495,7 @@ static int cfg_finish(struct cfg *cfg, const char *fname, const char **error_r)
 	return 0;
 }
 
+/* cfg_warn_unused - warn about names the file sets that nothing reads */
 static void cfg_warn_unused(struct cfg *cfg, const char *fname)
 {
 	int i;
@@ -501,6 +507,7 @@ static void cfg_warn_unused(struct cfg *cfg, const char *fname)
 			    cfg->vars[i].name, cfg->vars[i].raw);
 }
 
+/* cfg_load_string - load from text (tests); name labels the errors */
 int cfg_load_string(struct cfg **cfg_r, const char *text, const char *name, const char **error_r)
 {
 	struct cfg *cfg = xcalloc(1, sizeof(*cfg));
@@ -516,6 +523,7 @@ int cfg_load_string(struct cfg **cfg_r, const char *text, const char *name, cons
 	return 0;
 }
 
+/* cfg_load - read and check a file, or the defaults (see cfg.h) */
 int cfg_load(struct cfg **cfg_r, const char *path, const char **error_r)
 {
 	struct buf text = BUF_INIT;
@@ -629,6 +637,7 @@ static int cfg_bank_parse(struct cfg *cfg, const char *bank, const char *v, int 
 	return 0;
 }
 
+/* cfg_bank - base with one policy bank applied (see cfg.h) */
 int cfg_bank(const struct cfg *base, const char *bank, struct cfg **cfg_r, const char **error_r)
 {
 	char key[160], fname[600];
@@ -659,6 +668,7 @@ int cfg_bank(const struct cfg *base, const char *bank, struct cfg **cfg_r, const
 	return 0;
 }
 
+/* cfg_banks - the names of the defined banks (see cfg.h) */
 int cfg_banks(const struct cfg *cfg, char ***names_r)
 {
 	char **names = NULL;
@@ -681,6 +691,7 @@ int cfg_banks(const struct cfg *cfg, char ***names_r)
 	return n;
 }
 
+/* cfg_free - everything of cfg; sets *cfgp to NULL */
 void cfg_free(struct cfg **cfgp)
 {
 	struct cfg *cfg = *cfgp;
@@ -705,37 +716,44 @@ void cfg_free(struct cfg **cfgp)
 	*cfgp = NULL;
 }
 
+/* cfg_str - a value as a string */
 const char *cfg_str(const struct cfg *cfg, enum param_id id)
 {
 	return cfg->value[id];
 }
 
+/* cfg_int - a value as a number */
 long long cfg_int(const struct cfg *cfg, enum param_id id)
 {
 	return cfg->num[id];
 }
 
+/* cfg_list - a list value */
 char *const *cfg_list(const struct cfg *cfg, enum param_id id, int *n_r)
 {
 	*n_r = cfg->nlist[id];
 	return cfg->list[id];
 }
 
+/* cfg_is_set - set by the file */
 int cfg_is_set(const struct cfg *cfg, enum param_id id)
 {
 	return cfg->set[id];
 }
 
+/* cfg_path - the file read */
 const char *cfg_path(const struct cfg *cfg)
 {
 	return cfg->path;
 }
 
+/* cfg_line - the line the file set it on */
 int cfg_line(const struct cfg *cfg, enum param_id id)
 {
 	return cfg->line[id];
 }
 
+/* cfg_where - "file:line" of a setting */
 const char *cfg_where(const struct cfg *cfg, enum param_id id)
 {
 	static char where[600];
@@ -791,6 +809,7 @@ const char *cfg_error(const struct cfg *cfg, const char *reason)
 	return out;
 }
 
+/* cfg_print - the settings as tollgated -n/-a/-d/-r prints them */
 void cfg_print(const struct cfg *cfg, FILE *fp, int mode)
 {
 	int i;

@@ -101,6 +101,7 @@ static int postconf_read(int fd, struct buf *out, const char **error_r)
 	}
 }
 
+/* postconf_run - run postconf, collect its output (see postconf.h) */
 int postconf_run(const char *dir, const char *const *args, struct buf *out, const char **error_r)
 {
 	const char *argv[POSTCONF_MAX_ARGS + 4];
@@ -146,6 +147,7 @@ int postconf_run(const char *dir, const char *const *args, struct buf *out, cons
 	return 0;
 }
 
+/* postconf_value - one main.cf value */
 int postconf_value(const char *dir, const char *name, struct buf *out, const char **error_r)
 {
 	const char *args[] = { "-h", name, NULL };
@@ -158,6 +160,7 @@ int postconf_value(const char *dir, const char *name, struct buf *out, const cha
 	return 0;
 }
 
+/* postconf_service - one master.cf entry in tokens */
 int postconf_service(const char *dir, const char *service, struct buf *out, char **tok, int max,
     const char **error_r)
 {
@@ -173,6 +176,7 @@ int postconf_service(const char *dir, const char *service, struct buf *out, char
 	return n;
 }
 
+/* postconf_maxproc - a maxproc field as a number */
 int postconf_maxproc(const char *dir, const char *field)
 {
 	struct buf v = BUF_INIT;
