@@ -5,7 +5,8 @@
  * and drains on SIGTERM.
  *
  * main.c parses the command line and calls master_run(), which returns
- * only when the daemon stops (exit status to use).
+ * only when the daemon stops (exit status to use); postfix.c asks
+ * Postfix for the feed's maxproc and data-done timeout.
  */
 #ifndef TG_DAEMON_H
 #define TG_DAEMON_H
@@ -23,8 +24,9 @@ int master_run(const struct master_opts *o, struct cfg *cfg);
 /* postfix_maxproc - maxproc of a master.cf service ("amavisfeed/unix")
  * via postconf -M; config_dir may be empty. Returns the number, or -1
  * with *error_r. A "-" maxproc is resolved to default_process_limit.
- * *data_done_r gets its lmtp/smtp_data_done_timeout in seconds (or the
- * main.cf value, or 600) when it can be told, else -1. */
+ * *data_done_r gets its lmtp/smtp_data_done_timeout in seconds (its -o
+ * override, else main.cf's, where Postfix's default is 600) when it can
+ * be told, else -1. postconf runs through lib/postconf.h. */
 int postfix_maxproc(const char *service, const char *config_dir, int *data_done_r,
     const char **error_r);
 

@@ -1,22 +1,27 @@
 /*
  * master.c - tollgated's master process.
  *
- * Owns: the configuration, the listening sockets (bound before any
- * worker starts, kept across reloads when unchanged), the TLS server
- * context, the scoreboard, and the pipe whose closing tells workers the
- * master is gone. Does no mail work itself.
+ * Owns: the configuration and what is built from it once for all
+ * workers (content policy, policy banks, the ClamAV engine), the
+ * listening sockets (bound before any worker starts, kept across
+ * reloads when unchanged), the TLS server context, the scoreboard, the
+ * workers' directories, the control socket and metrics endpoint, and
+ * the pipe whose closing tells workers the master is gone. Does no mail
+ * work itself.
  *
- * Loop: wait for a signal or a one-second tick; reap dead workers and
- * replace them at once (slowing down when workers die right after they
- * start); kill any worker busy with one message past child_timeout;
+ * Loop: wait for a signal, a control request or a one-second tick;
+ * reap dead workers and replace them at once (slowing down when workers
+ * die right after they start); kill any worker busy with one message
+ * past child_timeout; reload a ClamAV database that changed on disk;
  * start workers until max_servers of the current generation run.
  *
- * SIGHUP: build the new configuration beside the old; if it loads and
- * its listeners bind, swap, bump the generation, start new workers and
- * tell old ones (SIGTERM) to leave after their current session. A bad
- * configuration keeps the old one running, with an error in the log.
- * SIGTERM/SIGINT: tell every worker to drain, wait up to
- * shutdown_timeout, kill what is left, remove the pid file, exit.
+ * SIGHUP (or "tollgate reload"): build the new configuration beside
+ * the old; if it loads and its listeners bind, swap, bump the
+ * generation, start new workers and tell old ones (SIGTERM) to leave
+ * after their current session. A bad configuration keeps the old one
+ * running, with an error in the log. SIGTERM/SIGINT (or "tollgate
+ * stop"): tell every worker to drain, wait up to shutdown_timeout, kill
+ * what is left, remove the pid file, exit.
  */
 #include "config.h"
 

@@ -1,7 +1,9 @@
 /*
  * policy.h - the content policy of one configuration: per-recipient
- * lookup maps (bypass and lovers), the compiled banned-name rules, the
- * default destinies, and what is quarantined. Built once per
+ * lookup maps (bypass, lovers, spam levels), the compiled banned-name
+ * rules, the default destinies, what is quarantined, the routes
+ * (routing/route.h), the shared state (state/state.h) and the rate
+ * limits. Built once per
  * configuration in the master, before the workers fork, so table files
  * are read with the master's privileges and shared copy-on-write;
  * workers only read it (policy_for_rcpt).
@@ -49,6 +51,7 @@ struct policy {
 /* policy_build - from cfg (which must outlive it); 0, or -1 with a
  * static *error_r naming the setting or the table file and line */
 int policy_build(const struct cfg *cfg, struct policy **p_r, const char **error_r);
+/* policy_free - the policy and the tables it opened; sets *pp to NULL */
 void policy_free(struct policy **pp);
 /* policy_warnings - log a warning for settings that work, but not as
  * one may expect (rate_limit_maps action quarantine without a
@@ -56,7 +59,8 @@ void policy_free(struct policy **pp);
 void policy_warnings(const struct cfg *cfg);
 
 /* policy_for_rcpt - recipient i's decide_policy in the message arena:
- * the defaults with bypass and lovers bits from the maps. A failed
+ * the defaults with bypass and lovers bits and the spam levels the maps
+ * give for that address. A failed
  * lookup (Redis down with redis_failure_action = tempfail) returns -1
  * with *error_r: the caller tempfails that recipient. */
 int policy_for_rcpt(const struct policy *p, struct message *msg, size_t i,
