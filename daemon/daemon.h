@@ -56,7 +56,8 @@ int workdirs_open(const struct cfg *cfg, int dry, struct workdirs **wd_r, const 
 
 /* workdirs_check - the checks of workdirs_open, for tollgated -t (make
  * 0: nothing is made) and for a reload (make 1: a new quarantine_dir or
- * base is made now, so that a bad one refuses the reload) */
+ * base is made now, so that a bad one refuses the reload); it never
+ * sweeps, as the running workers' directories carry this master's pid */
 int workdirs_check(const struct cfg *cfg, int make, const char **error_r);
 
 /* workdirs_make - fresh private directories for the worker in slot;

@@ -55,6 +55,7 @@ struct workdirs {
 	gid_t gid;
 	char user[64];
 	pid_t master;
+	int sweep;			/* at start only: remove what dead masters left */
 	char *path[WORKDIRS_SLOTS][2];	/* per slot: tmp, clamav tmp (NULL: none) */
 };
 
@@ -282,7 +283,7 @@ static int check_base(struct workdirs *wd, const char *what, const char *dir, in
 		return -1;
 	if (dry && access(dir, F_OK) < 0)
 		return 0;	/* would be made by root: fine */
-	if (!dry)
+	if (!dry && wd->sweep)
 		sweep(wd, dir);
 	snprintf(probe, sizeof(probe), "%s/%s%ld.probe", dir, WORKDIRS_PREFIX, (long)getpid());
 	if (make_private(wd, probe, error_r) < 0)
@@ -336,7 +337,10 @@ static int check_quarantine(struct workdirs *wd, const char *dir, int dry, const
 	return 0;
 }
 
-int workdirs_open(const struct cfg *cfg, int dry, struct workdirs **wd_r, const char **error_r)
+/* workdirs_new - workdirs_open, sweeping or not: a reload's check runs
+ * in the running master, whose own workers' directories carry its pid
+ * and are not left by an earlier run */
+static int workdirs_new(const struct cfg *cfg, int dry, int sweep, struct workdirs **wd_r, const char **error_r)
 {
 	const char *user = cfg_str(cfg, P_DAEMON_USER), *group = cfg_str(cfg, P_DAEMON_GROUP);
 	const char *tmp = cfg_str(cfg, P_TMP_DIR), *clam = cfg_str(cfg, P_CLAMAV_TMP_DIR);
@@ -345,6 +349,7 @@ int workdirs_open(const struct cfg *cfg, int dry, struct workdirs **wd_r, const 
 	struct passwd *pw;
 
 	wd->master = getpid();
+	wd->sweep = sweep;
 	wd->uid = geteuid();
 	wd->gid = getegid();
 	if ((pw = getpwuid(wd->uid)) != NULL)
@@ -378,11 +383,18 @@ int workdirs_open(const struct cfg *cfg, int dry, struct workdirs **wd_r, const 
 	return 0;
 }
 
+/* workdirs_open - at start: sweep, check, make (see daemon.h) */
+int workdirs_open(const struct cfg *cfg, int dry, struct workdirs **wd_r, const char **error_r)
+{
+	return workdirs_new(cfg, dry, !dry, wd_r, error_r);
+}
+
+/* workdirs_check - the checks without the sweep (see daemon.h) */
 int workdirs_check(const struct cfg *cfg, int make, const char **error_r)
 {
 	struct workdirs *wd = NULL;
 
-	if (workdirs_open(cfg, !make, &wd, error_r) < 0)
+	if (workdirs_new(cfg, !make, 0, &wd, error_r) < 0)
 		return -1;
 	workdirs_close(&wd);
 	return 0;

@@ -10,7 +10,7 @@
 require_tollgated
 
 N=400
-plan 28
+plan 29
 
 # ------------------------------------------------------------ (a) missing database
 missing=$TG_TMP/no-such-clamav-db
@@ -109,6 +109,7 @@ like "$(tg_log_count 'configuration reloaded: generation')" "^$hups\$" "and as m
 like "$(tg_log_count "ClamAV database $DB changed: loading it")" '^[1-9]' "the poll noticed changes: 'ClamAV database ... changed: loading it'"
 like "$(tg_log_count 'ClamAV database reloaded: generation')" '^[1-9]' "and logged 'ClamAV database reloaded: generation N'"
 is "$(tg_log_count 'FAILED|worker .* (died|exited)|scoreboard full')" 0 "no failed reload, no worker death"
+is "$(tg_log_count 'left by an earlier run')" 0 "no reload removed the running workers' directories as if an earlier run had left them"
 is "$(tg_log_count 'Passed CLEAN')" $N "$N Passed CLEAN lines"
 
 # the last signature added is in service, and EICAR is still found
