@@ -348,52 +348,6 @@ const char *decide_log_actions(struct message *msg, const struct decide_result *
  * ("encrypted", "limit exceeded: ...", "undecipherable: ...", other) */
 unsigned decide_unchecked_minor(const char *reason);
 
-/* decide_badh_from_mime - bad-header facts from MIME findings: returns 1
- * and the highest minor and a text ("Duplicate header field: ...") when
- * some finding is a bad header (mapping at CC_BADH_*; limit findings
- * and encoding findings are not), else 0. */
-int decide_badh_from_mime(struct arena *a, const struct mime_msg *m, unsigned *minor_r,
-    const char **text_r);
-
-/* ---- banned names and types ---- */
-
-/* one thing a name/type check looks at */
-struct banned_item {
-	const char *name;	/* declared file name, or NULL */
-	const char *type;	/* libclamav type ("CL_TYPE_MSEXE"), or NULL */
-	const char *mime_type;	/* declared MIME type ("application/x-msdownload"), or NULL */
-};
-
-struct decide_banned_re;
-
-/* amavisd's (Debian) default banned_filename_re set, in spirit: NULL-terminated */
-extern const char *const decide_banned_default[];
-
-/*
- * decide_banned_compile - compile POSIX EREs (case-insensitive), in
- * order; a pattern starting with '!' is an allow rule: the first rule
- * that matches decides (allow → not banned). 0, or -1 with *error_r
- * (static) naming the bad pattern.
- */
-int decide_banned_compile(const char *const *patterns, size_t n, struct decide_banned_re **re_r,
-    const char **error_r);
-void decide_banned_free(struct decide_banned_re **rep);
-
-/* decide_banned_items - the items to check: the scanner's embedded files
- * (name, type) first, then every leaf MIME part with a file name or a
- * non-text type (name, declared type). v or m may be NULL. */
-size_t decide_banned_items(struct arena *a, const struct scan_verdict *v, const struct mime_msg *m,
-    struct banned_item **items_r);
-
-/*
- * decide_banned - check each item's keys (".<short type>", the libclamav
- * type, the MIME type, the name) against the rules; the first banned
- * item gives amavisd's %F: its keys joined by ',' (".exe,x.exe",
- * "application/x-msdownload,setup.exe"). NULL when nothing is banned.
- */
-const char *decide_banned(struct arena *a, const struct banned_item *items, size_t n,
-    const struct decide_banned_re *re);
-
 /* ---- notifications (notify.c) ---- */
 
 struct notify_opts {

@@ -24,6 +24,7 @@
 #include "policy/quarantine.h"
 #include "routing/route.h"
 #include "routing/routing.h"
+#include "scanners/content.h"
 #include "state/state.h"
 #include "lib/tables/table.h"
 
@@ -73,7 +74,7 @@ static int policy_destiny(const struct cfg *cfg, enum param_id id, enum destiny 
 }
 
 /* policy_banned - compile banned_filename_re: "default", a file, or "" */
-static int policy_banned(const char *v, struct decide_banned_re **re_r, const char **error_r)
+static int policy_banned(const char *v, struct banned_re **re_r, const char **error_r)
 {
 	const char *err = NULL;
 	char **pats = NULL;
@@ -84,9 +85,9 @@ static int policy_banned(const char *v, struct decide_banned_re **re_r, const ch
 	if (*v == 0)
 		return 0;
 	if (strcmp(v, "default") == 0) {
-		for (n = 0; decide_banned_default[n]; n++)
+		for (n = 0; banned_default[n]; n++)
 			;
-		rc = decide_banned_compile(decide_banned_default, n, re_r, &err);
+		rc = banned_compile(banned_default, n, re_r, &err);
 	} else {
 		FILE *fp = fopen(v, "r");
 		char line[4096];
@@ -122,7 +123,7 @@ static int policy_banned(const char *v, struct decide_banned_re **re_r, const ch
 			pats[n++] = xstrdup(s);
 		}
 		fclose(fp);
-		rc = decide_banned_compile((const char *const *)pats, n, re_r, &err);
+		rc = banned_compile((const char *const *)pats, n, re_r, &err);
 		for (i = 0; i < n; i++)
 			free(pats[i]);
 		free(pats);
@@ -470,7 +471,7 @@ void policy_free(struct policy **pp)
 	route_free(&p->route);
 	state_free(&p->state);
 	maps_free(&p->rate_limits);
-	decide_banned_free(&p->banned);
+	banned_free(&p->banned);
 	free(p);
 	*pp = NULL;
 }

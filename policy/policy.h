@@ -20,6 +20,7 @@
 #include "lib/message.h"
 #include "policy/decide.h"
 
+struct banned_re;
 struct maps;
 struct route_ctx;
 struct state;
@@ -34,7 +35,7 @@ enum policy_map {
 
 struct policy {
 	struct maps *maps[PM__COUNT];
-	struct decide_banned_re *banned;	/* NULL: no banned check */
+	struct banned_re *banned;		/* NULL: no banned check (scanners/content.h) */
 	struct decide_policy defaults;		/* destinies etc. from the config */
 	unsigned quarantine_mask;		/* DECIDE_LOVER(CC_*) bits */
 	const char *quarantine_dir;		/* "" none */

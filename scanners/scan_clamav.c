@@ -1236,11 +1236,12 @@ int clamav_scan_mime(struct clamav_engine *e, const char *data, size_t len,
 	return mime_scan_finish(&s, r);
 }
 
-/* clamav_scanner_scan - struct scanner adapter */
-static int clamav_scanner_scan(void *ctx, const char *data, size_t len, struct arena *a,
-			       struct scan_verdict *v_r)
+/* clamav_scanner_scan - struct scanner adapter: by the MIME tree when there is one */
+static int clamav_scanner_scan(void *ctx, const struct scan_input *in, struct scan_verdict *v_r)
 {
-	return clamav_scan_buffer(ctx, data, len, a, v_r);
+	if (in->mime != NULL)
+		return clamav_scan_mime(ctx, in->data, in->len, in->mime, in->arena, v_r);
+	return clamav_scan_buffer(ctx, in->data, in->len, in->arena, v_r);
 }
 
 void clamav_scanner(struct clamav_engine *e, struct scanner *s_r)

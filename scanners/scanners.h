@@ -60,6 +60,8 @@ enum scan_status {
 	SCAN_CLEAN = 0,
 	SCAN_INFECTED,
 	SCAN_UNCHECKED,
+	SCAN_BANNED,		/* banned_scanner: reason is amavisd's %F (content.h) */
+	SCAN_BAD_HEADER,	/* badh_scanner: reason is the text, kind the badh_kind */
 };
 
 /* one embedded file as the engine saw it */
@@ -80,32 +82,59 @@ struct scan_verdict {
 	unsigned n_files;
 	unsigned files_dropped;		/* files met beyond SCAN_MAX_FILES */
 	unsigned elapsed_us;		/* wall-clock time of the scan */
+	unsigned kind;			/* BAD_HEADER: enum badh_kind (content.h) */
 };
 
-/* scan_status_name - "CLEAN", "INFECTED" or "UNCHECKED" */
+/* scan_status_name - "CLEAN", "INFECTED", "UNCHECKED", "BANNED" or "BAD-HEADER" */
 static inline const char *scan_status_name(enum scan_status s)
 {
-	return s == SCAN_CLEAN ? "CLEAN" : s == SCAN_INFECTED ? "INFECTED" : "UNCHECKED";
+	return s == SCAN_CLEAN ? "CLEAN" : s == SCAN_INFECTED ? "INFECTED" : s == SCAN_BANNED ? "BANNED" :
+	    s == SCAN_BAD_HEADER ? "BAD-HEADER" : "UNCHECKED";
 }
 
 /*
- * The generic handle a worker keeps for each configured scanner: the
- * master fills it after the scanner's own init (clamav_scanner() below),
- * the worker calls scanner_scan() on the raw message. Same contract as
- * clamav_scan_buffer().
+ * The scanner interface: the worker runs a message's content scanners
+ * one after the other, each through a struct scanner, and reads each
+ * one's verdict: ClamAV (clamav_scanner), banned names and types
+ * (banned_scanner) and a bad header section (badh_scanner, content.h).
+ * Each is given the whole message as a struct scan_input: the raw
+ * bytes, the MIME tree parsed once for all of them, and the verdicts of
+ * the scanners that ran before it (the banned check reads the files
+ * ClamAV met inside archives). Returns as clamav_scan_buffer(): 0 with
+ * a verdict (*v_r always filled from in->arena), -1 when the scanner
+ * itself failed (UNCHECKED, "scanner failure: ..."): the message is
+ * tempfailed, never passed as if it had been checked.
+ *
+ * Spam scoring (spam.h) is not behind this interface, on purpose: its
+ * answer depends on the envelope (recipients, client, HELO, queue id;
+ * spamd's per-user settings for a single recipient), it is a score that
+ * each recipient's levels read, not a verdict, and its failure passes
+ * the message unscored where a scanner failure here tempfails it.
+ *
+ * A handle is filled once (the master or the worker, after the
+ * scanner's own init) and is read-only; its ctx must outlive it.
  */
+struct mime_msg;
+
+struct scan_input {
+	const char *data;		/* the whole raw message */
+	size_t len;
+	const struct mime_msg *mime;	/* mime_parse()'s tree of (data, len); NULL: none */
+	const struct scan_verdict *earlier;	/* verdicts of the scanners run before, in order */
+	unsigned n_earlier;
+	struct arena *arena;		/* the message's: verdicts are allocated here */
+};
+
 struct scanner {
-	const char *name;
-	int (*scan)(void *ctx, const char *data, size_t len, struct arena *a,
-		    struct scan_verdict *v_r);
+	const char *name;		/* "clamav", "banned", "badh" */
+	int (*scan)(void *ctx, const struct scan_input *in, struct scan_verdict *v_r);
 	void *ctx;
 };
 
-/* scanner_scan - run one scanner on the whole raw message */
-static inline int scanner_scan(const struct scanner *s, const char *data, size_t len,
-			       struct arena *a, struct scan_verdict *v_r)
+/* scanner_scan - run one scanner on one message */
+static inline int scanner_scan(const struct scanner *s, const struct scan_input *in, struct scan_verdict *v_r)
 {
-	return s->scan(s->ctx, data, len, a, v_r);
+	return s->scan(s->ctx, in, v_r);
 }
 
 /* ---- ClamAV (scan_clamav.c) ---- */

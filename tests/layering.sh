@@ -51,7 +51,7 @@ allowed_for() {
 	case $1 in
 	lib) echo "$base" ;;
 	tables) echo "$tables $base" ;;
-	scanners) echo "scanners/* $base" ;;
+	scanners) echo "scanners/* $tables $base" ;;
 	routing) echo "routing/* $tables $base" ;;
 	state) echo "state/* $base" ;;
 	policy) echo "policy/* scanners/* routing/* state/* $tables $base" ;;

@@ -51,6 +51,7 @@
 #include "routing/routing.h"
 #include "state/state.h"
 #include "lib/tables/table.h"
+#include "scanners/content.h"
 #include "scanners/mime.h"
 #include "scanners/scanners.h"
 #include "scanners/spam.h"
@@ -638,22 +639,73 @@ static void proc_spam(struct worker *w, struct message *msg, const char *data, s
 	f->spam_autolearn = r.autolearn;
 }
 
+/* the content scanners of one message, in the order they run */
+#define PROC_SCANNERS 3
+
+struct proc_scanners {
+	struct scanner s[PROC_SCANNERS];
+	unsigned n;
+};
+
+/* proc_scanners - this worker's content scanners: ClamAV (when
+ * configured), banned names and types (when the policy has rules), bad
+ * headers. ClamAV runs first: the banned check reads the files it met. */
+static void proc_scanners(const struct worker *w, struct proc_scanners *ps)
+{
+	ps->n = 0;
+	if (w->env->clamav)
+		clamav_scanner(w->env->clamav, &ps->s[ps->n++]);
+	if (w->policy && w->policy->banned)
+		banned_scanner(w->policy->banned, &ps->s[ps->n++]);
+	badh_scanner(&ps->s[ps->n++]);
+}
+
+/* proc_verdict_facts - one scanner's verdict into the decision's facts */
+static void proc_verdict_facts(const struct scanner *s, const struct scan_verdict *v, struct decide_facts *f)
+{
+	if (strcmp(s->name, "clamav") == 0)
+		f->scanner_name = "ClamAV";
+	switch (v->status) {
+	case SCAN_INFECTED:
+		f->virus_names = v->names;
+		f->n_virus = v->n_names;
+		break;
+	case SCAN_UNCHECKED:
+		f->unchecked = 1;
+		f->unchecked_minor = decide_unchecked_minor(v->reason);
+		f->unchecked_reason = v->reason;
+		break;
+	case SCAN_BANNED:
+		f->banned_reason = v->reason;
+		break;
+	case SCAN_BAD_HEADER:
+		f->badh = 1;
+		f->badh_minor = v->kind;
+		f->badh_text = v->reason;
+		break;
+	case SCAN_CLEAN:
+		break;
+	}
+}
+
 /*
- * proc_scan - the content facts: MIME structure (bad header, file names),
- * ClamAV, banned names and types. -1 when the virus scanner failed: the
- * message must be tempfailed (reason in *error_r), never passed as if
- * it had been checked.
+ * proc_scan - the content facts: the MIME tree parsed once, then every
+ * content scanner through the interface of scanners/scanners.h (ClamAV,
+ * banned names and types, bad headers), then the spam score. -1 when a
+ * scanner failed: the message must be tempfailed (reason in *error_r),
+ * never passed as if it had been checked.
  */
 static int proc_scan(struct worker *w, struct message *msg, const char *data, size_t len,
     struct decide_facts *f, const char **error_r)
 {
 	const struct cfg *cfg = proc_cfg(w);
-	const struct policy *pol = w->policy;
-	struct arena *a = msg->arena;
+	struct scan_verdict *v;
+	struct proc_scanners ps;
 	struct mime_limits lim;
 	struct mime_msg *mm = NULL;
-	struct scan_verdict *v = NULL;
+	struct scan_input in;
 	const char *err = NULL;
+	unsigned k;
 
 	memset(f, 0, sizeof(*f));
 	f->size = len;
@@ -661,34 +713,25 @@ static int proc_scan(struct worker *w, struct message *msg, const char *data, si
 	memset(&lim, 0, sizeof(lim));
 	lim.max_depth = (unsigned)cfg_int(cfg, P_MIME_MAX_DEPTH);
 	lim.max_parts = (unsigned)cfg_int(cfg, P_MIME_MAX_PARTS);
-	if (mime_parse(a, data, len, &lim, &mm, &err) < 0)
+	if (mime_parse(msg->arena, data, len, &lim, &mm, &err) < 0)
 		mm = NULL;
-	if (w->env->clamav) {
-		v = arena_alloc(a, sizeof(*v));
-		if ((mm ? clamav_scan_mime(w->env->clamav, data, len, mm, a, v) :
-			  clamav_scan_buffer(w->env->clamav, data, len, a, v)) < 0) {
-			*error_r = v->reason ? v->reason : "virus scanner failure";
+	proc_scanners(w, &ps);
+	v = arena_allocarray(msg->arena, ps.n, sizeof(*v));
+	memset(&in, 0, sizeof(in));
+	in.data = data;
+	in.len = len;
+	in.mime = mm;
+	in.earlier = v;
+	in.arena = msg->arena;
+	for (k = 0; k < ps.n; k++) {
+		in.n_earlier = k;
+		if (scanner_scan(&ps.s[k], &in, &v[k]) < 0) {
+			*error_r = v[k].reason ? v[k].reason : "virus scanner failure";
 			return -1;
 		}
-		f->scanner_name = "ClamAV";
-		if (v->status == SCAN_INFECTED) {
-			f->virus_names = v->names;
-			f->n_virus = v->n_names;
-		} else if (v->status == SCAN_UNCHECKED) {
-			f->unchecked = 1;
-			f->unchecked_minor = decide_unchecked_minor(v->reason);
-			f->unchecked_reason = v->reason;
-		}
+		proc_verdict_facts(&ps.s[k], &v[k], f);
 	}
-	if (pol && pol->banned) {
-		struct banned_item *items = NULL;
-		size_t n = decide_banned_items(a, v, mm, &items);
-
-		f->banned_reason = decide_banned(a, items, n, pol->banned);
-	}
-	if (mm)
-		f->badh = decide_badh_from_mime(a, mm, &f->badh_minor, &f->badh_text);
-	if (pol && pol->spam_scanner)
+	if (w->policy && w->policy->spam_scanner)
 		proc_spam(w, msg, data, len, f);
 	return 0;
 }

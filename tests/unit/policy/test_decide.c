@@ -1,7 +1,7 @@
 /*
  * test_decide.c - policy/decide.c and quarantine.c: categories and
  * destinies with their reply texts, LMTP and SMTP replies, header edits
- * and their groups, log tokens, banned names, the file quarantine.
+ * and their groups, log tokens, the file quarantine.
  */
 #include "config.h"
 
@@ -810,127 +810,6 @@ START_TEST(test_log_actions)
 }
 END_TEST
 
-START_TEST(test_banned_patterns)
-{
-	struct decide_banned_re *re = NULL;
-	const char *err;
-	size_t n = 0;
-	struct banned_item items[4];
-
-	while (decide_banned_default[n])
-		n++;
-	ck_assert_int_eq(decide_banned_compile(decide_banned_default, n, &re, &err), 0);
-	/* clean names pass */
-	items[0] = (struct banned_item){ "report.pdf", "CL_TYPE_PDF", "application/pdf" };
-	items[1] = (struct banned_item){ "photo.jpg", NULL, "image/jpeg" };
-	items[2] = (struct banned_item){ "notes.txt", "CL_TYPE_TEXT_ASCII", NULL };
-	items[3] = (struct banned_item){ "archive.zip", "CL_TYPE_ZIP", "application/zip" };
-	ck_assert_ptr_null(decide_banned(arena, items, 4, re));
-	/* double extension */
-	items[0] = (struct banned_item){ "invoice.pdf.exe", NULL, NULL };
-	ck_assert_str_eq(decide_banned(arena, items, 1, re), "invoice.pdf.exe");
-	items[0] = (struct banned_item){ "Invoice.PDF.scr.", NULL, "application/octet-stream" };
-	ck_assert_str_eq(decide_banned(arena, items, 1, re), "application/octet-stream,Invoice.PDF.scr.");
-	/* an .exe inside a zip, as the scanner lists it */
-	items[0] = (struct banned_item){ "archive.zip", "CL_TYPE_ZIP", NULL };
-	items[1] = (struct banned_item){ "x.exe", "CL_TYPE_MSEXE", NULL };
-	ck_assert_str_eq(decide_banned(arena, items, 2, re), ".exe,.exe-ms,x.exe");
-	/* by content type alone, whatever the name */
-	items[0] = (struct banned_item){ "harmless.txt", "CL_TYPE_MSEXE", NULL };
-	ck_assert_str_eq(decide_banned(arena, items, 1, re), ".exe,.exe-ms,harmless.txt");
-	items[0] = (struct banned_item){ NULL, "CL_TYPE_ELF", NULL };
-	ck_assert_str_eq(decide_banned(arena, items, 1, re), ".elf");
-	/* MIME type, CLSID, script extensions */
-	items[0] = (struct banned_item){ "setup", NULL, "application/x-msdownload" };
-	ck_assert_str_eq(decide_banned(arena, items, 1, re), "application/x-msdownload,setup");
-	items[0] = (struct banned_item){ "doc.{3050F4D8-98B5-11CF-BB82-00AA00BDCE0B}", NULL, NULL };
-	ck_assert_ptr_nonnull(decide_banned(arena, items, 1, re));
-	items[0] = (struct banned_item){ "run.JS", NULL, NULL };
-	ck_assert_ptr_nonnull(decide_banned(arena, items, 1, re));
-	items[0] = (struct banned_item){ ".exe", NULL, NULL };	/* nothing before the dot */
-	ck_assert_ptr_null(decide_banned(arena, items, 1, re));
-	decide_banned_free(&re);
-	ck_assert_ptr_null(re);
-
-	/* an allow rule first exempts; a bad pattern is an error */
-	{
-		const char *pats[] = { "!^\\.exe-ms$", "\\.exe$" };
-
-		ck_assert_int_eq(decide_banned_compile(pats, 2, &re, &err), 0);
-		items[0] = (struct banned_item){ "ok.exe", "CL_TYPE_MSEXE", NULL };
-		ck_assert_ptr_null(decide_banned(arena, items, 1, re));
-		items[0] = (struct banned_item){ "bad.exe", NULL, NULL };
-		ck_assert_str_eq(decide_banned(arena, items, 1, re), "bad.exe");
-		decide_banned_free(&re);
-		pats[1] = "a(b";
-		ck_assert_int_eq(decide_banned_compile(pats, 2, &re, &err), -1);
-		ck_assert_ptr_nonnull(strstr(err, "a(b"));
-	}
-}
-END_TEST
-
-START_TEST(test_banned_items)
-{
-	struct scan_verdict v;
-	struct scan_file files[2] = { { "a.zip", "CL_TYPE_ZIP", 1, 10 }, { "x.exe", "CL_TYPE_MSEXE", 2, 5 } };
-	struct mime_part root, text, att;
-	struct mime_part *parts[3] = { &root, &text, &att };
-	struct mime_msg m;
-	struct banned_item *it;
-
-	memset(&v, 0, sizeof(v));
-	v.files = files;
-	v.n_files = 2;
-	memset(&root, 0, sizeof(root));
-	memset(&text, 0, sizeof(text));
-	memset(&att, 0, sizeof(att));
-	root.children = &text;
-	text.type = "text";
-	text.subtype = "plain";
-	att.type = "application";
-	att.subtype = "zip";
-	att.filename = "a.zip";
-	memset(&m, 0, sizeof(m));
-	m.root = &root;
-	m.parts = parts;
-	m.nparts = 3;
-	ck_assert_uint_eq(decide_banned_items(arena, &v, &m, &it), 3);
-	ck_assert_str_eq(it[1].name, "x.exe");
-	ck_assert_str_eq(it[1].type, "CL_TYPE_MSEXE");
-	ck_assert_str_eq(it[2].mime_type, "application/zip");
-	ck_assert_uint_eq(decide_banned_items(arena, NULL, NULL, &it), 0);
-}
-END_TEST
-
-START_TEST(test_badh_from_mime)
-{
-	struct mime_msg m;
-	unsigned minor;
-	const char *text;
-
-	memset(&m, 0, sizeof(m));
-	ck_assert_int_eq(decide_badh_from_mime(arena, &m, &minor, &text), 0);
-	m.findings = MIME_FBIT(MIME_F_8BIT_HEADER) | MIME_FBIT(MIME_F_MISSING_HEADER) | MIME_FBIT(MIME_F_DEPTH_LIMIT);
-	m.detail[MIME_F_MISSING_HEADER] = "no Date header field";
-	ck_assert_int_eq(decide_badh_from_mime(arena, &m, &minor, &text), 1);
-	ck_assert_uint_eq(minor, CC_BADH_MISSING);
-	ck_assert_str_eq(text, "Missing required header field: no Date header field");
-	m.findings = MIME_FBIT(MIME_F_NUL);
-	m.detail[MIME_F_NUL] = "part 1: NUL byte in body";
-	ck_assert_int_eq(decide_badh_from_mime(arena, &m, &minor, &text), 1);
-	ck_assert_uint_eq(minor, CC_BADH_MIME);
-	m.detail[MIME_F_NUL] = "part 0: NUL byte in header";
-	decide_badh_from_mime(arena, &m, &minor, &text);
-	ck_assert_uint_eq(minor, CC_BADH_CHAR);
-	m.findings = MIME_FBIT(MIME_F_BAD_BASE64) | MIME_FBIT(MIME_F_UNKNOWN_CHARSET) | MIME_FBIT(MIME_F_PARTS_LIMIT);
-	ck_assert_int_eq(decide_badh_from_mime(arena, &m, &minor, &text), 0);
-	m.findings = MIME_FBIT(MIME_F_DUPLICATE_HEADER) | MIME_FBIT(MIME_F_LONG_HEADER_LINE);
-	decide_badh_from_mime(arena, &m, &minor, &text);
-	ck_assert_uint_eq(minor, CC_BADH_DUPL);
-	ck_assert_str_eq(text, "Duplicate header field");
-}
-END_TEST
-
 START_TEST(test_quarantine_select)
 {
 	struct decide_facts f;
@@ -1087,9 +966,6 @@ static Suite *decide_suite(void)
 	tcase_add_test(tc, test_edits_apply);
 	tcase_add_test(tc, test_log_verdicts);
 	tcase_add_test(tc, test_log_actions);
-	tcase_add_test(tc, test_banned_patterns);
-	tcase_add_test(tc, test_banned_items);
-	tcase_add_test(tc, test_badh_from_mime);
 	tcase_add_test(tc, test_quarantine_select);
 	tcase_add_test(tc, test_quarantine_write);
 	tcase_add_test(tc, test_destiny_names);

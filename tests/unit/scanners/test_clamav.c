@@ -560,7 +560,7 @@ START_TEST(t_scanner_handle)
 	clamav_scanner(engine, &s);
 	ck_assert_str_eq(s.name, "clamav");
 	data = read_mail(a, "b64.eml", &len);
-	ck_assert_int_eq(scanner_scan(&s, data, len, a, &v), 0);
+	ck_assert_int_eq(scanner_scan(&s, &(struct scan_input){ .data = data, .len = len, .arena = a }, &v), 0);
 	ck_assert_int_eq(v.status, SCAN_INFECTED);
 	ck_assert_str_eq(scan_status_name(v.status), "INFECTED");
 	arena_free(&a);
