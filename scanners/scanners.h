@@ -111,8 +111,10 @@ static inline const char *scan_status_name(enum scan_status s)
  * each recipient's levels read, not a verdict, and its failure passes
  * the message unscored where a scanner failure here tempfails it.
  *
- * A handle is filled once (the master or the worker, after the
- * scanner's own init) and is read-only; its ctx must outlive it.
+ * A handle is a name, a function and a context (the engine, the
+ * compiled rules): cheap, so the worker fills its handles per message
+ * from the engine and the policy of the banks chosen for it. Its ctx
+ * must outlive it; scanning never changes it.
  */
 struct mime_msg;
 

@@ -1,17 +1,25 @@
 /*
  * workers.h - the worker side: one process serving one connection at a
- * time (SMTP or LMTP in), processing each message to its end, and only
- * then answering the client.
+ * time (SMTP or LMTP in, or milter or AM.PDP before the queue),
+ * processing each message to its end, and only then answering the
+ * client.
  *
  * The master (daemon/) builds a struct worker_env before forking and
  * calls worker_main() in the child; the child never returns from it.
  * Inside the worker:
  *   worker.c     the loop: accept a session, serve it, report, count,
  *                leave after max_requests, on master death or on drain
+ *   listener.c   the listener spec ("lmtp:ADDR:PORT", ...)
  *   smtpd.c      the SMTP/LMTP server state machine for one session
  *   smtp_cmd.c   the pure command-line parser (unit-tested, fuzzed)
- *   process.c    one received message: headers, routing, delivery,
- *                per-recipient outcome, the amavisd-shape log line
+ *   milter.c     a milter session (milter_proto.c: its packets)
+ *   ampdp.c      an AM.PDP session (ampdp_proto.c: its requests)
+ *   process.c    one received message in named steps: scanners,
+ *                policy, decision, quarantine, notices, replies, the
+ *                amavisd-shape log line (process_private.h); delivery
+ *                in process_deliver.c, the Redis steps in
+ *                process_state.c, the dry run's record in
+ *                process_explain.c
  *
  * Ownership: env and everything it points to belong to the master's
  * image (copied into the child by fork) and are read-only here. A
