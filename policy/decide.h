@@ -14,9 +14,9 @@
  * Contract - one message, in this order (process.c):
  *
  *   1. facts     the caller fills struct decide_facts from the scanners:
- *                virus names (scan_verdict), banned reason (decide_banned),
+ *                virus names (scan_verdict), banned reason (banned_check),
  *                unchecked minor (decide_unchecked_minor), bad-header minor
- *                and text (decide_badh_from_mime), spam score (optional),
+ *                and text (badh_from_mime), spam score (optional),
  *                size. Strings must live as long as msg->arena.
  *   2. policy    one struct decide_policy per recipient (policy bank and
  *                per-recipient maps resolved by the caller; the same
@@ -52,9 +52,9 @@
  *
  * Ownership: everything returned lives in msg->arena (or the caller's
  * struct buf for notify_*); nothing is freed on its own. The compiled
- * banned patterns (struct decide_banned_re) outlive messages: create
- * once per config with decide_banned_compile(), free with
- * decide_banned_free().
+ * banned patterns (struct banned_re, scanners/content.h) outlive
+ * messages: the policy compiles them once per config with
+ * banned_compile() and frees them with banned_free().
  *
  * Differences from stock amavisd, deliberate:
  *   - the blocking ccat keeps the recipient's highest minor of the
@@ -150,7 +150,7 @@ struct decide_facts {
 	const char *const *virus_names;	/* INFECTED names, n_virus of them */
 	unsigned n_virus;
 	const char *scanner_name;	/* for the admin notice ("ClamAV"), may be NULL */
-	const char *banned_reason;	/* %F from decide_banned(), NULL: nothing banned */
+	const char *banned_reason;	/* %F from banned_check(), NULL: nothing banned */
 	int unchecked;			/* 1: not fully checked */
 	unsigned unchecked_minor;	/* CC_UNCHECKED_* */
 	const char *unchecked_reason;	/* for logs/notice, may be NULL */
