@@ -3,9 +3,9 @@
  * categories (ccats), the walk that finds the first blocking one under
  * that recipient's policy, the message's ccats, the outcomes after
  * delivery (downstream 4xx/5xx as amavisd's CC_MTA) and the DSN
- * bookkeeping, and the category a message is quarantined under; plus,
- * until they move to scanners/, the banned-name and bad-header checks.
- * amavisd-new 2.13's check_mail is the model; decide.h states
+ * bookkeeping, and the category a message is quarantined under. The
+ * banned-name and bad-header checks are content scanners
+ * (scanners/content.h). amavisd-new 2.13's check_mail is the model; decide.h states
  * where we differ and why. The texts that follow from a decision are
  * apart: replies (decide_reply.c), header edits (decide_edits.c), log
  * tokens (decide_log.c), DSNs and notices (notify.c).
@@ -15,7 +15,6 @@
  */
 #include "config.h"
 
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +23,7 @@
 #include "lib/mem.h"
 #include "policy/decide.h"
 #include "policy/decide_private.h"
-#include "lib/tables/table.h"
-#include "scanners/mime.h"
-#include "scanners/scanners.h"
 
-#define DECIDE_BANNED_KEYS	6	/* keys checked per banned item */
 #define DECIDE_MIN_SIZE_LIMIT	65536	/* RFC 5321: a size limit is at least 64 KiB */
 
 /* ---- destinies and the defaults ---- */

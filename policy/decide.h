@@ -78,8 +78,6 @@
 #include "lib/category.h"
 #include "lib/message.h"
 
-struct mime_msg;
-struct scan_verdict;
 
 /* ---- contents categories (lib/category.h) ---- */
 

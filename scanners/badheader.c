@@ -3,35 +3,20 @@
  * the MIME parser's findings about the header sections (8-bit data,
  * control characters, over-long lines, bad syntax, missing and
  * duplicate fields, broken MIME structure) as one kind and one text.
- * The check, its adapter to the scanner interface (scanners.h), and
- * content_text, the printable copy both content checks return.
+ * The check and its adapter to the scanner interface (scanners.h).
  *
- * Left out: BADH_SPACE (a folded line of white space only) has no MIME
+ * Left out: CC_BADH_SPACE (a folded line of white space only) has no MIME
  * finding yet, so it is never reported.
  */
 #include "config.h"
 
 #include <string.h>
 
+#include "lib/category.h"
 #include "lib/mem.h"
 #include "scanners/content.h"
 #include "scanners/mime.h"
 #include "scanners/scanners.h"
-
-/* content_text - see content.h */
-char *content_text(struct arena *a, const char *s, size_t max)
-{
-	size_t n = s ? strlen(s) : 0, i;
-	char *out;
-
-	if (n > max)
-		n = max;
-	out = arena_strndup(a, s ? s : "", n);
-	for (i = 0; i < n; i++)
-		if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] >= 0x7f)
-			out[i] = (out[i] == '\t') ? ' ' : '?';
-	return out;
-}
 
 /* badh_from_mime - bad-header facts from the MIME findings.
  *
@@ -50,16 +35,16 @@ int badh_from_mime(struct arena *a, const struct mime_msg *m, unsigned *kind_r, 
 		unsigned kind;
 		const char *text;
 	} map[] = {
-		{ MIME_F_MISSING_BOUNDARY, BADH_MIME, "MIME error" },
-		{ MIME_F_BAD_CTE, BADH_MIME, "MIME error" },
-		{ MIME_F_8BIT_HEADER, BADH_8BIT, "Non-encoded 8-bit data" },
-		{ MIME_F_NUL, BADH_CHAR, "Improper use of control character" },
-		{ MIME_F_CONTROL_CHAR, BADH_CHAR, "Improper use of control character" },
-		{ MIME_F_LONG_HEADER_LINE, BADH_LONG, "Header line longer than 998 characters" },
-		{ MIME_F_BAD_HEADER_SYNTAX, BADH_SYNTAX, "Invalid header field syntax" },
-		{ MIME_F_UNTERMINATED_HEADER, BADH_SYNTAX, "Invalid header field syntax" },
-		{ MIME_F_MISSING_HEADER, BADH_MISSING, "Missing required header field" },
-		{ MIME_F_DUPLICATE_HEADER, BADH_DUPL, "Duplicate header field" },
+		{ MIME_F_MISSING_BOUNDARY, CC_BADH_MIME, "MIME error" },
+		{ MIME_F_BAD_CTE, CC_BADH_MIME, "MIME error" },
+		{ MIME_F_8BIT_HEADER, CC_BADH_8BIT, "Non-encoded 8-bit data" },
+		{ MIME_F_NUL, CC_BADH_CHAR, "Improper use of control character" },
+		{ MIME_F_CONTROL_CHAR, CC_BADH_CHAR, "Improper use of control character" },
+		{ MIME_F_LONG_HEADER_LINE, CC_BADH_LONG, "Header line longer than 998 characters" },
+		{ MIME_F_BAD_HEADER_SYNTAX, CC_BADH_SYNTAX, "Invalid header field syntax" },
+		{ MIME_F_UNTERMINATED_HEADER, CC_BADH_SYNTAX, "Invalid header field syntax" },
+		{ MIME_F_MISSING_HEADER, CC_BADH_MISSING, "Missing required header field" },
+		{ MIME_F_DUPLICATE_HEADER, CC_BADH_DUPL, "Duplicate header field" },
 	};
 	unsigned best = 0, k;
 	const char *text = NULL;
@@ -75,7 +60,7 @@ int badh_from_mime(struct arena *a, const struct mime_msg *m, unsigned *kind_r, 
 			continue;
 		detail = m->detail[map[k].f];
 		if (map[k].f == MIME_F_NUL && detail && !strstr(detail, "header") && !strstr(detail, "parameter")) {
-			kind = BADH_MIME;
+			kind = CC_BADH_MIME;
 			t = "MIME error";
 		}
 		if (!found || kind > best) {
@@ -87,7 +72,7 @@ int badh_from_mime(struct arena *a, const struct mime_msg *m, unsigned *kind_r, 
 	if (!found)
 		return 0;
 	*kind_r = best;
-	*text_r = content_text(a, text, CONTENT_TEXT_MAX);
+	*text_r = arena_printable(a, text, CONTENT_TEXT_MAX);
 	return 1;
 }
 

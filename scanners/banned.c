@@ -225,7 +225,7 @@ const char *banned_check(struct arena *a, const struct banned_item *items, size_
 			}
 			if (nshow == 0)
 				buf_puts(&b, keys[0]);
-			out = content_text(a, b.data, CONTENT_TEXT_MAX);
+			out = arena_printable(a, b.data, CONTENT_TEXT_MAX);
 			buf_free(&b);
 			return out;
 		}

@@ -10,9 +10,9 @@
  * banned_compile() and frees them with banned_free(). Everything a check
  * returns lives in the arena it was given (the message's).
  *
- * Scanners know nothing of the policy: a bad header is reported as a
- * badh_kind, whose numbers are amavisd's CC_BADH minors; the policy
- * turns the findings into categories and destinies.
+ * Scanners know nothing of the policy: a bad header is reported by
+ * its amavisd minor (CC_BADH_*, lib/category.h, below every layer); the
+ * policy turns the findings into categories and destinies.
  */
 #ifndef TG_SCANNERS_CONTENT_H
 #define TG_SCANNERS_CONTENT_H
@@ -26,35 +26,16 @@ struct scanner;
 
 #define CONTENT_TEXT_MAX 300	/* bytes kept of a banned reason or a bad-header text */
 
-/* content_text - s as printable ASCII (tab as space, anything else as
- * '?'), at most max bytes, in the arena; "" for NULL */
-char *content_text(struct arena *a, const char *s, size_t max);
-
 /* ---- bad header section (badheader.c) ---- */
 
-/* what is wrong with the header section, as amavisd's
- * check_header_validity (the same numbers as its CC_BADH minors); the
- * highest found wins */
-enum badh_kind {
-	BADH_OTHER = 0,
-	BADH_MIME = 1,		/* bad MIME structure: MISSING_BOUNDARY, BAD_CTE, NUL in a body */
-	BADH_8BIT = 2,		/* 8BIT_HEADER */
-	BADH_CHAR = 3,		/* NUL or CONTROL_CHAR in a header */
-	BADH_SPACE = 4,		/* folded line of white space only (no MIME finding yet) */
-	BADH_LONG = 5,		/* LONG_HEADER_LINE */
-	BADH_SYNTAX = 6,	/* BAD_HEADER_SYNTAX, UNTERMINATED_HEADER */
-	BADH_MISSING = 7,	/* MISSING_HEADER (From, Date) */
-	BADH_DUPL = 8,		/* DUPLICATE_HEADER */
-};
-
 /* badh_from_mime - bad-header facts from MIME findings: returns 1 and
- * the highest kind and a text ("Duplicate header field: ...") when some
+ * the highest kind (CC_BADH_*, the highest found wins) and a text ("Duplicate header field: ...") when some
  * finding is a bad header (limit findings and encoding findings are
  * not), else 0. m may be NULL (0). */
 int badh_from_mime(struct arena *a, const struct mime_msg *m, unsigned *kind_r, const char **text_r);
 
 /* badh_scanner - the bad-header check as a scanner: SCAN_BAD_HEADER with
- * kind and reason (the text), or SCAN_CLEAN (also without a MIME tree) */
+ * kind (CC_BADH_*) and reason (the text), or SCAN_CLEAN (also without a MIME tree) */
 void badh_scanner(struct scanner *s_r);
 
 /* ---- banned names and types (banned.c) ---- */

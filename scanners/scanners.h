@@ -61,7 +61,7 @@ enum scan_status {
 	SCAN_INFECTED,
 	SCAN_UNCHECKED,
 	SCAN_BANNED,		/* banned_scanner: reason is amavisd's %F (content.h) */
-	SCAN_BAD_HEADER,	/* badh_scanner: reason is the text, kind the badh_kind */
+	SCAN_BAD_HEADER,	/* badh_scanner: reason is the text, kind the CC_BADH_* minor */
 };
 
 /* one embedded file as the engine saw it */
@@ -82,7 +82,7 @@ struct scan_verdict {
 	unsigned n_files;
 	unsigned files_dropped;		/* files met beyond SCAN_MAX_FILES */
 	unsigned elapsed_us;		/* wall-clock time of the scan */
-	unsigned kind;			/* BAD_HEADER: enum badh_kind (content.h) */
+	unsigned kind;			/* BAD_HEADER: its CC_BADH_* minor (lib/category.h) */
 };
 
 /* scan_status_name - "CLEAN", "INFECTED", "UNCHECKED", "BANNED" or "BAD-HEADER" */
