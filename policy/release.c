@@ -447,7 +447,7 @@ void release_deliver(struct deliver_cache *dc, const struct cfg *cfg, const stru
 		for (n = 0, j = i; j < msg->nrcpts; j++)
 			if (ms[j] == ms[i] && msg->rcpts[j].code == 0)
 				idx[n++] = j;
-		(void)deliver_tls(dc, &o, ms[i], &tls[i], msg, idx, n, "", 0, 0);
+		(void)deliver(dc, &o, ms[i], &tls[i], msg, idx, n, "", 0, 0);
 		for (j = 0; j < n; j++)
 			if (msg->rcpts[idx[j]].code == 0) {
 				msg->rcpts[idx[j]].code = 451;

@@ -366,7 +366,7 @@ static long long dlv_mono_ms(void)
  * (EOF, or an unsolicited 421) is of no more use. One used within
  * DLV_FRESH_MS is taken as alive without a poll(): if the server did
  * close it meanwhile, the first reply of the next transaction says so
- * before any of the message went out, and deliver_tls() retries once
+ * before any of the message went out, and deliver() retries once
  * on a fresh connection.
  */
 static int dlv_conn_dead(struct dlv_conn *dc)
@@ -1076,7 +1076,7 @@ static void dlv_tempfail_all(struct dlv_tx *tx)
 }
 
 /*
- * deliver_tls - one transaction for the listed recipients (see routing.h).
+ * deliver - one transaction for the listed recipients (see routing.h).
  *
  * A connection from the cache (same method, same TLS policy) is used
  * when there is one; if it fails before the final dot was sent it is
@@ -1085,7 +1085,7 @@ static void dlv_tempfail_all(struct dlv_tx *tx)
  * Afterwards the connection goes back to the cache (RSET first when the
  * transaction was left open), or gets QUIT when caching is off.
  */
-int deliver_tls(struct deliver_cache *cache, const struct deliver_opts *o, const struct fwd_method *m,
+int deliver(struct deliver_cache *cache, const struct deliver_opts *o, const struct fwd_method *m,
     const struct tls_policy *tls, struct message *msg, const size_t *idx, size_t n,
     const char *prepend, size_t prepend_len, size_t skip)
 {

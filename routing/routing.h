@@ -4,9 +4,9 @@
  * the mapping of downstream replies to the replies we give upstream.
  *
  * Life cycle: a worker creates one deliver_cache at start and frees it
- * at exit; deliver_tls() may leave a connection in it for the next message
+ * at exit; deliver() may leave a connection in it for the next message
  * (forward_connection_cache_time). Methods are parsed once per config.
- * The cache also owns the client TLS contexts deliver_tls() builds (one
+ * The cache also owns the client TLS contexts deliver() builds (one
  * per distinct CA file and match name), freed with it.
  */
 #ifndef TG_ROUTING_H
@@ -31,7 +31,7 @@ struct fwd_method {
 int method_parse(const char *spec, struct fwd_method *m, const char **error_r);
 
 /*
- * TLS towards the next hop (deliver_tls), Postfix's smtp_tls_security_level:
+ * TLS towards the next hop (routing/deliver_tls.c), Postfix's smtp_tls_security_level:
  *   TLS_NONE     never STARTTLS
  *   TLS_MAY      STARTTLS when offered, no certificate check; if the
  *                server refuses STARTTLS or the handshake fails, the
@@ -96,7 +96,7 @@ void deliver_cache_expire(struct deliver_cache *dc, const struct deliver_opts *o
 void deliver_cache_free(struct deliver_cache **dcp);
 
 /*
- * deliver_tls - one transaction to method m for the n recipients whose
+ * deliver - one transaction to method m for the n recipients whose
  * indexes into msg->rcpts are idx[0..n-1]: prepend (CRLF-terminated
  * header lines, may be empty) goes before the spooled content, of
  * which the first skip bytes are left out (an edited header section
@@ -122,7 +122,7 @@ void deliver_cache_free(struct deliver_cache **dcp);
  * policy: a connection opened under one policy is never reused for
  * another.
  */
-int deliver_tls(struct deliver_cache *dc, const struct deliver_opts *o, const struct fwd_method *m,
+int deliver(struct deliver_cache *dc, const struct deliver_opts *o, const struct fwd_method *m,
     const struct tls_policy *tls, struct message *msg, const size_t *idx, size_t n,
     const char *prepend, size_t prepend_len, size_t skip);
 

@@ -298,7 +298,7 @@ static void proc_forward(struct proc_ctx *c)
 				proc_explain_delivery(w, msg, &mg[k], edits, groups[g].nedits + 1);
 				continue;
 			}
-			(void)deliver_tls(w->dcache, &c->opts, mg[k].m, &mg[k].tls, msg, mg[k].idx, mg[k].n, out, outlen, skip);
+			(void)deliver(w->dcache, &c->opts, mg[k].m, &mg[k].tls, msg, mg[k].idx, mg[k].n, out, outlen, skip);
 			proc_record(w, msg, c->digest, mg[k].idx, mg[k].n, c->recorded);
 		}
 	}
@@ -396,7 +396,7 @@ int proc_send_notice(struct worker *w, struct message *msg, struct notify_msg *n
 		(void)message_add_rcpt(n, nm->rcpts[i]);
 		idx[i] = i;
 	}
-	accepted = deliver_tls(w->dcache, o, nmeth, &tls, n, idx, nm->nrcpts, "", 0, 0);
+	accepted = deliver(w->dcache, o, nmeth, &tls, n, idx, nm->nrcpts, "", 0, 0);
 	for (i = 0; i < n->nrcpts; i++)
 		log_info("id=%s: notification (%s) to <%.200s>: %s", msg->am_id, *n->sender ? "admin" : "DSN",
 		    n->rcpts[i].addr, n->rcpts[i].reply ? n->rcpts[i].reply : "-");

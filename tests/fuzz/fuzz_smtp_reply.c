@@ -1,6 +1,6 @@
 /*
  * fuzz_smtp_reply.c - libFuzzer target for the downstream reply reader:
- * deliver_tls() (routing/deliver_smtp.c) talks to a fake server whose whole
+ * deliver() (routing/deliver_smtp.c) talks to a fake server whose whole
  * byte stream is the input, so every reply it reads - the greeting, the
  * EHLO/LHLO capabilities (SIZE, XFORWARD attributes...), multi-line
  * replies with enhanced status codes, the pipelined MAIL/RCPT/DATA
@@ -180,7 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fake_peer_start(f, data + 1, size - 1);
 	dc = deliver_cache_create();
-	got = deliver_tls(dc, &opts, m, NULL, msg, idx, n, (flags & 0x40) ? "X-Fuzz: 1\r\n" : "", (flags & 0x40) ? 11 : 0, 0);
+	got = deliver(dc, &opts, m, NULL, msg, idx, n, (flags & 0x40) ? "X-Fuzz: 1\r\n" : "", (flags & 0x40) ? 11 : 0, 0);
 	deliver_cache_free(&dc);	/* closes the connection: the server sees EOF */
 	fake_peer_stop(f);
 

@@ -1,5 +1,5 @@
 /*
- * test_deliver.c - deliver_tls() without TLS against a scripted fake SMTP/LMTP server
+ * test_deliver.c - deliver() without TLS against a scripted fake SMTP/LMTP server
  * forked by the test on a free 127.0.0.1 port.
  *
  * The fake server takes its connections one after another; connection
@@ -419,7 +419,7 @@ START_TEST(test_pipelined_happy)
 
 	fake_start(&f, "smtp", scripts, 1, 1);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg, idx_all, 2, prepend, strlen(prepend), 0), 2);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg, idx_all, 2, prepend, strlen(prepend), 0), 2);
 	expect_reply(msg, 0, "250 2.0.0", &f, "250 2.0.0 Ok: queued as 4XYZ");
 	expect_reply(msg, 1, "250 2.0.0", &f, "250 2.0.0 Ok: queued as 4XYZ");
 	ck_assert_str_eq(msg->rcpts[0].queued_as, "4XYZ");
@@ -463,7 +463,7 @@ START_TEST(test_lmtp_per_rcpt)
 
 	fake_start(&f, "lmtp", scripts, 1, 1);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg, idx_all, 4, "", 0, 0), 1);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg, idx_all, 4, "", 0, 0), 1);
 	expect_reply(msg, 0, "250 2.0.0", &f, "250 2.0.0 <a@example.com> Ok: queued as AAA1");
 	expect_reply(msg, 1, "451 4.2.0", &f, "451 4.2.0 <b@example.com> try later");
 	expect_reply(msg, 2, "550 5.1.1", &f, "550 5.1.1 <d@example.com> User unknown");
@@ -499,7 +499,7 @@ START_TEST(test_no_pipelining)
 	msg->rcpts[0].notify = DSN_NOTIFY_SUCCESS;	/* DSN not offered: no NOTIFY= */
 	fake_start(&f, "smtp", scripts, 1, 0);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(NULL, &o, &m, NULL, msg, idx_all, 2, "", 0, 0), 2);
+	ck_assert_int_eq(deliver(NULL, &o, &m, NULL, msg, idx_all, 2, "", 0, 0), 2);
 	expect_reply(msg, 0, "250 2.0.0", &f, "250 Ok: queued as 77");
 	expect_reply(msg, 1, "250 2.0.0", &f, "250 Ok: queued as 77");
 	ck_assert_str_eq(msg->rcpts[1].queued_as, "77");
@@ -527,7 +527,7 @@ START_TEST(test_all_rejected_pipelined)
 
 	fake_start(&f, "smtp", scripts, 1, 1);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg, idx_all, 2, "X: y\r\n", 6, 0), 0);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg, idx_all, 2, "X: y\r\n", 6, 0), 0);
 	expect_reply(msg, 0, "550 5.1.1", &f, "550 5.1.1 no such user");
 	expect_reply(msg, 1, "450 4.7.1", &f, "450 4.7.1 greylisted");
 	deliver_cache_free(&dc);
@@ -555,7 +555,7 @@ START_TEST(test_all_rejected_no_pipelining)
 
 	fake_start(&f, "smtp", scripts, 1, 0);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg, idx_all, 2, "", 0, 0), 0);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg, idx_all, 2, "", 0, 0), 0);
 	expect_reply(msg, 0, "550 5.1.1", &f, "550 5.1.1 no such user");
 	expect_reply(msg, 1, "550 5.1.1", &f, "550 5.1.1 nor this one");
 	deliver_cache_free(&dc);
@@ -581,7 +581,7 @@ START_TEST(test_mail_refused)
 
 	fake_start(&f, "smtp", scripts, 1, 0);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg, idx_all, 2, "", 0, 0), 0);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg, idx_all, 2, "", 0, 0), 0);
 	expect_reply(msg, 0, "553 5.1.8", &f, "553 5.1.8 bad sender");
 	expect_reply(msg, 1, "553 5.1.8", &f, "553 5.1.8 bad sender");
 	deliver_cache_free(&dc);
@@ -605,7 +605,7 @@ START_TEST(test_421_on_mail)
 
 	fake_start(&f, "smtp", scripts, 2, 1);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg, idx_all, 2, "", 0, 0), 0);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg, idx_all, 2, "", 0, 0), 0);
 	expect_451(msg, 0, "MAIL FROM: 421 4.3.0 fake shutting down");
 	expect_451(msg, 1, "MAIL FROM: 421 4.3.0 fake shutting down");
 	deliver_cache_free(&dc);
@@ -635,10 +635,10 @@ START_TEST(test_drop_after_dot)
 
 	fake_start(&f, "smtp", scripts, 2, 1);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg1, idx_all, 1, "", 0, 0), 1);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg1, idx_all, 1, "", 0, 0), 1);
 	ck_assert_str_eq(msg1->rcpts[0].queued_as, "ONE");
 	/* on the cached connection: the server takes the data, then drops */
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg2, idx_all, 1, "", 0, 0), 0);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg2, idx_all, 1, "", 0, 0), 0);
 	expect_451(msg2, 0, "end of data: lost connection");
 	deliver_cache_free(&dc);
 	fake_stop(&f);
@@ -664,9 +664,9 @@ START_TEST(test_dead_cached_conn)
 
 	fake_start(&f, "smtp", scripts, 2, 1);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg1, idx_all, 1, "", 0, 0), 1);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg1, idx_all, 1, "", 0, 0), 1);
 	usleep(200000);		/* the server closes the idle connection */
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg2, idx_all, 1, "", 0, 0), 1);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg2, idx_all, 1, "", 0, 0), 1);
 	expect_reply(msg2, 0, "250 2.0.0", &f, "250 2.0.0 Ok: queued as TWO");
 	deliver_cache_free(&dc);
 	fake_stop(&f);
@@ -697,8 +697,8 @@ START_TEST(test_cached_conn_421_retried)
 
 	fake_start(&f, "smtp", scripts, 3, 1);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg1, idx_all, 1, "", 0, 0), 1);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg2, idx_all, 2, "", 0, 0), 2);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg1, idx_all, 1, "", 0, 0), 1);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg2, idx_all, 2, "", 0, 0), 2);
 	expect_reply(msg2, 0, "250 2.0.0", &f, "250 2.0.0 Ok: queued as TWO");
 	expect_reply(msg2, 1, "250 2.0.0", &f, "250 2.0.0 Ok: queued as TWO");
 	deliver_cache_free(&dc);
@@ -730,7 +730,7 @@ START_TEST(test_connect_refused)
 	close(fd);
 	snprintf(spec, sizeof(spec), "smtp:[127.0.0.1]:%d", ntohs(sin.sin_port));
 	ck_assert_int_eq(method_parse(spec, &m, &err), 0);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg, idx_all, 2, "", 0, 0), 0);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg, idx_all, 2, "", 0, 0), 0);
 	expect_451(msg, 0, "Connection refused");
 	expect_451(msg, 1, "Connection refused");
 	deliver_cache_free(&dc);
@@ -754,9 +754,9 @@ START_TEST(test_malformed_and_timeout)
 	o.data_done_timeout = 1;
 	fake_start(&f, "smtp", scripts, 2, 1);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(dc, &o, &m, NULL, msg1, idx_all, 1, "", 0, 0), 0);
+	ck_assert_int_eq(deliver(dc, &o, &m, NULL, msg1, idx_all, 1, "", 0, 0), 0);
 	expect_451(msg1, 0, "RCPT TO: malformed reply: 2x0 what");
-	ck_assert_int_eq(deliver_tls(dc, &o, &m, NULL, msg2, idx_all, 1, "", 0, 0), 0);
+	ck_assert_int_eq(deliver(dc, &o, &m, NULL, msg2, idx_all, 1, "", 0, 0), 0);
 	expect_451(msg2, 0, "end of data: timeout");
 	deliver_cache_free(&dc);
 	fake_stop(&f);
@@ -802,7 +802,7 @@ START_TEST(test_deadline)
 	m = method(&f);
 	deadline_in(&o, 700);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ck_assert_int_eq(deliver_tls(dc, &o, &m, NULL, msg1, idx_all, 1, "", 0, 0), 0);
+	ck_assert_int_eq(deliver(dc, &o, &m, NULL, msg1, idx_all, 1, "", 0, 0), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	ck_assert_msg(ms >= 600 && ms < 2000, "gave up after %ld ms", ms);
@@ -814,7 +814,7 @@ START_TEST(test_deadline)
 	/* past: no connection at all (the fake took only the first) */
 	deadline_in(&o, 0);
 	o.deadline.tv_sec -= 1;
-	ck_assert_int_eq(deliver_tls(dc, &o, &m, NULL, msg2, idx_all, 1, "", 0, 0), 0);
+	ck_assert_int_eq(deliver(dc, &o, &m, NULL, msg2, idx_all, 1, "", 0, 0), 0);
 	ck_assert_msg(strncmp(msg2->rcpts[0].reply, prefix, sizeof(prefix) - 1) == 0, "reply: %s",
 	    msg2->rcpts[0].reply);
 	ck_assert_ptr_nonnull(strstr(msg2->rcpts[0].reply, "before delivery"));
@@ -848,7 +848,7 @@ START_TEST(test_xforward_split_and_fallback)
 	msg->client_addr = "2001:db8::1";
 	fake_start(&f, "smtp", scripts, 1, 1);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg, idx_all, 1, "", 0, 0), 1);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg, idx_all, 1, "", 0, 0), 1);
 	deliver_cache_free(&dc);
 	fake_stop(&f);
 	got = fake_read(&f, "", 0);
@@ -895,7 +895,7 @@ START_TEST(test_big_message_stuffing)
 	msg = mkmsg(content.data, content.len, rc, 1);
 	fake_start(&f, "smtp", scripts, 1, 1);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg, idx_all, 1, "", 0, 0), 1);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg, idx_all, 1, "", 0, 0), 1);
 	ck_assert_str_eq(msg->rcpts[0].queued_as, "BIG");
 	deliver_cache_free(&dc);
 	fake_stop(&f);
@@ -926,10 +926,10 @@ START_TEST(test_data_refused_then_reuse)
 
 	fake_start(&f, "smtp", scripts, 1, 1);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg1, idx_all, 2, "", 0, 0), 0);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg1, idx_all, 2, "", 0, 0), 0);
 	expect_reply(msg1, 0, "451 4.3.0", &f, "451 4.3.0 try again later");
 	expect_reply(msg1, 1, "550 5.1.1", &f, "550 5.1.1 unknown");
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg2, idx_all, 1, "", 0, 0), 1);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg2, idx_all, 1, "", 0, 0), 1);
 	ck_assert_str_eq(msg2->rcpts[0].queued_as, "NEXT");
 	deliver_cache_free(&dc);
 	fake_stop(&f);
@@ -959,8 +959,8 @@ START_TEST(test_content_edges)
 	msg1->sender = "";
 	fake_start(&f, "smtp", scripts, 1, 1);
 	m = method(&f);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg1, idx_all, 1, "", 0, 0), 1);
-	ck_assert_int_eq(deliver_tls(dc, &opts, &m, NULL, msg2, idx_all, 1, NULL, 0, 0), 1);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg1, idx_all, 1, "", 0, 0), 1);
+	ck_assert_int_eq(deliver(dc, &opts, &m, NULL, msg2, idx_all, 1, NULL, 0, 0), 1);
 	deliver_cache_free(&dc);
 	fake_stop(&f);
 	ck_assert_str_eq(fake_read(&f, "", 0), "EHLO tg.example\r\n"
@@ -971,7 +971,7 @@ START_TEST(test_content_edges)
 }
 END_TEST
 
-/* deliver_suite - every plaintext deliver_tls() case, sharing one fixture */
+/* deliver_suite - every plaintext deliver() case, sharing one fixture */
 static Suite *deliver_suite(void)
 {
 	Suite *s = suite_create("deliver");

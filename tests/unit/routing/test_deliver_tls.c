@@ -1,5 +1,5 @@
 /*
- * test_deliver_tls.c - deliver_tls() against a fake SMTP/LMTP server
+ * test_deliver_tls.c - deliver() against a fake SMTP/LMTP server
  * forked by the test on a free 127.0.0.1 port, which can offer
  * STARTTLS (OpenSSL, with a throwaway CA and server certificate made
  * by the openssl CLI at test time) or speak plaintext only.
@@ -375,7 +375,7 @@ static struct message *run(const char *proto, const struct srv_conf *conf, int n
 
 	fake_start(&f, proto, conf, nconn);
 	ck_assert_int_eq(method_parse(f.spec, &m, &err), 0);
-	(void)deliver_tls(NULL, &opts, &m, tls, msg, idx_all, 2, "", 0, 0);
+	(void)deliver(NULL, &opts, &m, tls, msg, idx_all, 2, "", 0, 0);
 	fake_stop(&f);
 	return msg;
 }
@@ -588,15 +588,15 @@ START_TEST(test_cache_keyed_by_policy)
 	ck_assert_int_eq(method_parse(f.spec, &m, &err), 0);
 	/* TLS connection, kept */
 	msg = mkmsg(rcpts2, 2);
-	ck_assert_int_eq(deliver_tls(dc, &opts_cache, &m, &may, msg, idx_all, 2, "", 0, 0), 2);
+	ck_assert_int_eq(deliver(dc, &opts_cache, &m, &may, msg, idx_all, 2, "", 0, 0), 2);
 	expect_ok(msg, 1);
 	/* a plaintext policy must not use it: a new connection */
 	msg = mkmsg(rcpts2, 2);
-	ck_assert_int_eq(deliver_tls(dc, &opts_cache, &m, NULL, msg, idx_all, 2, "", 0, 0), 2);
+	ck_assert_int_eq(deliver(dc, &opts_cache, &m, NULL, msg, idx_all, 2, "", 0, 0), 2);
 	expect_ok(msg, 0);
 	/* and the TLS policy gets its own connection back */
 	msg = mkmsg(rcpts2, 2);
-	ck_assert_int_eq(deliver_tls(dc, &opts_cache, &m, &may, msg, idx_all, 2, "", 0, 0), 2);
+	ck_assert_int_eq(deliver(dc, &opts_cache, &m, &may, msg, idx_all, 2, "", 0, 0), 2);
 	expect_ok(msg, 1);
 	deliver_cache_free(&dc);
 	fake_stop(&f);
@@ -622,8 +622,8 @@ START_TEST(test_split_by_policy)
 
 	fake_start(&f, "smtp", c, 2);
 	ck_assert_int_eq(method_parse(f.spec, &m, &err), 0);
-	ck_assert_int_eq(deliver_tls(NULL, &opts, &m, &enc, msg, first, 1, "", 0, 0), 0);
-	ck_assert_int_eq(deliver_tls(NULL, &opts, &m, NULL, msg, second, 1, "", 0, 0), 1);
+	ck_assert_int_eq(deliver(NULL, &opts, &m, &enc, msg, first, 1, "", 0, 0), 0);
+	ck_assert_int_eq(deliver(NULL, &opts, &m, NULL, msg, second, 1, "", 0, 0), 1);
 	fake_stop(&f);
 	log = fake_log();
 	ck_assert_int_eq(msg->rcpts[0].code, 450);
@@ -635,8 +635,8 @@ END_TEST
 
 static Suite *deliver_tls_suite(void)
 {
-	Suite *s = suite_create("deliver_tls");
-	TCase *tc = tcase_create("deliver_tls");
+	Suite *s = suite_create("deliver");
+	TCase *tc = tcase_create("deliver");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
