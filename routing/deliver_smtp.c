@@ -38,6 +38,11 @@
  * Limits: reply lines DLV_LINE_MAX, lines per reply DLV_REPLY_LINES,
  * XFORWARD lines DLV_XF_LINE_MAX, other commands DLV_CMD_MAX, commands
  * in flight DLV_PIPELINE_MAX, cached connections DLV_CACHE_MAX.
+ * Why so long: one SMTP/LMTP client transaction is one state machine
+ * (greeting, EHLO/LHLO, XFORWARD, MAIL, RCPT, DATA or BDAT, the
+ * per-recipient LMTP replies, the cache of open sessions) whose steps
+ * share the session struct; TLS, its one separable part, is in
+ * deliver_tls.c.
  */
 #include "config.h"
 

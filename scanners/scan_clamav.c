@@ -32,6 +32,9 @@
  * the whole-message fallback met.
  * Bugs: libclamav reports only one heuristic "limit exceeded" per scan,
  * so reason names the first limit hit, not all of them.
+ * Why so long: the fail-closed rules (log callback, room check, zip
+ * member counts, limits) wrap every libclamav call, and splitting them
+ * from the scan steps they guard would make each harder to check.
  */
 #include "config.h"
 

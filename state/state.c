@@ -22,6 +22,10 @@
  * Limits: a host name in server is resolved by getaddrinfo(), which the
  * timeout does not bound; use an address. hiredis writes with write(),
  * so the process must ignore SIGPIPE (workers and the master do).
+ * Why so long: one file per Redis key family would scatter the pipeline
+ * batching (state_run) and the failure window every call shares; the
+ * families (counters, rate limits, pen pals, delivered records, the
+ * quarantine index and store) are each a short section below.
  */
 #include "config.h"
 
