@@ -32,7 +32,14 @@
  * session ends. The wait for a command between transactions is a
  * ppoll() that the signal interrupts, so an idle cached connection (as
  * Postfix keeps to its content filter) is closed at once rather than
- * reused for more mail by a worker of the old configuration.
+ * reused for more mail by a worker of the old configuration. Postfix
+ * probes a cached connection with RSET before it reuses it, and a 421
+ * there only makes it connect anew; but once the probe (or a hello, or
+ * XFORWARD) has had its 250, the client's next command starts a
+ * transaction, and a 421 to it defers the message. So a drain that
+ * comes after such a command waits for that transaction
+ * (SMTPD_DRAIN_READ_MS at most, SMTPD_DRAIN_ANNOUNCED commands before
+ * MAIL) and serves it; a new RSET then gets the 421.
  */
 #include "config.h"
 
@@ -63,6 +70,7 @@
 #define SMTPD_ERROR_LIMIT 20		/* 5xx replies before the session is closed */
 #define SMTPD_REPLY_MAX (SMTP_ADDR_MAX + 200)
 #define SMTPD_DRAIN_READ_MS 5000	/* draining: the rest of a command already begun */
+#define SMTPD_DRAIN_ANNOUNCED 4		/* draining: commands served after an announcing one */
 
 struct smtpd {
 	struct worker *w;
@@ -74,6 +82,9 @@ struct smtpd {
 	int lmtp;			/* LHLO seen (or LMTP listener before any hello) */
 	unsigned state;			/* one SMTP_ST_* bit */
 	int done;			/* leave after this command */
+	int announced;			/* the last command (RSET, a hello, XFORWARD) had
+					 * its 250 and announces a transaction */
+	unsigned drain_served;		/* commands served while draining, before MAIL */
 	unsigned errors;		/* 5xx replies so far */
 	unsigned long commands;
 	long long size_limit;		/* message_size_limit, 0 = none */
@@ -254,6 +265,7 @@ static void smtpd_reply_all(struct smtpd *s, const char *line)
 static void smtpd_msg_done(struct smtpd *s)
 {
 	s->w->messages++;
+	s->announced = 0;
 	smtpd_tx_reset(s);
 	smtpd_xf_clear(s);
 	log_set_session(NULL);
@@ -534,6 +546,7 @@ static void smtpd_act(struct smtpd *s, const struct smtp_cmd *cmd)
 		s->lmtp = cmd->verb == SMTP_LHLO;
 		s->state = SMTP_ST_IDLE;
 		(void)strlcpy(s->helo, cmd->helo, sizeof(s->helo));
+		s->announced = 1;
 		if (cmd->verb == SMTP_HELO)
 			smtpd_putf(s, "250 %s", s->myname);
 		else
@@ -568,6 +581,7 @@ static void smtpd_act(struct smtpd *s, const struct smtp_cmd *cmd)
 		smtpd_tx_reset(s);
 		smtpd_xf_clear(s);
 		smtpd_put(s, "250 2.0.0 Ok RSET");
+		s->announced = 1;
 		break;
 	case SMTP_NOOP:
 		smtpd_put(s, "250 2.0.0 Ok NOOP");
@@ -593,6 +607,7 @@ static void smtpd_act(struct smtpd *s, const struct smtp_cmd *cmd)
 				(void)strlcpy(s->xf_val[i], cmd->xf[i], sizeof(s->xf_val[i]));
 		}
 		smtpd_put(s, "250 2.5.0 Ok XFORWARD");
+		s->announced = 1;
 		break;
 	case SMTP_STARTTLS:
 		smtpd_starttls(s);
@@ -686,15 +701,27 @@ static int smtpd_wait_command(struct smtpd *s)
  * is answered as usual, anything else (MAIL, RSET, ...) gets the 421 and
  * the session ends. Nothing waiting (buffered or on the socket): the
  * 421 goes out unasked, and the client reads it as the reply to its
- * next command.
+ * next command. But after a command that announces a transaction
+ * (s->announced: the 250 to Postfix's RSET probe, a hello, XFORWARD)
+ * the next command is waited for and served, unless it is RSET (a new
+ * probe: the 421 makes the client connect anew, nothing deferred).
+ * Returns 1 when the session goes on, 0 when it is over.
  */
-static void smtpd_drain(struct smtpd *s)
+static int smtpd_drain(struct smtpd *s)
 {
 	struct pollfd pfd = { .fd = conn_fd(s->c), .events = POLLIN, .revents = 0 };
+	int wait_ms = 0;
 	const char *line = NULL;
 	size_t len = 0;
 
-	if (conn_pending(s->c) > 0 || poll(&pfd, 1, 0) > 0) {
+	if (s->announced && s->drain_served < SMTPD_DRAIN_ANNOUNCED) {
+		wait_ms = s->timeout_ms < SMTPD_DRAIN_READ_MS ? s->timeout_ms : SMTPD_DRAIN_READ_MS;
+		if (conn_flush(s->c) < 0) {	/* the 250 the client waits for */
+			s->done = 1;
+			return 0;
+		}
+	}
+	if (conn_pending(s->c) > 0 || poll(&pfd, 1, wait_ms) > 0) {
 		int rc;
 
 		conn_set_deadline(s->c, s->timeout_ms < SMTPD_DRAIN_READ_MS ? s->timeout_ms : SMTPD_DRAIN_READ_MS);
@@ -702,13 +729,21 @@ static void smtpd_drain(struct smtpd *s)
 		conn_set_deadline(s->c, 0);
 		if (rc < 0) {
 			smtpd_lost(s, rc, "waiting for a command");
-			return;
+			return 0;
 		}
 		if (rc == CONN_LINE && len >= 4 && strncasecmp(line, "QUIT", 4) == 0 &&
 		    (len == 4 || line[4] == ' ')) {
 			smtpd_command(s, line, len);
 			s->done = 1;
-			return;
+			return 0;
+		}
+		if (rc == CONN_LINE && wait_ms > 0 && !(len >= 4 && strncasecmp(line, "RSET", 4) == 0 &&
+		    (len == 4 || line[4] == ' '))) {
+			/* the transaction the last command announced */
+			s->announced = 0;
+			s->drain_served++;
+			smtpd_command(s, line, len);
+			return !s->done;
 		}
 	}
 	if (line != NULL) {
@@ -722,6 +757,7 @@ static void smtpd_drain(struct smtpd *s)
 	}
 	smtpd_put(s, "421 4.3.2 Service shutting down");
 	s->done = 1;
+	return 0;
 }
 
 /*
@@ -777,8 +813,9 @@ void smtpd_session(struct worker *w, int fd, const struct listener *l)
 			}
 			if (w->draining) {
 				conn_set_deadline(s->c, 0);
-				smtpd_drain(s);
-				break;
+				if (!smtpd_drain(s))
+					break;
+				continue;
 			}
 		}
 		rc = conn_read_line(s->c, SMTP_LINE_MAX + 1, &line, &len);
