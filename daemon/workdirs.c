@@ -34,7 +34,6 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,18 +60,8 @@ struct workdirs {
 
 static char wd_err[1536];
 
-/* wd_fail - format the error into wd_err, point *error_r at it, -1 */
-static int wd_fail(const char **error_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int wd_fail(const char **error_r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(wd_err, sizeof(wd_err), fmt, ap);
-	va_end(ap);
-	*error_r = wd_err;
-	return -1;
-}
+/* wd_fail - the error in wd_err, *error_r pointed at it; -1 */
+#define wd_fail(error_r, ...) error_fmt(wd_err, sizeof(wd_err), (error_r), __VA_ARGS__)
 
 /* rm_tree_at - remove name in dirfd and all below it; no symlink is
  * followed and no other file system entered. 0, or -1 (errno) */

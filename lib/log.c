@@ -187,3 +187,15 @@ char *log_printable(char *out, size_t outsz, const char *in, size_t inlen)
 	out[o] = 0;
 	return out;
 }
+
+int error_fmt(char *buf, size_t size, const char **error_r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	if (error_r != NULL)
+		*error_r = buf;
+	return -1;
+}

@@ -51,6 +51,13 @@ void log_debug_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define log_debug(mod, ...) \
 	do { if (log_debug_mask & (mod)) log_debug_line(__VA_ARGS__); } while (0)
 
+/* error_fmt - format a reason into buf (size bytes), point *error_r at it
+ * (when error_r is not NULL); returns -1, so that a failing function can
+ * end with "return error_fmt(...)". The buffer is the caller's (a static
+ * one of its module, or one in its object). */
+int error_fmt(char *buf, size_t size, const char **error_r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* log_printable - copy at most max bytes of peer text into out (size
  * outsz), escaping non-printables as \xNN; returns out */
 char *log_printable(char *out, size_t outsz, const char *in, size_t inlen);

@@ -17,7 +17,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,22 +25,13 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/log.h"
 #include "lib/postconf.h"
 
 static char postconf_err[200];
 
 /* postconf_fail - set *error_r to a formatted reason; returns -1 */
-static int postconf_fail(const char **error_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int postconf_fail(const char **error_r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(postconf_err, sizeof(postconf_err), fmt, ap);
-	va_end(ap);
-	*error_r = postconf_err;
-	return -1;
-}
+#define postconf_fail(error_r, ...) error_fmt(postconf_err, sizeof(postconf_err), (error_r), __VA_ARGS__)
 
 /* postconf_now_ms - a monotonic clock in milliseconds */
 static long long postconf_now_ms(void)

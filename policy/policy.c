@@ -10,7 +10,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,17 +51,7 @@ static const struct {
 static char policy_err[600];
 
 /* policy_fail - the reason in policy_err; returns -1 */
-static int policy_fail(const char **error_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int policy_fail(const char **error_r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(policy_err, sizeof(policy_err), fmt, ap);
-	va_end(ap);
-	*error_r = policy_err;
-	return -1;
-}
+#define policy_fail(error_r, ...) error_fmt(policy_err, sizeof(policy_err), (error_r), __VA_ARGS__)
 
 /* policy_destiny - one final_*_destiny setting */
 static int policy_destiny(const struct cfg *cfg, enum param_id id, enum destiny *d_r, const char **error_r)

@@ -91,19 +91,7 @@ void state_opts_init(struct state_opts *o)
 }
 
 /* fail - set st->err, return -1 */
-static int fail(struct state *st, const char **error_r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(struct state *st, const char **error_r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(st->err, sizeof(st->err), fmt, ap);
-	va_end(ap);
-	if (error_r != NULL)
-		*error_r = st->err;
-	return -1;
-}
+#define fail(st, error_r, ...) error_fmt((st)->err, sizeof((st)->err), (error_r), __VA_ARGS__)
 
 int state_create(struct state **st_r, const struct state_opts *o, const char **error_r)
 {
