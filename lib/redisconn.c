@@ -19,8 +19,8 @@
  *
  * Deliberately left out: Sentinel's pub/sub notifications (+switch-master):
  * a connection is only remade when it fails, which a demoted master makes
- * it do (it closes its clients' connections, then says -READONLY); a
- * password for the sentinels; Cluster; TLS.
+ * it do (it closes its clients' connections, then says -READONLY);
+ * Cluster; TLS.
  * Limits: a host name is resolved by getaddrinfo(), which the timeout
  * does not bound; use addresses. Each unreachable or hung sentinel costs
  * up to timeout_ms in one discovery.
@@ -45,6 +45,7 @@ struct redisconn {
 	struct redisconn_spec spec;
 	int db;
 	char *password;
+	char *sentinel_password;
 	int timeout_ms, retry_ms;
 	char *down_text;
 	redisContext *c;
@@ -186,6 +187,7 @@ int redisconn_create(struct redisconn **rc_r, const struct redisconn_opts *o, co
 	rc->server = xstrdup(o->server);
 	rc->db = o->db;
 	rc->password = o->password && *o->password ? xstrdup(o->password) : NULL;
+	rc->sentinel_password = o->sentinel_password && *o->sentinel_password ? xstrdup(o->sentinel_password) : NULL;
 	rc->timeout_ms = o->timeout_ms;
 	rc->retry_ms = o->retry_ms < 0 ? 0 : o->retry_ms;
 	rc->down_text = o->down_text ? xstrdup(o->down_text) : NULL;
@@ -208,6 +210,10 @@ void redisconn_free(struct redisconn **rcp)
 		return;
 	*rcp = NULL;
 	redisconn_drop(rc);
+	if (rc->sentinel_password != NULL) {
+		explicit_bzero(rc->sentinel_password, strlen(rc->sentinel_password));
+		free(rc->sentinel_password);
+	}
 	if (rc->password != NULL) {
 		explicit_bzero(rc->password, strlen(rc->password));
 		free(rc->password);
@@ -289,8 +295,21 @@ static int ask_sentinels(struct redisconn *rc, struct endpoint *master_r, char *
 			snprintf(why, sizeof(why), "sentinel %.100s: %.250s", where, rc->err + rc->plen);
 			continue;
 		}
-		r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", s->master);
 		ok = 0;
+		r = NULL;
+		if (rc->sentinel_password != NULL) {
+			r = redisCommand(c, "AUTH %s", rc->sentinel_password);
+			if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+				snprintf(why, sizeof(why), "sentinel %.100s: AUTH: %.200s", where,
+				    r != NULL ? r->str : c->errstr[0] ? c->errstr : "I/O error");
+				if (r != NULL)
+					freeReplyObject(r);
+				redisFree(c);
+				continue;
+			}
+			freeReplyObject(r);
+		}
+		r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", s->master);
 		if (r == NULL) {
 			snprintf(why, sizeof(why), "sentinel %.100s: %.250s", where,
 			    c->errstr[0] ? c->errstr : "I/O error");

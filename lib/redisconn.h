@@ -12,8 +12,8 @@
  *   HOST:PORT, [IPV6]:PORT, unix:/PATH, /PATH    one server
  *   sentinel:MASTERNAME@HOST:PORT[,HOST:PORT...]  the master MASTERNAME
  *                                                 as the sentinels see it
- * The password and db apply to the master; sentinels are asked without
- * a password.
+ * The password and db apply to the master; the sentinels get AUTH with
+ * sentinel_password when one is set.
  *
  * Life cycle: redisconn_create (no I/O: it may run in a parent that
  * forks) -> redisconn_connect when redisconn_context is NULL -> commands
@@ -47,6 +47,7 @@ struct redisconn_opts {
 	const char *server;	/* the syntax above */
 	int db;			/* SELECTed when not 0 */
 	const char *password;	/* AUTH when not NULL or empty */
+	const char *sentinel_password;	/* AUTH to each sentinel when not NULL or empty */
 	int timeout_ms;		/* connect, and each reply; > 0 */
 	int retry_ms;		/* after redisconn_failed, connects fail at once this long; 0: no back-off */
 	const char *down_text;	/* logged (warning) when the server becomes

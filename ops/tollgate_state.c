@@ -65,13 +65,8 @@ static int state_open(const struct cfg *cfg, struct state **st_r)
 		fprintf(stderr, "tollgate: state_redis_server is empty in the configuration: no shared state\n");
 		return 2;
 	}
-	state_opts_init(&so);
-	so.server = cfg_str(cfg, P_STATE_REDIS_SERVER);
-	so.key_prefix = cfg_str(cfg, P_STATE_KEY_PREFIX);
-	so.timeout_ms = (int)cfg_int(cfg, P_STATE_REDIS_TIMEOUT) * 1000;
-	so.retry_ms = 0;
-	so.quarantine_ttl = (unsigned)cfg_int(cfg, P_QUARANTINE_TTL);
-	so.node = cfg_str(cfg, P_MYHOSTNAME);
+	state_opts_from_cfg(&so, cfg);
+	so.retry_ms = 0;	/* one command: no back-off window */
 	if (state_create(st_r, &so, &err) < 0) {
 		fprintf(stderr, "tollgate: state_redis_server: %s\n", err);
 		return 2;

@@ -176,7 +176,7 @@ static int policy_quarantine_mask(const struct cfg *cfg, unsigned *mask_r, const
 static int policy_table_opts(const struct cfg *cfg, struct table_opts *o, const char **error_r)
 {
 	static const enum param_id ids[] = { P_REDIS_SERVER, P_REDIS_DB, P_REDIS_KEY_PREFIX,
-		P_REDIS_PASSWORD, P_REDIS_TIMEOUT, P_REDIS_FAILURE_ACTION };
+		P_REDIS_PASSWORD, P_REDIS_SENTINEL_PASSWORD, P_REDIS_TIMEOUT, P_REDIS_FAILURE_ACTION };
 	size_t i;
 
 	table_opts_init(o);
@@ -356,14 +356,7 @@ static int policy_state(const struct cfg *cfg, struct policy *p, const char **er
 
 	if (*cfg_str(cfg, P_STATE_REDIS_SERVER) == 0)
 		return 0;
-	state_opts_init(&so);
-	so.server = cfg_str(cfg, P_STATE_REDIS_SERVER);
-	so.key_prefix = cfg_str(cfg, P_STATE_KEY_PREFIX);
-	so.timeout_ms = (int)cfg_int(cfg, P_STATE_REDIS_TIMEOUT) * 1000;
-	so.penpals_ttl = (unsigned)cfg_int(cfg, P_PENPALS_TTL);
-	so.delivered_ttl = (unsigned)cfg_int(cfg, P_DELIVERED_TTL);
-	so.quarantine_ttl = (unsigned)cfg_int(cfg, P_QUARANTINE_TTL);
-	so.node = cfg_str(cfg, P_MYHOSTNAME);	/* its name in `tollgate stats --redis` */
+	state_opts_from_cfg(&so, cfg);
 	if (state_create(&p->state, &so, &err) < 0)
 		return policy_fail(error_r, "state_redis_server: %s", err);
 	return 0;

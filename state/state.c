@@ -41,6 +41,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "lib/cfg.h"
 #include "lib/log.h"
 #include "lib/mem.h"
 #include "lib/redisconn.h"
@@ -90,6 +91,21 @@ void state_opts_init(struct state_opts *o)
 	o->quarantine_ttl = 30 * 86400;
 }
 
+void state_opts_from_cfg(struct state_opts *o, const struct cfg *cfg)
+{
+	state_opts_init(o);
+	o->server = cfg_str(cfg, P_STATE_REDIS_SERVER);
+	o->password = cfg_str(cfg, P_STATE_REDIS_PASSWORD);
+	o->sentinel_password = cfg_str(cfg, P_REDIS_SENTINEL_PASSWORD);
+	o->db = (int)cfg_int(cfg, P_STATE_REDIS_DB);
+	o->key_prefix = cfg_str(cfg, P_STATE_KEY_PREFIX);
+	o->timeout_ms = (int)cfg_int(cfg, P_STATE_REDIS_TIMEOUT) * 1000;
+	o->penpals_ttl = (unsigned)cfg_int(cfg, P_PENPALS_TTL);
+	o->delivered_ttl = (unsigned)cfg_int(cfg, P_DELIVERED_TTL);
+	o->quarantine_ttl = (unsigned)cfg_int(cfg, P_QUARANTINE_TTL);
+	o->node = cfg_str(cfg, P_MYHOSTNAME);	/* its name in `tollgate stats --redis` */
+}
+
 /* fail - set st->err, return -1 */
 #define fail(st, error_r, ...) error_fmt((st)->err, sizeof((st)->err), (error_r), __VA_ARGS__)
 
@@ -114,6 +130,7 @@ int state_create(struct state **st_r, const struct state_opts *o, const char **e
 	ro.server = server;
 	ro.db = o->db;
 	ro.password = o->password;
+	ro.sentinel_password = o->sentinel_password;
 	ro.timeout_ms = o->timeout_ms;
 	ro.retry_ms = o->retry_ms;
 	ro.down_text = "shared state in Redis is unavailable: each use goes on without it or tempfails, "

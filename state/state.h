@@ -85,6 +85,7 @@ struct state_opts {
 					 * NULL: 127.0.0.1:6379 */
 	int db;				/* SELECT db when not 0 */
 	const char *password;		/* AUTH when not NULL or "" */
+	const char *sentinel_password;	/* AUTH to the sentinels of a sentinel: server */
 	const char *key_prefix;		/* NULL: "tollgate:" */
 	int timeout_ms;			/* connect and each reply; default 1000 */
 	int retry_ms;			/* fail at once this long after a failed
@@ -99,6 +100,13 @@ struct state_opts {
 
 /* state_opts_init - the defaults above */
 void state_opts_init(struct state_opts *o);
+
+struct cfg;
+/* state_opts_from_cfg - the defaults, then what cfg sets: state_redis_*
+ * (server, password, db, timeout), redis_sentinel_password,
+ * state_key_prefix, the TTLs, myhostname as the node's name. The strings
+ * stay cfg's. */
+void state_opts_from_cfg(struct state_opts *o, const struct cfg *cfg);
 
 /* state_create - check o and copy it; no connection yet. 0, or -1 with
  * *error_r (static text) on a bad server or prefix */

@@ -104,6 +104,8 @@ int table_opts_set(struct table_opts *o, const char *name, const char *value, co
 		o->redis.key_prefix = value;
 	} else if (strcmp(name, "redis_password") == 0) {
 		o->redis.password = value;
+	} else if (strcmp(name, "redis_sentinel_password") == 0) {
+		o->redis.sentinel_password = value;
 	} else if (strcmp(name, "redis_timeout") == 0) {
 		if (cfg_parse_time(value, &n) < 0 || n < 1 || n > 3600) {
 			*error_r = "redis_timeout: expected a time from 1s to 1h";

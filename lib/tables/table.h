@@ -134,6 +134,7 @@ struct table_redis_conf {
 	int db;				/* SELECT db after connecting, when not 0 */
 	const char *key_prefix;		/* GET key_prefix + key */
 	const char *password;		/* AUTH password; NULL or "": none */
+	const char *sentinel_password;	/* AUTH to the sentinels; NULL or "": none */
 	int timeout_ms;			/* connect timeout and per-command timeout */
 	enum table_failure failure_action;
 };
@@ -149,6 +150,7 @@ struct table_opts {
 void table_opts_init(struct table_opts *o);
 /* table_opts_set - one "name=value" setting for the default Redis
  * settings: redis_server, redis_db, redis_key_prefix, redis_password,
+ * redis_sentinel_password,
  * redis_timeout (seconds, suffix s/m allowed), redis_failure_action
  * (tempfail, default, ignore). value is kept by pointer. 0, or -1 with a
  * static *error_r. */

@@ -91,6 +91,7 @@ static int redis_open(struct table *t, const char *name, const struct table_opts
 		ro.server = server;
 		ro.db = conf->db;
 		ro.password = conf->password;
+		ro.sentinel_password = conf->sentinel_password;
 		ro.timeout_ms = conf->timeout_ms;
 		ro.retry_ms = 0;	/* as before the helper: every lookup tries */
 		rc = xcalloc(1, sizeof(*rc));

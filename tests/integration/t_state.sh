@@ -29,7 +29,7 @@ TOLLGATE=${TOLLGATE:-$top_builddir/tollgate}
 require_cmd redis-server redis-server
 require_cmd spamd spamd
 
-plan 34
+plan 36
 
 start_redis
 start_sink
@@ -215,6 +215,27 @@ like "$rc $(printf '%s' "$out" | tr '\n' ' ')" '^2 .*cannot read the counters fr
 out=$(printf 'myhostname = x.example.com\n' >"$TG_TMP/none.conf"; "$TOLLGATE" stats --redis -c "$TG_TMP/none.conf" 2>&1)
 rc=$?
 like "$rc $out" '^2 .*state_redis_server is empty' "stats --redis: no state_redis_server: exit 2"
+
+# a state Redis with a password (requirepass) and another database:
+# state_redis_password and state_redis_db, as the daemon reads them
+PW_PORT=$(free_port) || bail_out "no free port"
+mkdir -p "$TG_TMP/redis-pw"
+redis-server --bind 127.0.0.1 --port "$PW_PORT" --save '' --appendonly no --dir "$TG_TMP/redis-pw" \
+	--requirepass "pw-$$" --daemonize no >>"$TG_TMP/redis-pw.log" 2>&1 &
+PW_PID=$!
+tg_track "$PW_PID"
+wait_port 127.0.0.1 "$PW_PORT" 10 || bail_out "redis-server with requirepass did not listen on $PW_PORT"
+REDISCLI_AUTH="pw-$$" redis-cli -h 127.0.0.1 -p "$PW_PORT" -n 3 HSET 'tollgate:{stats}:seen' pw-node.example.com "$(date +%s)" >/dev/null
+printf 'state_redis_server = 127.0.0.1:%s\nstate_redis_db = 3\n' "$PW_PORT" >"$TG_TMP/nopw.conf"
+out=$("$TOLLGATE" stats --redis -c "$TG_TMP/nopw.conf" 2>&1)
+rc=$?
+like "$rc $(printf '%s' "$out" | tr '\n' ' ')" '^2 .*NOAUTH' "state Redis with requirepass, no state_redis_password: exit 2, NOAUTH"
+printf 'state_redis_password = pw-%s\n' "$$" | cat "$TG_TMP/nopw.conf" - >"$TG_TMP/pw.conf"
+out=$("$TOLLGATE" stats --redis -c "$TG_TMP/pw.conf" 2>&1)
+rc=$?
+like "$rc $(printf '%s' "$out" | grep pw-node)" '^0 pw-node\.example\.com ' "state_redis_password and state_redis_db = 3: the node written in db 3 is listed"
+kill_tree "$PW_PID" 10
+tg_untrack "$PW_PID"
 
 # ---------------------------------------------------------------- rate limits
 # a fixed window of one hour: keep the four messages inside one window

@@ -27,28 +27,41 @@
 /*
  * The fake server: SENTINEL gets the address 127.0.0.1:master_port (nil
  * when 0), ROLE gets role, SET gets -READONLY when readonly, anything
- * else +OK. sentinel_asked counts SENTINEL commands.
+ * else +OK. sentinel_asked counts SENTINEL commands. With password set
+ * (a sentinel with requirepass), every command but AUTH gets -NOAUTH
+ * until the connection sent AUTH with that password (-WRONGPASS for
+ * another).
  */
 struct fake {
 	int lfd, port;
 	int master_port;
 	const char *role;
 	int readonly;
+	const char *password;
 	volatile int sentinel_asked;
 };
 
 struct fake_conn {
 	struct fake *f;
 	int fd;
+	int authed;
 };
 
-/* fake_reply - the answer to a command named cmd */
-static void fake_reply(struct fake *f, int fd, const char *cmd)
+/* fake_reply - the answer to a command named cmd (arg: its first argument) */
+static void fake_reply(struct fake_conn *fc, const char *cmd, const char *arg)
 {
+	struct fake *f = fc->f;
+	int fd = fc->fd;
 	char out[256];
 	char port[16];
 
-	if (strcasecmp(cmd, "SENTINEL") == 0) {
+	if (f->password != NULL && strcasecmp(cmd, "AUTH") == 0) {
+		fc->authed = strcmp(arg, f->password) == 0;
+		snprintf(out, sizeof(out), "%s\r\n", fc->authed ? "+OK" :
+		    "-WRONGPASS invalid username-password pair or user is disabled.");
+	} else if (f->password != NULL && !fc->authed) {
+		snprintf(out, sizeof(out), "-NOAUTH Authentication required.\r\n");
+	} else if (strcasecmp(cmd, "SENTINEL") == 0) {
 		__sync_fetch_and_add(&f->sentinel_asked, 1);
 		if (f->master_port == 0) {
 			snprintf(out, sizeof(out), "*-1\r\n");
@@ -69,7 +82,8 @@ static void fake_reply(struct fake *f, int fd, const char *cmd)
 
 /* fake_parse - the name of the first complete command in buf (RESP
  * array of bulk strings); its length in *used, 0 when incomplete */
-static int fake_parse(const char *buf, size_t len, char *name, size_t namesz, size_t *used)
+static int fake_parse(const char *buf, size_t len, char *name, size_t namesz, char *arg, size_t argsz,
+    size_t *used)
 {
 	size_t pos = 0, i;
 	long n, l;
@@ -81,6 +95,7 @@ static int fake_parse(const char *buf, size_t len, char *name, size_t namesz, si
 	n = strtol(buf + 1, &end, 10);
 	pos = (size_t)(strchr(buf, '\n') - buf) + 1;
 	name[0] = '\0';
+	arg[0] = '\0';
 	for (i = 0; i < (size_t)n; i++) {
 		if (pos >= len || buf[pos] != '$' || memchr(buf + pos, '\n', len - pos) == NULL)
 			return 0;
@@ -90,6 +105,8 @@ static int fake_parse(const char *buf, size_t len, char *name, size_t namesz, si
 			return 0;
 		if (i == 0)
 			snprintf(name, namesz, "%.*s", (int)l, buf + pos);
+		else if (i == 1)
+			snprintf(arg, argsz, "%.*s", (int)l, buf + pos);
 		pos += (size_t)l + 2;
 	}
 	*used = pos;
@@ -100,14 +117,14 @@ static int fake_parse(const char *buf, size_t len, char *name, size_t namesz, si
 static void *fake_serve(void *arg)
 {
 	struct fake_conn *fc = arg;
-	char buf[4096], name[64];
+	char buf[4096], name[64], first[128];
 	size_t len = 0, used;
 	ssize_t n;
 
 	while ((n = read(fc->fd, buf + len, sizeof(buf) - len)) > 0) {
 		len += (size_t)n;
-		while (fake_parse(buf, len, name, sizeof(name), &used) && used > 0) {
-			fake_reply(fc->f, fc->fd, name);
+		while (fake_parse(buf, len, name, sizeof(name), first, sizeof(first), &used) && used > 0) {
+			fake_reply(fc, name, first);
 			memmove(buf, buf + used, len - used);
 			len -= used;
 		}
@@ -128,7 +145,7 @@ static void *fake_accept(void *arg)
 	int fd;
 
 	while ((fd = accept(f->lfd, NULL, NULL)) >= 0) {
-		fc = malloc(sizeof(*fc));
+		fc = calloc(1, sizeof(*fc));
 		fc->f = f;
 		fc->fd = fd;
 		if (pthread_create(&t, NULL, fake_serve, fc) != 0) {
@@ -179,8 +196,8 @@ static int dead_port(int *fd_r)
 	return ntohs(sa.sin_port);
 }
 
-/* conn_for - a redisconn for server, 500 ms timeout */
-static struct redisconn *conn_for(const char *server, int retry_ms)
+/* conn_for_pw - a redisconn for server, 500 ms timeout, sentinel password */
+static struct redisconn *conn_for_pw(const char *server, int retry_ms, const char *sentinel_password)
 {
 	struct redisconn_opts o;
 	struct redisconn *rc = NULL;
@@ -188,10 +205,17 @@ static struct redisconn *conn_for(const char *server, int retry_ms)
 
 	memset(&o, 0, sizeof(o));
 	o.server = server;
+	o.sentinel_password = sentinel_password;
 	o.timeout_ms = 500;
 	o.retry_ms = retry_ms;
 	ck_assert_msg(redisconn_create(&rc, &o, &err) == 0, "create %s: %s", server, err);
 	return rc;
+}
+
+/* conn_for - a redisconn for server, 500 ms timeout */
+static struct redisconn *conn_for(const char *server, int retry_ms)
+{
+	return conn_for_pw(server, retry_ms, NULL);
 }
 
 START_TEST(test_parse_good)
@@ -324,6 +348,36 @@ START_TEST(test_discovery)
 }
 END_TEST
 
+/* sentinels with requirepass: asked with redis_sentinel_password, and
+ * without it (or with a wrong one) their refusal is the reason given */
+START_TEST(test_sentinel_password)
+{
+	struct fake *master = fake_start(0, "master");
+	struct fake *sentinel = fake_start(master->port, "master");
+	struct redisconn *rc;
+	const char *err = NULL;
+	char spec[256];
+
+	sentinel->password = "s3cret";
+	snprintf(spec, sizeof(spec), "sentinel:mymaster@127.0.0.1:%d", sentinel->port);
+	rc = conn_for(spec, 0);
+	ck_assert_int_lt(redisconn_connect(rc, &err), 0);
+	ck_assert_msg(strstr(err, "NOAUTH") != NULL, "%s", err);
+	ck_assert_int_eq(sentinel->sentinel_asked, 0);
+	redisconn_free(&rc);
+	rc = conn_for_pw(spec, 0, "wrong");
+	ck_assert_int_lt(redisconn_connect(rc, &err), 0);
+	ck_assert_msg(strstr(err, "AUTH: WRONGPASS") != NULL, "%s", err);
+	ck_assert_int_eq(sentinel->sentinel_asked, 0);
+	redisconn_free(&rc);
+	rc = conn_for_pw(spec, 0, "s3cret");
+	ck_assert_msg(redisconn_connect(rc, &err) == 0, "connect: %s", err);
+	ck_assert_int_eq(sentinel->sentinel_asked, 1);
+	ck_assert_ptr_nonnull(redisconn_context(rc));
+	redisconn_free(&rc);
+}
+END_TEST
+
 START_TEST(test_all_down)
 {
 	struct redisconn *rc;
@@ -362,6 +416,7 @@ static Suite *redisconn_suite(void)
 	tcase_add_test(tc, test_parse_bad);
 	tcase_add_test(tc, test_discovery);
 	tcase_add_test(tc, test_all_down);
+	tcase_add_test(tc, test_sentinel_password);
 	suite_add_tcase(s, tc);
 	return s;
 }
