@@ -79,15 +79,6 @@
 #include "lib/message.h"
 
 
-/* ---- contents categories (lib/category.h) ---- */
-
-/* decide_ccat_name - amavisd's display name ("Virus", "BadHdr8bit", ...):
- * category_name(), under the name the callers in workers/ use */
-static inline const char *decide_ccat_name(unsigned ccat)
-{
-	return category_name(ccat);
-}
-
 /* ---- destinies ---- */
 
 enum destiny {

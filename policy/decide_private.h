@@ -38,12 +38,4 @@ const char *decide_virus_list(struct arena *a, const struct decide_facts *f);
  * fold; an empty value gives "Name: " (decide_edits.c) */
 void decide_fold_field(struct buf *b, const char *name, const char *value);
 
-/* clean_text - arena_printable() under the name the banned-name and
- * bad-header checks at the end of decide.c use; it goes when they move
- * to scanners/ */
-static inline char *clean_text(struct arena *a, const char *s, size_t max)
-{
-	return arena_printable(a, s, max);
-}
-
 #endif

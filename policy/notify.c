@@ -541,9 +541,9 @@ static void admin_findings(struct notice *nc, const struct decide_result *res)
 	if (f && f->n_virus)
 		buf_printf(b, "Scanner detecting a virus: %s\r\n\r\n",
 		    arena_printable(a, f->scanner_name ? f->scanner_name : "ClamAV", 64));
-	buf_printf(b, "Content type: %s", decide_ccat_name(mainc));
+	buf_printf(b, "Content type: %s", category_name(mainc));
 	if (res->blocked && res->blocking_ccat != mainc)
-		buf_printf(b, ", blocked for %s", decide_ccat_name(res->blocking_ccat));
+		buf_printf(b, ", blocked for %s", category_name(res->blocking_ccat));
 	buf_printf(b, "\r\nInternal reference code for the message is %s/%s\r\n\r\n", msg->am_id, msg->mail_id);
 	if (ip) {
 		const char *name = msg->xf.name && strcmp(msg->xf.name, "unknown") != 0 ? msg->xf.name : "";

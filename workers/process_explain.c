@@ -193,14 +193,14 @@ void proc_explain_destinies(struct worker *w, struct message *msg, const struct 
 
 	if (ex == NULL)
 		return;
-	ex->category = decide_ccat_name(res->blocked ? res->blocking_ccat :
+	ex->category = category_name(res->blocked ? res->blocking_ccat :
 	    res->nccat ? res->ccat[0] : CCAT(CC_CLEAN, 0));
 	for (i = 0; i < msg->nrcpts && i < res->n; i++) {
 		const struct decide_rcpt *dr = &res->r[i];
 		struct explain_rcpt *er = &ex->rcpts[i];
 		unsigned maj;
 
-		er->ccat = decide_ccat_name(dr->blocked ? dr->blocking_ccat : dr->nccat ? dr->ccat[0] : CCAT(CC_CLEAN, 0));
+		er->ccat = category_name(dr->blocked ? dr->blocking_ccat : dr->nccat ? dr->ccat[0] : CCAT(CC_CLEAN, 0));
 		er->destiny = decide_destiny_name(dr->destiny);
 		if (dr->blocked) {
 			maj = CCAT_MAJOR(dr->blocking_ccat);
@@ -208,7 +208,7 @@ void proc_explain_destinies(struct worker *w, struct message *msg, const struct 
 				er->destiny_by = "the downstream server's reply";
 			else
 				er->destiny_by = arena_printf(a, "%s = %s%s", proc_destiny_setting[maj] ?
-				    proc_destiny_setting[maj] : decide_ccat_name(dr->blocking_ccat),
+				    proc_destiny_setting[maj] : category_name(dr->blocking_ccat),
 				    proc_destiny_lc(a, dr->destiny), dr->pol && dr->pol->soft_bounce ? " (soft_bounce)" : "");
 			continue;
 		}
@@ -225,7 +225,7 @@ void proc_explain_destinies(struct worker *w, struct message *msg, const struct 
 				er->destiny_by = arena_printf(a, "%s = pass", proc_destiny_setting[maj]);
 			else if (dr->pol && (dr->pol->lovers & DECIDE_LOVER(maj)))
 				er->destiny_by = arena_printf(a, "%s (%s)", proc_lovers_map[maj],
-				    decide_ccat_name(dr->ccat[k]));
+				    category_name(dr->ccat[k]));
 			else if (dr->mercy)
 				er->destiny_by = "mercy: a bounce of a bad header for the null sender or bulk mail";
 			else if (maj == CC_SPAMMY)

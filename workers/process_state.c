@@ -259,6 +259,6 @@ void proc_state_after(struct proc_ctx *c, unsigned ccat)
 	    state_penpals_record(pol->state, msg->sender, now, m, time(NULL), &err) < 0)
 		log_warning("id=%s: pen pals not recorded (Redis: %s)", msg->am_id, err);
 	if (state_count_message(pol->state, c->bank.path && *c->bank.path ? c->bank.path : "default",
-	    decide_ccat_name(ccat), msg->spool ? spool_size(msg->spool) : 0, time(NULL), &err) < 0)
+	    category_name(ccat), msg->spool ? spool_size(msg->spool) : 0, time(NULL), &err) < 0)
 		log_debug(LOG_DBG_ROUTE, "id=%s: not counted (Redis: %s)", msg->am_id, err);
 }

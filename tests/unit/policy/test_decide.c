@@ -727,8 +727,8 @@ START_TEST(test_log_verdicts)
 	p.destiny[CC_BADH] = D_REJECT;
 	decide_recipients(msg = mkmsg("s@x", one), &f, (const struct decide_policy *const[]){ &p }, &res);
 	ck_assert_str_eq(decide_log_verdict(msg, &res), "BAD-HEADER-0");
-	ck_assert_str_eq(decide_ccat_name(CCAT(CC_BADH, 2)), "BadHdr8bit");
-	ck_assert_str_eq(decide_ccat_name(CCAT(CC_VIRUS, 0)), "Virus");
+	ck_assert_str_eq(category_name(CCAT(CC_BADH, 2)), "BadHdr8bit");
+	ck_assert_str_eq(category_name(CCAT(CC_VIRUS, 0)), "Virus");
 }
 END_TEST
 
