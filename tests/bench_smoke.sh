@@ -2,9 +2,11 @@
 # bench_smoke.sh - bench/run --quick works end to end: it runs the upper and
 # tollgate scenarios, the amavisd-new peer (--peer amavisd: Debian's
 # amavisd-new with a private clamd) and a tiny corpus run (--corpus: every
-# message shape of bench/lib/corpus.py) into a temp dir and leaves results.csv,
+# message shape of bench/lib/corpus.py, through tollgated and through the
+# amavisd peer) into a temp dir and leaves results.csv,
 # runs.csv, summary.md with the tollgate ÷ amavisd ratio and at least one
-# PNG, and no process behind; and (without running them: a Postfix point
+# PNG, and no process behind; that the targets are judged by their limits
+# (from made-up points); and (without running them: a Postfix point
 # takes too long for --quick) that the summary's "filter cost inside
 # Postfix" section computes postfix − postfix-passthru from given points. It asserts that the harness works, never a
 # speed: the numbers of a CI machine mean nothing.
@@ -53,7 +55,7 @@ ok() { n=$((n + 1)); echo "ok $n - $*"; }
 not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
 diag_tail() { [ -f "$1" ] && tail -n "${2:-20}" "$1" | cut -c1-300 | sed 's/^/# /'; }
 
-echo "1..11"
+echo "1..13"
 
 peer="--peer amavisd --corpus"
 
@@ -167,7 +169,7 @@ fi
 		grep -qE "^corpus,$shape,[a-z]*,4096,[0-9]+,.*,ok," "$out/corpus.csv" 2>/dev/null ||
 			missing="$missing $shape"
 	done
-	if [ -z "$missing" ] && grep -q '^## Corpus' "$sum" && grep -qE '^\| pdf \| 4KiB \|' "$sum"; then
+	if [ -z "$missing" ] && grep -q '^## Corpus' "$sum" && grep -qE '^\| tollgate \| pdf \| 4KiB \|' "$sum"; then
 		ok "corpus.csv has an ok row for every shape; summary.md has the corpus table"
 	else
 		not_ok "corpus rows missing:$missing"
@@ -175,7 +177,64 @@ fi
 	fi
 }
 
-# 11: the filter cost inside Postfix (report.py alone, from made-up points:
+# 11: the corpus through the amavisd peer too, and the ratio on it judged
+{
+	missing=
+	for shape in text html pdf zip jpeg thread; do
+		grep -qE "^corpus-amavisd,$shape,[a-z]*,4096,[0-9]+,.*,ok," "$out/corpus.csv" 2>/dev/null ||
+			missing="$missing $shape"
+	done
+	if [ -z "$missing" ] && grep -qE '^\| amavisd \| pdf \| 4KiB \|' "$sum" &&
+		grep -E '^\| tollgate ÷ amavisd .*corpus 4KiB' "$sum" |
+		grep -qE '[0-9.]+× at the lowest \([a-z]+, concurrency [0-9]+\).*\*\*(met|not met)\*\*'; then
+		ok "corpus-amavisd rows for every shape; tollgate ÷ amavisd on the corpus judged"
+	else
+		not_ok "corpus-amavisd rows missing:$missing, or the corpus ratio not judged"
+		grep -E 'amavisd' "$sum" | cut -c1-300 | sed 's/^/# /'
+	fi
+}
+
+# 12: the targets judged from made-up points (report.py alone): each
+# verdict follows its limit, the lowest point decides "at every"
+verdicts=$(python3 - "$top_srcdir/bench/lib" <<'EOF' 2>&1
+import sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[1])
+import report
+def pt(sc, size, conc, r, **kw):
+    return dict({"scenario": sc, "size": size, "concurrency": conc, "status": "ok", "msgs_per_s": r}, **kw)
+pts = [pt("upper", 4096, 1, 100.0), pt("upper", 4096, 2, 200.0),
+       pt("tollgate", 4096, 1, 70.0, cpu_ms_per_msg=0.15), pt("tollgate", 4096, 2, 110.0, cpu_ms_per_msg=0.19),
+       pt("upper", 102400, 1, 50.0), pt("tollgate", 102400, 1, 30.0),
+       pt("postfix", 4096, 2, 90.0), pt("postfix-passthru", 4096, 2, 100.0),
+       pt("postfix", 4096, 8, 70.0), pt("postfix-passthru", 4096, 8, 100.0)]
+report.fill_ratios(pts)
+cp = [pt("corpus", 102400, 2, 100.0, shape="text", cpu_ms_per_msg=1.4),
+      pt("corpus", 102400, 8, 120.0, shape="text", cpu_ms_per_msg=1.6),
+      pt("corpus", 102400, 2, 100.0, shape="zip", cpu_ms_per_msg=1.2),
+      pt("corpus-amavisd", 102400, 2, 2.0, shape="text"), pt("corpus-amavisd", 102400, 8, 2.0, shape="text"),
+      pt("corpus-amavisd", 102400, 2, 3.0, shape="zip")]
+report.fill_corpus_ratios(cp)
+for t, m, v in report.targets(pts, [4096, 102400], cp):
+    print("%s => %s" % (t, v))
+EOF
+)
+want="CPU per message of tollgate's processes ≤ 0.2 ms at 4KiB => met
+CPU per message ≤ 1.5 ms, 100KiB English text (corpus text) => not met
+CPU per message ≤ 1.5 ms, 100KiB multipart with an attachment (corpus pdf/zip/jpeg) => met
+tollgate ÷ upper ≥ 0.6 at every concurrency 1-16, 4KiB => not met
+tollgate ÷ upper ≥ 0.5 at every concurrency 1-16, 100KiB => met
+tollgate ÷ amavisd ≥ 40× msgs/s at every same point, corpus 4KiB => not measured
+tollgate ÷ amavisd ≥ 40× msgs/s at every same point, corpus 100KiB => not met
+Postfix chain with tollgate ≥ 0.8× the chain with the pass-through (msgs/s) => not met"
+if [ "$(printf '%s\n' "$verdicts" | head -n 8)" = "$want" ]; then
+	ok "targets: each verdict follows its limit, the lowest point judged"
+else
+	not_ok "targets judged wrongly"
+	printf '%s\n' "$verdicts" | sed 's/^/# /'
+fi
+
+# 13: the filter cost inside Postfix (report.py alone, from made-up points:
 # a second at most; the postfix-passthru scenario itself is not in --quick)
 cost=$(python3 - "$top_srcdir/bench/lib" <<'EOF' 2>&1
 import sys

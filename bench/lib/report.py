@@ -36,14 +36,19 @@ RUN_FIELDS = [
 ]
 CORPUS_FIELDS = [
     "scenario", "shape", "proto", "size", "concurrency", "max_servers", "repeats", "messages_per_run",
-    "msgs_per_s", "msgs_per_s_min", "msgs_per_s_max", "cpu_ms_per_msg", "client_cpu_ms_per_msg",
+    "msgs_per_s", "msgs_per_s_min", "msgs_per_s_max", "ratio_vs_amavisd", "cpu_ms_per_msg", "client_cpu_ms_per_msg",
     "lat_p50_ms", "lat_p99_ms", "lat_samples", "host_cpu_pct", "clamav", "status", "note",
 ]
 
 KNEE_FRACTION = 0.95
-TARGET_RATIO = 0.45
+# issue 17's targets (bench/README.md "Output")
+TARGET_CPU_MS_4K = 0.2
+TARGET_CPU_MS_100K = 1.5
+MULTIPART_SHAPES = ("pdf", "zip", "jpeg")
+TARGET_RATIO_4K = 0.6
+TARGET_RATIO_100K = 0.5
 TARGET_VS_AMAVISD = 40.0
-TARGET_CPU_MS = 0.5
+TARGET_VS_PASSTHRU = 0.8
 TARGET_PSS_FACTOR = 1.2
 TARGET_P99_SLACK_MS = 10.0
 
@@ -123,76 +128,121 @@ def fill_ratios(points):
                 p["ratio_vs_amavisd"] = p["msgs_per_s"] / am["msgs_per_s"]
 
 
-def targets(points, sizes):
-    """targets - rows (target, measured, verdict) of the issue's targets"""
+def fill_corpus_ratios(cpoints):
+    """fill_corpus_ratios - ratio_vs_amavisd of each tollgate corpus point:
+    its msgs/s ÷ the amavisd peer's at the same shape, size and concurrency"""
+    peer = {(p.get("shape"), p["size"], p["concurrency"]): p for p in cpoints
+            if p["scenario"] == "corpus-amavisd" and p["status"] == "ok" and p.get("msgs_per_s")}
+    for p in cpoints:
+        am = peer.get((p.get("shape"), p["size"], p["concurrency"]))
+        if p["scenario"] == "corpus" and p["status"] == "ok" and p.get("msgs_per_s") and am:
+            p["ratio_vs_amavisd"] = p["msgs_per_s"] / am["msgs_per_s"]
+
+
+def _cpu_row(what, limit, pts):
+    """_cpu_row - a CPU-per-message target over corpus points: the worst one judged"""
+    pts = [p for p in pts if p.get("cpu_ms_per_msg") is not None]
+    if not pts:
+        return (what, "not measured (needs --corpus with that shape and size)", "not measured")
+    worst = max(pts, key=lambda p: p["cpu_ms_per_msg"])
+    each = ", ".join("%s c=%d: %.2f" % (p.get("shape"), p["concurrency"], p["cpu_ms_per_msg"])
+                     for p in sorted(pts, key=lambda p: (p.get("shape"), p["concurrency"])))
+    return (what, "%.2f ms at the worst (%s, concurrency %d); %s"
+            % (worst["cpu_ms_per_msg"], worst.get("shape"), worst["concurrency"], each),
+            "met" if worst["cpu_ms_per_msg"] <= limit else "not met")
+
+
+def _every_row(what, limit, pts, key, unit="", digits=2):
+    """_every_row - a ratio that must hold at every point: the lowest judged"""
+    pts = [p for p in pts if p.get(key) is not None]
+    if not pts:
+        return None
+    lo = min(pts, key=lambda p: p[key])
+    each = ", ".join("%s%d: %.*f%s" % ((p["shape"] + " c=") if p.get("shape") else "",
+                                       p["concurrency"], digits, p[key], unit)
+                     for p in sorted(pts, key=lambda p: (p.get("shape") or "", p["concurrency"])))
+    return (what, "%.*f%s at the lowest (%sconcurrency %d); by point: %s"
+            % (digits, lo[key], unit, (lo["shape"] + ", ") if lo.get("shape") else "", lo["concurrency"], each),
+            "met" if lo[key] >= limit else "not met")
+
+
+def targets(points, sizes, cpoints=()):
+    """targets - rows (target, measured, verdict) of issue 17's targets,
+    each judged on this run's points; "not measured" when the run lacks
+    the scenario, size or concurrency a target needs"""
     rows = []
     clam_off = not any(p.get("clamav") == "on" for p in points if p["scenario"] == "tollgate")
     pss_note = ("; ClamAV off: no shared engine, so the workers' private memory dominates"
                 if clam_off else "")
-    size = 4096 if 4096 in sizes else min(sizes)
-    sl = size_label(size)
-    note = "" if size == 4096 else " (4 KiB not in this run: %s used)" % sl
-    kn, best = knee(points, "tollgate", size)
+    nm = "not measured"
 
-    # 1. throughput ratio at the best concurrency
-    if best and best.get("ratio_vs_upper") is not None:
-        r = best["ratio_vs_upper"]
-        u = find(points, "upper", size, best["concurrency"])
-        ubest = max(ok_points(points, "upper", size), key=lambda p: p["msgs_per_s"])
-        rows.append(("tollgate ÷ upper ≥ %.2f at %s, best concurrency%s" % (TARGET_RATIO, sl, note),
-                     "%.2f (%.0f ÷ %.0f msgs/s at concurrency %d; best ÷ best: %.2f)"
-                     % (r, best["msgs_per_s"], u["msgs_per_s"], best["concurrency"],
-                        best["msgs_per_s"] / ubest["msgs_per_s"]),
-                     "met" if r >= TARGET_RATIO else "not met"))
-    else:
-        rows.append(("tollgate ÷ upper ≥ %.2f at %s, best concurrency" % (TARGET_RATIO, sl),
-                     "not measured (needs upper and tollgate)", "not measured"))
-
-    # 1b. against the amavisd-new peer, at the same points
-    same = sorted((p for p in ok_points(points, "tollgate", size) if p.get("ratio_vs_amavisd")),
-                  key=lambda p: p["concurrency"])
-    abest = max(ok_points(points, "amavisd", size), key=lambda p: p["msgs_per_s"], default=None)
-    if same and abest:
-        lo = min(same, key=lambda p: p["ratio_vs_amavisd"])
-        tbest = max(ok_points(points, "tollgate", size), key=lambda p: p["msgs_per_s"])
-        bb = tbest["msgs_per_s"] / abest["msgs_per_s"]
-        per = ", ".join("%d: %.1f×" % (p["concurrency"], p["ratio_vs_amavisd"]) for p in same)
-        cpu = ""
-        if abest.get("cpu_ms_per_msg") is not None and tbest.get("cpu_ms_per_msg") is not None:
-            cpu = "; CPU per message %.3f ms against amavisd+clamd's %.1f ms" % (
-                tbest["cpu_ms_per_msg"], abest["cpu_ms_per_msg"])
-        rows.append(("tollgate ÷ amavisd ≥ %.0f× msgs/s at the same points (%s)" % (TARGET_VS_AMAVISD, sl),
-                     "%.1f× at the lowest (concurrency %d); by concurrency %s; best ÷ best %.1f× "
-                     "(%.0f ÷ %.0f msgs/s)%s" % (lo["ratio_vs_amavisd"], lo["concurrency"], per, bb,
-                                                 tbest["msgs_per_s"], abest["msgs_per_s"], cpu),
-                     "met" if lo["ratio_vs_amavisd"] >= TARGET_VS_AMAVISD else
-                     ("met best ÷ best only" if bb >= TARGET_VS_AMAVISD else "not met")))
-    else:
-        rows.append(("tollgate ÷ amavisd ≥ %.0f× msgs/s at the same points" % TARGET_VS_AMAVISD,
-                     "not measured (needs tollgate and amavisd: --peer amavisd)", "not measured"))
-
-    # 2. CPU per message at the knee
+    # 1. CPU per message: 4 KiB (smtp-source body, at the knee), 100 KiB corpus shapes
+    kn, _ = knee(points, "tollgate", 4096)
     if kn and kn.get("cpu_ms_per_msg") is not None:
-        allc = [p["cpu_ms_per_msg"] for p in ok_points(points, "tollgate", size)
+        allc = [p["cpu_ms_per_msg"] for p in ok_points(points, "tollgate", 4096)
                 if p.get("cpu_ms_per_msg") is not None]
+        c4 = [p["cpu_ms_per_msg"] for p in cpoints if p["scenario"] == "corpus" and p["size"] == 4096
+              and p["status"] == "ok" and p.get("cpu_ms_per_msg") is not None]
         v = kn["cpu_ms_per_msg"]
-        rows.append(("CPU per message of tollgate's processes ≤ %.1f ms (%s)" % (TARGET_CPU_MS, sl),
-                     "%.3f ms at the knee (concurrency %d); %.3f-%.3f ms over the sweep"
-                     % (v, kn["concurrency"], min(allc), max(allc)),
-                     "met" if v <= TARGET_CPU_MS else "not met"))
+        rows.append(("CPU per message of tollgate's processes ≤ %.1f ms at 4KiB" % TARGET_CPU_MS_4K,
+                     "%.3f ms at the knee (concurrency %d); %.3f-%.3f ms over the sweep%s"
+                     % (v, kn["concurrency"], min(allc), max(allc),
+                        "; corpus shapes at 4KiB %.3f-%.3f ms" % (min(c4), max(c4)) if c4 else ""),
+                     "met" if v <= TARGET_CPU_MS_4K else "not met"))
     else:
-        rows.append(("CPU per message of tollgate's processes ≤ %.1f ms" % TARGET_CPU_MS,
-                     "not measured", "not measured"))
+        rows.append(("CPU per message of tollgate's processes ≤ %.1f ms at 4KiB" % TARGET_CPU_MS_4K,
+                     "not measured (needs tollgate at 4KiB)", nm))
+    c100 = [p for p in cpoints if p["scenario"] == "corpus" and p["size"] == 102400 and p["status"] == "ok"]
+    rows.append(_cpu_row("CPU per message ≤ %.1f ms, 100KiB English text (corpus text)" % TARGET_CPU_MS_100K,
+                         TARGET_CPU_MS_100K, [p for p in c100 if p.get("shape") == "text"]))
+    rows.append(_cpu_row("CPU per message ≤ %.1f ms, 100KiB multipart with an attachment (corpus %s)"
+                         % (TARGET_CPU_MS_100K, "/".join(MULTIPART_SHAPES)), TARGET_CPU_MS_100K,
+                         [p for p in c100 if p.get("shape") in MULTIPART_SHAPES]))
 
-    # 3. memory: master+16 workers vs master+1 worker
-    one = find(points, "tollgate", size, 1)
-    sixteen = find(points, "tollgate", size, 16)
-    pts = [p for p in ok_points(points, "tollgate", size) if p.get("pss_total_kib")]
+    # 2. tollgate ÷ upper at every concurrency 1-16
+    for size, limit in ((4096, TARGET_RATIO_4K), (102400, TARGET_RATIO_100K)):
+        what = "tollgate ÷ upper ≥ %.1f at every concurrency 1-16, %s" % (limit, size_label(size))
+        pts = [p for p in ok_points(points, "tollgate", size) if p["concurrency"] <= 16]
+        r = _every_row(what, limit, pts, "ratio_vs_upper")
+        rows.append(r or (what, "not measured (needs upper and tollgate at %s)" % size_label(size), nm))
+
+    # 3. tollgate ÷ amavisd-new at every same point: the realistic corpus, then smtp-source bodies
+    for size in (4096, 102400):
+        what = "tollgate ÷ amavisd ≥ %.0f× msgs/s at every same point, corpus %s" % (
+            TARGET_VS_AMAVISD, size_label(size))
+        pts = [p for p in cpoints if p["scenario"] == "corpus" and p["size"] == size]
+        r = _every_row(what, TARGET_VS_AMAVISD, pts, "ratio_vs_amavisd", unit="×", digits=1)
+        rows.append(r or (what, "not measured (needs --corpus and --peer amavisd at %s)" % size_label(size), nm))
+    for size in (4096, 102400):
+        what = "tollgate ÷ amavisd ≥ %.0f× msgs/s at every same point, smtp-source body %s" % (
+            TARGET_VS_AMAVISD, size_label(size))
+        r = _every_row(what, TARGET_VS_AMAVISD, ok_points(points, "tollgate", size), "ratio_vs_amavisd",
+                       unit="×", digits=1)
+        if r:
+            rows.append(r)
+
+    # 4. the Postfix chain with tollgate against the same chain with the pass-through
+    pairs = []
+    for p in points:
+        if p["scenario"] == "postfix" and p["status"] == "ok" and p.get("msgs_per_s"):
+            pa = find(points, "postfix-passthru", p["size"], p["concurrency"])
+            if pa and pa.get("msgs_per_s"):
+                pairs.append(dict(p, shape="%s" % size_label(p["size"]),
+                                  ratio_vs_passthru=p["msgs_per_s"] / pa["msgs_per_s"]))
+    what = "Postfix chain with tollgate ≥ %.1f× the chain with the pass-through (msgs/s)" % TARGET_VS_PASSTHRU
+    rows.append(_every_row(what, TARGET_VS_PASSTHRU, pairs, "ratio_vs_passthru", unit="×") or
+                (what, "not measured (needs postfix and postfix-passthru)", nm))
+
+    # 5. memory: master+16 workers vs master+1 worker
+    psize = 4096 if 4096 in sizes else min(sizes)
+    one = find(points, "tollgate", psize, 1)
+    sixteen = find(points, "tollgate", psize, 16)
+    pts = [p for p in ok_points(points, "tollgate", psize) if p.get("pss_total_kib")]
+    what = "total PSS master+16 workers ≤ %.1f × master+1 worker" % TARGET_PSS_FACTOR
     if one and sixteen and one.get("pss_total_kib") and sixteen.get("pss_total_kib"):
         f = sixteen["pss_total_kib"] / one["pss_total_kib"]
-        rows.append(("total PSS master+16 workers ≤ %.1f × master+1 worker" % TARGET_PSS_FACTOR,
-                     "%.2f × (%.1f MiB vs %.1f MiB%s)" % (f, mib(sixteen["pss_total_kib"]),
-                                                        mib(one["pss_total_kib"]), pss_note),
+        rows.append((what, "%.2f × (%.1f MiB vs %.1f MiB%s)" % (f, mib(sixteen["pss_total_kib"]),
+                                                               mib(one["pss_total_kib"]), pss_note),
                      "met" if f <= TARGET_PSS_FACTOR else "not met"))
     elif pts:
         # estimate from the largest measured pool: master + n x worker
@@ -201,35 +251,29 @@ def targets(points, sizes):
         if m is not None and w is not None:
             est16, est1 = m + 16 * w, m + w
             f = est16 / est1
-            rows.append(("total PSS master+16 workers ≤ %.1f × master+1 worker" % TARGET_PSS_FACTOR,
-                         "%.2f × estimated (master %.1f MiB + 16 × %.2f MiB per worker, measured at "
+            rows.append((what, "%.2f × estimated (master %.1f MiB + 16 × %.2f MiB per worker, measured at "
                          "concurrency %d; run concurrency 1 and 16 to measure%s)"
                          % (f, mib(m), mib(w), big["concurrency"], pss_note),
                          ("met" if f <= TARGET_PSS_FACTOR else "not met") + " (estimate)"))
         else:
-            rows.append(("total PSS master+16 workers ≤ %.1f × master+1 worker" % TARGET_PSS_FACTOR,
-                         "not measured", "not measured"))
+            rows.append((what, nm, nm))
     else:
-        rows.append(("total PSS master+16 workers ≤ %.1f × master+1 worker" % TARGET_PSS_FACTOR,
-                     "not measured", "not measured"))
+        rows.append((what, nm, nm))
 
-    # 4. p99 at the knee vs upper's p99 at the same concurrency
+    # 6. (an earlier round's target) p99 at the knee vs upper's p99 at the same concurrency
+    what = "p99 at the 4KiB knee ≤ upper's p99 + %d ms" % TARGET_P99_SLACK_MS
     if kn and kn.get("lat_p99_ms") is not None:
-        u = find(points, "upper", size, kn["concurrency"])
+        u = find(points, "upper", 4096, kn["concurrency"])
         if u and u.get("lat_p99_ms") is not None:
             lim = u["lat_p99_ms"] + TARGET_P99_SLACK_MS
-            rows.append(("p99 at the knee ≤ upper's p99 + %d ms (%s)" % (TARGET_P99_SLACK_MS, sl),
-                         "%.1f ms (%s) at concurrency %d; upper %.1f ms (probe) → limit %.1f ms"
-                         % (kn["lat_p99_ms"], kn["lat_source"], kn["concurrency"],
-                            u["lat_p99_ms"], lim),
+            rows.append((what, "%.1f ms (%s) at concurrency %d; upper %.1f ms (probe) → limit %.1f ms"
+                         % (kn["lat_p99_ms"], kn["lat_source"], kn["concurrency"], u["lat_p99_ms"], lim),
                          "met" if kn["lat_p99_ms"] <= lim else "not met"))
         else:
-            rows.append(("p99 at the knee ≤ upper's p99 + %d ms" % TARGET_P99_SLACK_MS,
-                         "%.1f ms at concurrency %d; upper not measured" % (kn["lat_p99_ms"], kn["concurrency"]),
-                         "not measured"))
+            rows.append((what, "%.1f ms at concurrency %d; upper not measured"
+                         % (kn["lat_p99_ms"], kn["concurrency"]), nm))
     else:
-        rows.append(("p99 at the knee ≤ upper's p99 + %d ms" % TARGET_P99_SLACK_MS,
-                     "not measured", "not measured"))
+        rows.append((what, nm, nm))
     return rows
 
 
@@ -352,15 +396,19 @@ def corpus_section(cpoints):
     """corpus_section - the lines of summary.md's per-shape table"""
     L = ["## Corpus (realistic message shapes, lib/corpus.py)", "",
          "Every message unique (Message-ID and a token in every part); msgs/s from the load "
-         "client's wall time, CPU ms/msg of tollgated's processes, and of the load client beside it.",
+         "client's wall time, CPU ms/msg of the filter's processes (tollgated: master + workers; "
+         "amavisd: master + children + clamd), and of the load client beside it. ÷ amavisd: "
+         "tollgate's msgs/s over the amavisd peer's at the same shape, size and concurrency.",
          "",
-         "| shape | size | conc | msgs/s | min–max | CPU ms/msg | client CPU ms/msg | p50 ms | p99 ms "
-         "| host CPU % | status |",
-         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for p in sorted(cpoints, key=lambda p: (p["size"], p["concurrency"], p.get("shape", ""))):
-        L.append("| %s | %s | %d | %s | %s–%s | %s | %s | %s | %s | %s | %s |" % (
+         "| filter | shape | size | conc | msgs/s | min–max | ÷ amavisd | CPU ms/msg | client CPU ms/msg "
+         "| p50 ms | p99 ms | host CPU % | status |",
+         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for p in sorted(cpoints, key=lambda p: (p["size"], p["concurrency"], p.get("shape", ""), p["scenario"])):
+        L.append("| %s | %s | %s | %d | %s | %s–%s | %s | %s | %s | %s | %s | %s | %s |" % (
+            "amavisd" if p["scenario"] == "corpus-amavisd" else "tollgate",
             p.get("shape", "-"), size_label(p["size"]), p["concurrency"], fmt(p.get("msgs_per_s"), 1),
             fmt(p.get("msgs_per_s_min"), 1), fmt(p.get("msgs_per_s_max"), 1),
+            fmt(p.get("ratio_vs_amavisd"), 1),
             fmt(p.get("cpu_ms_per_msg"), 3), fmt(p.get("client_cpu_ms_per_msg"), 3),
             fmt(p.get("lat_p50_ms"), 1), fmt(p.get("lat_p99_ms"), 1), fmt(p.get("host_cpu_pct"), 0),
             p["status"] + (" (%s)" % p["note"] if p.get("note") else "")))
@@ -457,7 +505,7 @@ def summary(outdir, meta, points, scenarios, sizes, pngs, notes, corpus_points=N
     L.append("")
     L.append("| target | measured | verdict |")
     L.append("|---|---|---|")
-    for t, m, v in targets(points, sizes):
+    for t, m, v in targets(points, sizes, corpus_points or ()):
         L.append("| %s | %s | **%s** |" % (t, m, v))
     L.append("")
     if pngs:
