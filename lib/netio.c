@@ -685,24 +685,32 @@ int conn_input_ready(struct conn *c)
 
 int conn_wait_input(struct conn *c, long long timeout_ms, const volatile int *stop)
 {
+	return conn_wait_input_or(c, timeout_ms, stop, NULL, 0);
+}
+
+int conn_wait_input_or(struct conn *c, long long timeout_ms, const volatile int *stop,
+    const int *others, int n)
+{
+	struct pollfd pfd[1 + CONN_WAIT_OTHERS_MAX];
 	struct timespec start, now;
 	sigset_t block, old;
-	int rc = 0;
+	int i, rc = 0;
 
 	if (c->in_end != c->in_start || (c->ssl && SSL_pending(c->ssl) > 0))
 		return 0;
 	if (conn_flush(c) < 0)
 		return CONN_ERROR;
+	if (n > CONN_WAIT_OTHERS_MAX)
+		n = CONN_WAIT_OTHERS_MAX;
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigprocmask(SIG_BLOCK, &block, &old);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		struct pollfd pfd = { .fd = c->fd, .events = POLLIN, .revents = 0 };
 		struct timespec left;
 		long long ms;
-		int n;
+		int k;
 
 		if (*stop)
 			break;
@@ -716,10 +724,21 @@ int conn_wait_input(struct conn *c, long long timeout_ms, const volatile int *st
 		}
 		left.tv_sec = (time_t)(ms / 1000);
 		left.tv_nsec = (long)(ms % 1000) * 1000000;
-		n = ppoll(&pfd, 1, &left, &old);
-		if (n > 0)
+		pfd[0].fd = c->fd;
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		for (i = 0; i < n; i++) {
+			pfd[1 + i].fd = others[i];
+			pfd[1 + i].events = POLLIN;
+			pfd[1 + i].revents = 0;
+		}
+		k = ppoll(pfd, (nfds_t)(1 + n), &left, &old);
+		if (k > 0) {
+			if (pfd[0].revents == 0)
+				rc = CONN_OTHER;
 			break;
-		if (n < 0 && errno != EINTR) {
+		}
+		if (k < 0 && errno != EINTR) {
 			snprintf(c->err, sizeof(c->err), "poll: %s", strerror(errno));
 			rc = CONN_ERROR;
 			break;

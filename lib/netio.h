@@ -93,6 +93,13 @@ ssize_t conn_read_some(struct conn *c, void *out, size_t max);
  * and leave the caller asleep. 0: input is there or *stop is set (look
  * at *stop); CONN_TIMEOUT; CONN_ERROR. Buffered output is flushed first. */
 int conn_wait_input(struct conn *c, long long timeout_ms, const volatile int *stop);
+/* conn_wait_input_or - conn_wait_input that also watches others[0..n)
+ * (listening sockets, say): CONN_OTHER when one of them is readable
+ * while c has nothing to read */
+#define CONN_OTHER 1
+#define CONN_WAIT_OTHERS_MAX 16		/* others beyond this are not watched */
+int conn_wait_input_or(struct conn *c, long long timeout_ms, const volatile int *stop,
+    const int *others, int n);
 /* conn_input_ready - 1 when input can be read without waiting */
 int conn_input_ready(struct conn *c);
 /* conn_pending - bytes already buffered on input (no waiting needed) */

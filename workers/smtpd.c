@@ -40,6 +40,11 @@
  * comes after such a command waits for that transaction
  * (SMTPD_DRAIN_READ_MS at most, SMTPD_DRAIN_ANNOUNCED commands before
  * MAIL) and serves it; a new RSET then gets the 421.
+ *
+ * Yielding: a session idle right after a transaction (where Postfix
+ * leaves its cached connection) closes with "421 4.3.2" when a client
+ * waits on a listener and no other worker takes it within
+ * SMTPD_YIELD_GRACE_MS; see smtpd_wait_command.
  */
 #include "config.h"
 
@@ -71,6 +76,9 @@
 #define SMTPD_REPLY_MAX (SMTP_ADDR_MAX + 200)
 #define SMTPD_DRAIN_READ_MS 5000	/* draining: the rest of a command already begun */
 #define SMTPD_DRAIN_ANNOUNCED 4		/* draining: commands served after an announcing one */
+#define SMTPD_YIELD_GRACE_MS 10		/* a client left waiting this long: no worker is free */
+#define SMTPD_YIELD_STAGGER_MS 3	/* + this x (slot mod 16): one idle session yields, not all */
+#define SMTPD_YIELD 1			/* smtpd_wait_command: give the worker to a waiting client */
 
 struct smtpd {
 	struct worker *w;
@@ -85,6 +93,8 @@ struct smtpd {
 	int announced;			/* the last command (RSET, a hello, XFORWARD) had
 					 * its 250 and announces a transaction */
 	unsigned drain_served;		/* commands served while draining, before MAIL */
+	int yieldable;			/* the last command ended a transaction: idle now,
+					 * nothing announced, the client may have cached us */
 	unsigned errors;		/* 5xx replies so far */
 	unsigned long commands;
 	long long size_limit;		/* message_size_limit, 0 = none */
@@ -317,6 +327,7 @@ static void smtpd_msg_end(struct smtpd *s)
 	}
 	(void)conn_flush(s->c);
 	smtpd_msg_done(s);
+	s->yieldable = 1;
 }
 
 /* smtpd_lost - a read failed: say why if the client can still hear it, and end */
@@ -631,6 +642,7 @@ static void smtpd_command(struct smtpd *s, const char *line, size_t len)
 	int rc;
 
 	s->commands++;
+	s->yieldable = 0;
 	if (log_debug_mask & LOG_DBG_SMTPD) {
 		char esc[200];
 
@@ -684,16 +696,77 @@ static int smtpd_idle(const struct smtpd *s)
 	return s->msg == NULL && (s->state & (SMTP_ST_MAIL | SMTP_ST_RCPT | SMTP_ST_BDAT)) == 0;
 }
 
+/* smtpd_client_waiting - 1 when a connection waits on one of the
+ * worker's listeners (nobody has accepted it) */
+static int smtpd_client_waiting(const int *lfd, int n)
+{
+	struct pollfd pfd[CONN_WAIT_OTHERS_MAX];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		pfd[i].fd = lfd[i];
+		pfd[i].events = POLLIN;
+		pfd[i].revents = 0;
+	}
+	if (poll(pfd, (nfds_t)n, 0) <= 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (pfd[i].revents & POLLIN)
+			return 1;
+	return 0;
+}
+
 /*
  * smtpd_wait_command - wait for the next command between transactions,
  * woken by the drain signal: 0 input is there (or draining: look at
  * w->draining), or CONN_TIMEOUT / CONN_ERROR. SIGTERM and SIGINT are
  * blocked from the draining check until ppoll() atomically unblocks
  * them, so a signal cannot slip in between and leave us asleep.
+ *
+ * Right after a transaction (s->yieldable) the wait also watches the
+ * listeners: SMTPD_YIELD when a client has waited there for
+ * SMTPD_YIELD_GRACE_MS (+ a stagger by slot) with no worker free to
+ * accept it. Postfix keeps its connection to the content filter in its
+ * connection cache (scache, lmtp_connection_cache_time_limit, 2 s) and
+ * does not always take it from there for the next delivery: it may
+ * connect anew. With max_servers = the feed's maxproc, the cached,
+ * idle connections can hold every worker, and the new one waits until
+ * Postfix drops them, 2 s per stall. A free worker accepts a new
+ * connection within microseconds, so one still waiting after the grace
+ * means none is free; the stagger makes the first idle session yield
+ * and lets the others see that its worker took the client.
  */
 static int smtpd_wait_command(struct smtpd *s)
 {
-	return conn_wait_input(s->c, s->timeout_ms, &s->w->draining);
+	const struct worker_env *env = s->w->env;
+	int lfd[CONN_WAIT_OTHERS_MAX], n = 0, i, rc;
+	long long grace = SMTPD_YIELD_GRACE_MS + SMTPD_YIELD_STAGGER_MS * (env->slot % 16);
+	struct timespec start, now;
+
+	if (!s->yieldable)
+		return conn_wait_input(s->c, s->timeout_ms, &s->w->draining);
+	for (i = 0; i < env->nlisteners && n < CONN_WAIT_OTHERS_MAX; i++)
+		if (env->listeners[i].fd >= 0)
+			lfd[n++] = env->listeners[i].fd;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		long long left;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = s->timeout_ms - ((long long)(now.tv_sec - start.tv_sec) * 1000 +
+		    (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0)
+			left = 1;	/* conn_wait_input_or says timeout */
+		rc = conn_wait_input_or(s->c, left, &s->w->draining, lfd, n);
+		if (rc != CONN_OTHER)
+			return rc;
+		/* free workers take it at once; ours waits for its client meanwhile */
+		rc = conn_wait_input(s->c, grace, &s->w->draining);
+		if (rc != CONN_TIMEOUT)
+			return rc;
+		if (smtpd_client_waiting(lfd, n) && !conn_input_ready(s->c))
+			return SMTPD_YIELD;
+	}
 }
 
 /*
@@ -809,6 +882,14 @@ void smtpd_session(struct worker *w, int fd, const struct listener *l)
 			if ((rc = smtpd_wait_command(s)) < 0) {
 				conn_set_deadline(s->c, 0);
 				smtpd_lost(s, rc, "waiting for a command");
+				break;
+			}
+			if (rc == SMTPD_YIELD) {
+				conn_set_deadline(s->c, 0);
+				log_info("%s: idle connection from [%s] closed: a client is waiting and no "
+				    "other worker is free", smtpd_proto(s), s->client_addr);
+				smtpd_putf(s, "421 4.3.2 %s Service busy, closing idle connection", s->myname);
+				s->done = 1;
 				break;
 			}
 			if (w->draining) {
