@@ -723,7 +723,9 @@ static int smtpd_client_waiting(const int *lfd, int n)
  * blocked from the draining check until ppoll() atomically unblocks
  * them, so a signal cannot slip in between and leave us asleep.
  *
- * Right after a transaction (s->yieldable) the wait also watches the
+ * Right after a transaction (s->yieldable), once the client has been
+ * silent for SMTPD_YIELD_GRACE_MS (a client that sends QUIT or its next
+ * MAIL at once costs nothing more), the wait also watches the
  * listeners: SMTPD_YIELD when a client has waited there for
  * SMTPD_YIELD_GRACE_MS (+ a stagger by slot) with no worker free to
  * accept it. Postfix keeps its connection to the content filter in its
@@ -745,10 +747,15 @@ static int smtpd_wait_command(struct smtpd *s)
 
 	if (!s->yieldable)
 		return conn_wait_input(s->c, s->timeout_ms, &s->w->draining);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	/* a client that goes on at once (QUIT, its next MAIL) costs no look
+	 * at the listeners: only a session idle past the grace is watched */
+	rc = conn_wait_input(s->c, SMTPD_YIELD_GRACE_MS, &s->w->draining);
+	if (rc != CONN_TIMEOUT)
+		return rc;
 	for (i = 0; i < env->nlisteners && n < CONN_WAIT_OTHERS_MAX; i++)
 		if (env->listeners[i].fd >= 0)
 			lfd[n++] = env->listeners[i].fd;
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		long long left;
 
