@@ -36,8 +36,9 @@
  * probes a cached connection with RSET before it reuses it, and a 421
  * there only makes it connect anew; but once the probe (or a hello, or
  * XFORWARD) has had its 250, the client's next command starts a
- * transaction, and a 421 to it defers the message. So a drain that
- * comes after such a command waits for that transaction
+ * transaction, and a 421 to it defers the message; so does a 421
+ * greeting. So a drain that comes after such a command, or before a
+ * new session's first transaction, waits for that transaction
  * (SMTPD_DRAIN_READ_MS at most, SMTPD_DRAIN_ANNOUNCED commands before
  * MAIL) and serves it; a new RSET then gets the 421.
  *
@@ -870,12 +871,13 @@ void smtpd_session(struct worker *w, int fd, const struct listener *l)
 	(void)snprintf(s->myname, sizeof(s->myname), "[%s]", s->local_addr[0] ? s->local_addr : "localhost");
 	log_debug(LOG_DBG_SMTPD, "connect from [%s]:%s to %s", s->client_addr, s->client_port, l->spec);
 
-	if (w->draining) {
-		smtpd_put(s, "421 4.3.2 Service shutting down");
-		s->done = 1;
-	} else {
-		smtpd_putf(s, "220 %s %s tollgate service ready", s->myname, s->lmtp ? "LMTP" : "ESMTP");
-	}
+	/* A connection accepted is served, even if the drain signal came
+	 * between the worker's check and its accept(): a 421 greeting makes
+	 * Postfix defer the message it connected for. Like a 250 to a hello,
+	 * the greeting announces a transaction, which a drain then waits for
+	 * (smtpd_drain); the next one gets the 421. */
+	smtpd_putf(s, "220 %s %s tollgate service ready", s->myname, s->lmtp ? "LMTP" : "ESMTP");
+	s->announced = 1;
 	while (!s->done) {
 		const char *line;
 		size_t len;
